@@ -1,0 +1,1 @@
+"""topproducts: the shared domain package (settings, money, events, shop, local stack)."""

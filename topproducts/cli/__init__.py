@@ -1,0 +1,50 @@
+"""The ``topproducts`` command line. Errors print as one line and exit non-zero."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from topproducts.errors import TopProductsError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
+def cli(verbose: bool) -> None:
+    """topproducts: live leaderboards of the shop's best-selling products."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    # Client libraries are chatty at INFO; keep the CLI's own story readable.
+    for noisy in ("cassandra", "py4j", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _register() -> None:
+    # Each command group lives in its own module; this list is the table of contents.
+    from topproducts.cli import stack
+
+    cli.add_command(stack.stack)
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except TopProductsError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,139 @@
+"""All configuration, read once from the environment, with local defaults.
+
+Every host, port, credential, heap size and tuning knob of the project is a
+field here; nothing else reads ``os.environ``. A field named ``mysql_port`` is
+set by the environment variable ``TOPPRODUCTS_MYSQL_PORT``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from functools import cache
+from pathlib import Path
+
+from topproducts.errors import ConfigError
+
+PREFIX = "TOPPRODUCTS_"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The project's settings. Build with :func:`get_settings` or :meth:`from_env`."""
+
+    # Where the local stack keeps its data, logs and pid files (git-ignored).
+    state_dir: Path = REPO_ROOT / ".stack"
+
+    # MySQL / MariaDB: the shop's source of truth.
+    mysql_host: str = "127.0.0.1"
+    mysql_port: int = 3306
+    mysql_user: str = "topproducts"
+    mysql_password: str = "topproducts"  # local default only; set the env var elsewhere
+    mysql_database_prefix: str = ""  # tests use one to get their own five databases
+
+    # Kafka (KRaft, one node: broker + controller).
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "512m"
+    kafka_partitions: int = 3
+    kafka_topic_prefix: str = "shop"
+
+    # Cassandra (one node).
+    cassandra_host: str = "127.0.0.1"
+    cassandra_port: int = 9042
+    cassandra_storage_port: int = 7000
+    cassandra_heap: str = "1g"
+    cassandra_keyspace: str = "topproducts"
+    cassandra_replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+
+    # Spark.
+    spark_master: str = "local[2]"
+    spark_driver_memory: str = "1g"
+    spark_shuffle_partitions: int = 2
+    spark_ui_port: int = 4040
+    stream_trigger_seconds: float = 2.0
+
+    # Leaderboards.
+    top_n: int = 10
+    window_duration: str = "1 hour"
+    window_slide: str = "5 minutes"
+    watermark: str = "10 minutes"
+    reporting_currency: str = "USD"
+
+    # Dagster and the API.
+    dagster_host: str = "127.0.0.1"
+    dagster_port: int = 3000
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_key: str = "local-dev-key"  # local default only; set the env var elsewhere
+
+    # Derived paths -----------------------------------------------------------
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.state_dir / "checkpoints"
+
+    @property
+    def kafka_host(self) -> str:
+        return self.kafka_bootstrap.split(",")[0].rsplit(":", 1)[0]
+
+    @property
+    def kafka_port(self) -> int:
+        return int(self.kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])
+
+    def database(self, name: str) -> str:
+        """Full database name for a bounded context such as ``order_management``."""
+        return f"{self.mysql_database_prefix}{name}"
+
+    def topic(self, name: str) -> str:
+        """Full Kafka topic name for a short name such as ``orders``."""
+        return f"{self.kafka_topic_prefix}.{name}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every field from ``TOPPRODUCTS_<FIELD>``; unknown variables are ignored."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = environ.get(PREFIX + f.name.upper())
+            if raw is None:
+                continue
+            values[f.name] = _parse(f, raw)
+        return cls(**values)
+
+    def replace(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _parse(f: dataclasses.Field, raw: str) -> object:
+    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    name = PREFIX + f.name.upper()
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(raw).expanduser().resolve()
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a valid {kind}") from None
+    return raw
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return Settings.from_env()
+
+
+__all__ = ["PREFIX", "REPO_ROOT", "Settings", "get_settings"]
