@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cassandra.cluster import Cluster, NoHostAvailable, Session
+from cassandra.policies import DCAwareRoundRobinPolicy
 
 from topproducts.errors import StackError
 from topproducts.settings import Settings, get_settings
@@ -12,7 +13,8 @@ def connect(settings: Settings | None = None, keyspace: str | None = None) -> Se
     """A session on the local node; the caller closes ``session.cluster`` when done."""
     s = settings or get_settings()
     cluster = Cluster([s.cassandra_host], port=s.cassandra_port, connect_timeout=5,
-                      protocol_version=5)
+                      protocol_version=5,
+                      load_balancing_policy=DCAwareRoundRobinPolicy(local_dc="datacenter1"))
     try:
         return cluster.connect(keyspace)
     except NoHostAvailable as exc:

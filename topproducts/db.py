@@ -37,14 +37,16 @@ def connect(
             connect_timeout=5,
         )
     except pymysql.err.OperationalError as exc:
-        code, message = (exc.args + ("",))[:2]
+        code, message = (*exc.args, "", "")[:2]
         raise StackError(
             f"MySQL at {s.mysql_host}:{s.mysql_port} as {s.mysql_user!r}: {message} ({code})"
         ) from None
 
 
 @contextmanager
-def transaction(settings: Settings | None = None, database: str | None = None) -> Iterator[Connection]:
+def transaction(
+    settings: Settings | None = None, database: str | None = None
+) -> Iterator[Connection]:
     """A connection whose work commits on success and rolls back on any error."""
     conn = connect(settings, database)
     try:

@@ -20,8 +20,11 @@ def cli(verbose: bool) -> None:
         datefmt="%H:%M:%S",
     )
     # Client libraries are chatty at INFO; keep the CLI's own story readable.
-    for noisy in ("cassandra", "py4j", "urllib3"):
+    for noisy in ("py4j", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The Cassandra driver logs every refused connection as an error with a traceback;
+    # our own errors already say which service failed and why.
+    logging.getLogger("cassandra").setLevel(logging.CRITICAL)
 
 
 def _register() -> None:
@@ -48,3 +51,9 @@ def main() -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:  # an unexpected failure still gets one readable line
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            raise
+        click.secho(f"error: {type(exc).__name__}: {exc} (run with -v for details)",
+                    fg="red", err=True)
+        sys.exit(1)

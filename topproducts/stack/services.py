@@ -1,0 +1,305 @@
+"""The local services: MariaDB, Kafka (KRaft) and Cassandra, each a background process.
+
+A :class:`Service` knows how to prepare its data folder and config, the command
+that runs it, and a *real* request that proves it answers. Starting and
+stopping are generic (see :mod:`topproducts.stack`).
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import os
+import shutil
+import subprocess
+import uuid
+from abc import ABC, abstractmethod
+from pathlib import Path
+from string import Template
+
+import pymysql
+
+from topproducts import cassandra_io, db
+from topproducts.errors import StackError
+from topproducts.settings import REPO_ROOT, Settings
+from topproducts.stack import maven
+
+CONF = REPO_ROOT / "infra" / "conf"
+
+
+class Service(ABC):
+    """One local server process."""
+
+    name: str
+    start_timeout: float = 60.0
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @property
+    def home(self) -> Path:
+        return self.settings.state_dir / self.name
+
+    @property
+    def log_file(self) -> Path:
+        return self.settings.logs_dir / f"{self.name}.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.settings.run_dir / f"{self.name}.pid"
+
+    @property
+    @abstractmethod
+    def host(self) -> str: ...
+
+    @property
+    @abstractmethod
+    def ports(self) -> list[int]:
+        """Every port the service listens on (the first one is the client port)."""
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.ports[0]}"
+
+    @abstractmethod
+    def prepare(self) -> None:
+        """Check prerequisites, create data folders and configs (idempotent)."""
+
+    @abstractmethod
+    def command(self) -> list[str]: ...
+
+    def env(self) -> dict[str, str]:
+        return {}
+
+    @abstractmethod
+    def probe(self) -> str:
+        """Make a real request; return a short description (version) or raise."""
+
+    def bootstrap(self) -> bool:
+        """Setup that needs the running server (users, databases); idempotent.
+
+        Called while waiting for the service: raise or return False while the
+        server is not ready for it yet, True once done.
+        """
+        return True
+
+
+def _render(template: Path, target: Path, **values: object) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(Template(template.read_text()).substitute(**values))
+    return target
+
+
+def _java() -> str:
+    java = shutil.which("java")
+    if java is None:
+        raise StackError("java not found: run `make setup` (installs Debian's openjdk-17)")
+    return java
+
+
+class MariaDB(Service):
+    """Debian's MariaDB server with its own data folder, run as the current user."""
+
+    name = "mariadb"
+    start_timeout = 60.0
+
+    @property
+    def host(self) -> str:
+        return self.settings.mysql_host
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.settings.mysql_port]
+
+    @property
+    def socket(self) -> Path:
+        return self.settings.run_dir / "mariadb.sock"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @staticmethod
+    def _binary(name: str) -> str:
+        for candidate in (shutil.which(name), f"/usr/sbin/{name}", f"/usr/bin/{name}"):
+            if candidate and os.access(candidate, os.X_OK):
+                return candidate
+        raise StackError(
+            f"{name} not found: run `make setup` (installs Debian's mariadb-server-core)"
+        )
+
+    def _user_args(self) -> list[str]:
+        return ["--user=root"] if os.geteuid() == 0 else []
+
+    def prepare(self) -> None:
+        mariadbd = self._binary("mariadbd")
+        if (self.data_dir / "mysql").is_dir():
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            [self._binary("mariadb-install-db"), "--no-defaults", f"--datadir={self.data_dir}",
+             "--skip-test-db", "--auth-root-authentication-method=socket",
+             f"--basedir={Path(mariadbd).resolve().parent.parent}", *self._user_args()],
+            capture_output=True, text=True, check=False,
+        )
+        with open(self.log_file, "a") as log:
+            log.write(result.stdout + result.stderr)
+        if result.returncode != 0:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            raise StackError(f"mariadb-install-db failed: {result.stderr.strip()[-300:]}")
+
+    def command(self) -> list[str]:
+        return [
+            self._binary("mariadbd"), "--no-defaults", f"--datadir={self.data_dir}",
+            f"--socket={self.socket}", f"--port={self.settings.mysql_port}",
+            f"--bind-address={self.settings.mysql_host}",
+            f"--pid-file={self.settings.run_dir / 'mariadbd.pid'}",
+            "--skip-name-resolve", "--character-set-server=utf8mb4",
+            "--collation-server=utf8mb4_unicode_ci", "--max-connections=300",
+            "--innodb-buffer-pool-size=256M", "--innodb-log-file-size=128M",
+            # Commits are durable to the OS, fsynced once a second: fine for a local
+            # stack (the server process can be killed without loss; a power cut cannot).
+            "--innodb-flush-log-at-trx-commit=2",
+            *self._user_args(),
+        ]
+
+    def probe(self) -> str:
+        conn = db.connect(self.settings)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1, VERSION()")
+                return f"MariaDB {cur.fetchone()[1]}"
+        finally:
+            conn.close()
+
+    def bootstrap(self) -> bool:
+        # Root logs in over the socket (unix_socket auth); the TCP probe then proves the
+        # application user works as every client will use it.
+        s = self.settings
+        admin = "root" if os.geteuid() == 0 else getpass.getuser()
+        conn = pymysql.connect(unix_socket=str(self.socket), user=admin, autocommit=True,
+                               connect_timeout=2)
+        try:
+            with conn.cursor() as cur:
+                for host in ("127.0.0.1", "localhost", "::1"):
+                    cur.execute("CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s",
+                                (s.mysql_user, host, s.mysql_password))
+                    cur.execute("ALTER USER %s@%s IDENTIFIED BY %s",
+                                (s.mysql_user, host, s.mysql_password))
+                    cur.execute("GRANT ALL PRIVILEGES ON *.* TO %s@%s", (s.mysql_user, host))
+                for name in db.DATABASES:
+                    cur.execute(f"CREATE DATABASE IF NOT EXISTS `{s.database(name)}`")
+        finally:
+            conn.close()
+        return True
+
+
+class Kafka(Service):
+    """Apache Kafka in KRaft mode (broker + controller in one JVM), jars from Maven Central."""
+
+    name = "kafka"
+    start_timeout = 60.0
+
+    @property
+    def host(self) -> str:
+        return self.settings.kafka_host
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.settings.kafka_port, self.settings.kafka_controller_port]
+
+    @property
+    def config(self) -> Path:
+        return self.home / "server.properties"
+
+    def prepare(self) -> None:
+        java = _java()
+        data_dir = self.home / "data"
+        _render(CONF / "kafka" / "server.properties", self.config, host=self.host,
+                port=self.settings.kafka_port, controller_port=self.settings.kafka_controller_port,
+                data_dir=data_dir, partitions=self.settings.kafka_partitions)
+        if (data_dir / "meta.properties").exists():
+            return
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        result = subprocess.run(
+            [java, *self._log_opts(), "-cp", ":".join(maven.classpath("kafka", self.settings)),
+             "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config)],
+            capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0:
+            raise StackError(f"kafka storage format failed: {result.stdout[-300:]}")
+
+    def _log_opts(self) -> list[str]:
+        return [f"-Dlog4j2.configurationFile={CONF / 'kafka' / 'log4j2.yaml'}"]
+
+    def command(self) -> list[str]:
+        heap = self.settings.kafka_heap
+        return [
+            _java(), f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError",
+            "-Djava.awt.headless=true", *self._log_opts(),
+            "-cp", ":".join(maven.classpath("kafka", self.settings)),
+            "kafka.Kafka", str(self.config),
+        ]
+
+    def probe(self) -> str:
+        from confluent_kafka.admin import AdminClient
+
+        client = AdminClient({"bootstrap.servers": self.settings.kafka_bootstrap,
+                              "socket.connection.setup.timeout.ms": 2000})
+        metadata = client.list_topics(timeout=3)
+        if not metadata.brokers:
+            raise StackError("no broker in metadata")
+        return f"Kafka KRaft, {len(metadata.brokers)} broker, {len(metadata.topics)} topics"
+
+
+class Cassandra(Service):
+    """Apache Cassandra 5.0 single node from ``cassandra-all`` and its Maven dependencies."""
+
+    name = "cassandra"
+    start_timeout = 120.0
+
+    @property
+    def host(self) -> str:
+        return self.settings.cassandra_host
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.settings.cassandra_port, self.settings.cassandra_storage_port]
+
+    @property
+    def config(self) -> Path:
+        return self.home / "cassandra.yaml"
+
+    def prepare(self) -> None:
+        _java()
+        _render(CONF / "cassandra" / "cassandra.yaml", self.config, host=self.host,
+                port=self.settings.cassandra_port,
+                storage_port=self.settings.cassandra_storage_port, data_dir=self.home)
+
+    def command(self) -> list[str]:
+        heap = self.settings.cassandra_heap
+        options = [
+            line.strip()
+            for line in (CONF / "cassandra" / "jvm17.options").read_text().splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
+        return [
+            _java(), f"-Xms{heap}", f"-Xmx{heap}", *options,
+            f"-Dcassandra.config=file://{self.config}",
+            f"-Dlogback.configurationFile={CONF / 'cassandra' / 'logback.xml'}",
+            f"-Dcassandra.storagedir={self.home}", "-Dcassandra-foreground=yes",
+            "-cp", ":".join(maven.classpath("cassandra", self.settings)),
+            "org.apache.cassandra.service.CassandraDaemon",
+        ]
+
+    def probe(self) -> str:
+        session = cassandra_io.connect(self.settings)
+        try:
+            version = session.execute("SELECT release_version FROM system.local").one()[0]
+            return f"Cassandra {version}"
+        finally:
+            session.cluster.shutdown()
+
+
+SERVICES: tuple[type[Service], ...] = (MariaDB, Kafka, Cassandra)

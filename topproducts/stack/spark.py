@@ -1,0 +1,72 @@
+"""Spark for this project: a SparkSession with the Kafka source jars from ``~/.m2``.
+
+The ``spark-sql-kafka-0-10`` version is pinned in ``infra/maven/spark-kafka/pom.xml``
+and must equal the installed pyspark version; :func:`kafka_jars` checks it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import TYPE_CHECKING
+
+from topproducts.errors import StackError
+from topproducts.settings import Settings
+from topproducts.stack import maven
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+def pyspark_version() -> str:
+    import pyspark
+
+    return pyspark.__version__
+
+
+def kafka_jars(settings: Settings) -> list[str]:
+    """Jar paths that give Spark its Kafka source (only those pyspark lacks)."""
+    pinned = re.search(r"<spark.version>([^<]+)</spark.version>",
+                       maven.pom("spark-kafka").read_text())
+    installed = pyspark_version()
+    if pinned is None or pinned.group(1) != installed:
+        raise StackError(
+            f"pyspark {installed} is installed but infra/maven/spark-kafka/pom.xml pins "
+            f"{pinned.group(1) if pinned else '?'}: make them equal"
+        )
+    return maven.classpath("spark-kafka", settings)
+
+
+def spark_conf(settings: Settings, app_name: str, master: str | None = None) -> dict[str, str]:
+    """The Spark configuration the project uses, as plain key/value pairs."""
+    tmp = settings.state_dir / "spark-tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    return {
+        "spark.app.name": app_name,
+        "spark.master": master or settings.spark_master,
+        "spark.jars": ",".join(kafka_jars(settings)),
+        "spark.driver.memory": settings.spark_driver_memory,
+        "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.port": str(settings.spark_ui_port),
+        "spark.ui.showConsoleProgress": "false",
+        "spark.local.dir": str(tmp),
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.driver.host": "127.0.0.1",
+        "spark.sql.streaming.stateStore.providerClass":
+            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+    }
+
+
+def spark_session(settings: Settings, app_name: str, master: str | None = None) -> SparkSession:
+    """A SparkSession (reused if one exists in this process) ready to read Kafka."""
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder
+    for key, value in spark_conf(settings, app_name, master).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
