@@ -29,9 +29,10 @@ def cli(verbose: bool) -> None:
 
 def _register() -> None:
     # Each command group lives in its own module; this list is the table of contents.
-    from topproducts.cli import stack
+    from topproducts.cli import demo, stack
 
     cli.add_command(stack.stack)
+    cli.add_command(demo.demo)
 
 
 _register()

@@ -40,8 +40,6 @@ def kafka_jars(settings: Settings) -> list[str]:
 
 def spark_conf(settings: Settings, app_name: str, master: str | None = None) -> dict[str, str]:
     """The Spark configuration the project uses, as plain key/value pairs."""
-    tmp = settings.state_dir / "spark-tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
     return {
         "spark.app.name": app_name,
         "spark.master": master or settings.spark_master,
@@ -51,7 +49,6 @@ def spark_conf(settings: Settings, app_name: str, master: str | None = None) -> 
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.port": str(settings.spark_ui_port),
         "spark.ui.showConsoleProgress": "false",
-        "spark.local.dir": str(tmp),
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.driver.host": "127.0.0.1",
         "spark.sql.streaming.stateStore.providerClass":
@@ -64,6 +61,9 @@ def spark_session(settings: Settings, app_name: str, master: str | None = None) 
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    scratch = settings.state_dir / "spark-tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("SPARK_LOCAL_DIRS", str(scratch))
     builder = SparkSession.builder
     for key, value in spark_conf(settings, app_name, master).items():
         builder = builder.config(key, value)
