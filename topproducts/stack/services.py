@@ -245,8 +245,9 @@ class Kafka(Service):
     def probe(self) -> str:
         from confluent_kafka.admin import AdminClient
 
+        # log_level 0: while the broker boots, librdkafka would print every refused connect.
         client = AdminClient({"bootstrap.servers": self.settings.kafka_bootstrap,
-                              "socket.connection.setup.timeout.ms": 2000})
+                              "socket.connection.setup.timeout.ms": 2000, "log_level": 0})
         metadata = client.list_topics(timeout=3)
         if not metadata.brokers:
             raise StackError("no broker in metadata")
