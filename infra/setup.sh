@@ -9,7 +9,7 @@ log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-# 1. Debian packages. mariadb-server-core has the server without the system service,
+# 1. Debian packages (skipped when present). mariadb-server-core has the server without the system service,
 #    so nothing else claims port 3306; our stack runs its own instance.
 need=()
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server-core)
@@ -17,6 +17,9 @@ command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client-core)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+# Headless Chromium for the live page's browser test (Debian's build; nothing downloaded
+# by a test tool).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing Debian packages: ${need[*]}"
   $SUDO apt-get update -qq
