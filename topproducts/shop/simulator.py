@@ -1,0 +1,308 @@
+"""The order simulator: random shoppers placing orders through :mod:`topproducts.shop.orders`.
+
+The random choices are pure functions of a :class:`random.Random` and the
+current catalogue/stock snapshot (:class:`Shoppers`), so a given seed and
+database state give the same orders. :func:`produce` wires them to MySQL (one
+transaction per batch, with the outbox) and Kafka (the relay drains the outbox
+after each batch and flushes before it reports success).
+
+Each batch, in one transaction:
+
+1. cancel a few recently confirmed orders that have not shipped yet,
+2. move open shipments one step (Processing ... Delivered), oldest first,
+3. top up variants that ran low (the warehouse restocks),
+4. place new orders.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from topproducts import db, kafka_io
+from topproducts.countries import country as lookup_country
+from topproducts.errors import ConfigError, TopProductsError
+from topproducts.settings import Settings, get_settings
+from topproducts.shop import orders as domain
+from topproducts.shop.outbox import Relay, RelayReport
+from topproducts.shop.reference import POD_METHODS, PREPAID_METHODS, SHIPMENT_FLOW
+from topproducts.shop.schema import Tables
+
+MAX_ORDERS = 10_000_000
+
+Progress = Callable[[str, int, int], None]
+
+
+class EmptyCatalogue(TopProductsError):
+    """No customers or no variants to order: seed first."""
+
+
+@dataclass(frozen=True)
+class ShopperProfile:
+    """How shoppers behave. Shares are probabilities in [0, 1]."""
+
+    prepaid_share: float = 0.6
+    prepaid_success: float = 0.9  # the rest fail and cancel at once
+    pod_acceptance: float = 0.97
+    cancel_share: float = 0.03  # of placed orders, a confirmed one is cancelled later
+    line_weights: tuple[int, ...] = (30, 20, 14, 10, 8, 6, 5, 3, 2, 2)  # 1..10 lines
+    quantity_weights: tuple[int, ...] = (50, 25, 12, 8, 5)  # 1..5 units
+    popularity_skew: float = 1.0  # Zipf exponent over a seeded ranking of the variants
+    shipment_steps_per_order: float = 4.0  # shipments advanced per order placed
+    restock_below: int = 50
+    restock_amount: int = 2000
+
+
+@dataclass(frozen=True)
+class Customer:
+    customer_id: int
+    country: str
+
+
+class Shoppers:
+    """Random choices of orders over a snapshot of customers and variant stock (pure)."""
+
+    def __init__(
+        self,
+        rng: random.Random,
+        customers: Sequence[Customer],
+        variant_ids: Sequence[int],
+        profile: ShopperProfile | None = None,
+    ) -> None:
+        if not customers:
+            raise EmptyCatalogue("no customers to place orders: run `topproducts seed` first")
+        if not variant_ids:
+            raise EmptyCatalogue("no product variants to order: run `topproducts seed` first")
+        self.rng = rng
+        self.profile = profile or ShopperProfile()
+        self.customers = list(customers)
+        ranked = sorted(variant_ids)
+        rng.shuffle(ranked)  # which variants are popular depends on the seed
+        self.variants = ranked
+        weights = [1.0 / (rank + 1) ** self.profile.popularity_skew for rank in range(len(ranked))]
+        self._cum = list(itertools.accumulate(weights))
+        self._line_counts = range(1, len(self.profile.line_weights) + 1)
+        self._quantities = range(1, len(self.profile.quantity_weights) + 1)
+
+    def pick_variants(self, n: int, stock: dict[int, int], quantities: Sequence[int]
+                      ) -> list[tuple[int, int]]:
+        """Up to ``n`` distinct (variant, quantity) pairs with enough stock in the snapshot."""
+        chosen: dict[int, int] = {}
+        qty = iter(quantities)
+        q = next(qty)
+        for _ in range(n * 4):  # a few extra draws in case of repeats or empty shelves
+            (variant_id,) = self.rng.choices(self.variants, cum_weights=self._cum)
+            if variant_id in chosen or stock.get(variant_id, 0) < q:
+                continue
+            chosen[variant_id] = q
+            if len(chosen) == n:
+                break
+            q = next(qty)
+        return list(chosen.items())
+
+    def order(self, stock: dict[int, int]) -> domain.OrderRequest | None:
+        """One order request; decrements ``stock`` (the snapshot) for what it takes.
+
+        None when the shelves this shopper looked at were empty.
+        """
+        p = self.profile
+        rng = self.rng
+        customer = rng.choice(self.customers)
+        n = rng.choices(self._line_counts, p.line_weights)[0]
+        quantities = rng.choices(self._quantities, p.quantity_weights, k=n)
+        picks = self.pick_variants(n, stock, quantities)
+        if not picks:
+            return None
+        prepaid = rng.random() < p.prepaid_share
+        if prepaid:
+            method = rng.choice(PREPAID_METHODS[customer.country])
+            ok = rng.random() < p.prepaid_success
+        else:
+            method = rng.choice(POD_METHODS)
+            ok = rng.random() < p.pod_acceptance
+        if ok:
+            for variant_id, q in picks:
+                stock[variant_id] -= q
+        return domain.OrderRequest(
+            customer_id=customer.customer_id,
+            lines=tuple(domain.LineRequest(v, q) for v, q in picks),
+            payment_mode="prepaid" if prepaid else "pay_on_delivery",
+            payment_method=method,
+            payment_ok=ok,
+        )
+
+    def cancellations(self, candidates: Sequence[int], placed: int) -> list[int]:
+        """About ``cancel_share * placed`` of the candidate order ids."""
+        if not candidates:
+            return []
+        want = self.profile.cancel_share * placed
+        n = int(want) + (1 if self.rng.random() < want - int(want) else 0)
+        return sorted(self.rng.sample(list(candidates), min(n, len(candidates))))
+
+
+@dataclass
+class ProduceReport:
+    orders: int = 0
+    confirmed: int = 0
+    cancelled_at_payment: int = 0
+    cancelled_later: int = 0
+    rejected: int = 0
+    shipment_steps: int = 0
+    delivered: int = 0
+    rows: int = 0
+    events_written: int = 0
+    published: RelayReport = field(default_factory=lambda: RelayReport(by_topic={}))
+    seconds: float = 0.0
+
+    def count(self, result: domain.WriteResult, asked: int) -> None:
+        self.orders += len(result.placed)
+        self.confirmed += sum(1 for o in result.placed if o.status == domain.CONFIRMED)
+        self.cancelled_at_payment += sum(1 for o in result.placed
+                                         if o.status == domain.CANCELLED)
+        self.cancelled_later += len(result.cancelled)
+        self.rejected += asked - len(result.placed)  # out of stock, or empty shelves
+        self.shipment_steps += result.advanced
+        self.delivered += result.delivered
+        self.rows += result.rows
+        self.events_written += result.events
+
+    @property
+    def orders_per_second(self) -> float:
+        return self.orders / self.seconds if self.seconds else 0.0
+
+    @property
+    def events_per_second(self) -> float:
+        return self.published.events / self.seconds if self.seconds else 0.0
+
+
+def check_orders(n: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_ORDERS:
+        raise ConfigError(f"orders must be an integer from 0 to {MAX_ORDERS:,}, got {n!r}")
+    return n
+
+
+def _load_customers(cur, t: Tables, country: str | None) -> list[Customer]:
+    if country:
+        cur.execute(f"SELECT customer_id, country_code FROM {t.customers} "
+                    "WHERE country_code = %s ORDER BY customer_id", (country,))
+    else:
+        cur.execute(f"SELECT customer_id, country_code FROM {t.customers} ORDER BY customer_id")
+    return [Customer(*row) for row in cur.fetchall()]
+
+
+def _stock(cur, t: Tables) -> dict[int, int]:
+    cur.execute(f"SELECT variant_id, stock FROM {t.variants}")
+    return dict(cur.fetchall())
+
+
+def _restock(cur, t: Tables, profile: ShopperProfile, now: datetime) -> int:
+    cur.execute(f"UPDATE {t.variants} SET stock = stock + %s, updated_at = %s WHERE stock < %s",
+                (profile.restock_amount, now.replace(tzinfo=None), profile.restock_below))
+    return cur.rowcount
+
+
+def _cancel_candidates(cur, t: Tables, limit: int) -> list[int]:
+    """The most recent confirmed orders whose shipment has not left yet."""
+    cur.execute(f"SELECT order_id FROM {t.shipments} WHERE is_open = 1 AND status = %s "
+                "ORDER BY shipment_id DESC LIMIT %s", (SHIPMENT_FLOW[0], limit))
+    return [row[0] for row in cur.fetchall()]
+
+
+def _write_batch(
+    conn, s: Settings, t: Tables, shoppers: Shoppers, profile: ShopperProfile, n: int
+) -> domain.WriteResult:
+    """One transaction: cancel a few, move shipments, restock, place ``n`` orders."""
+    now = datetime.now(UTC)
+    result = domain.WriteResult()
+    with _transaction(conn) as cur:
+        cancel = shoppers.cancellations(_cancel_candidates(cur, t, 4 * n), n)
+        result.add(domain.cancel_orders(cur, s, cancel, domain.CUSTOMER_REQUEST, now))
+        steps = round(profile.shipment_steps_per_order * n)
+        result.add(domain.advance_shipments(cur, s, steps, now))
+        _restock(cur, t, profile, now)
+        stock = _stock(cur, t)
+        requests = [r for r in (shoppers.order(stock) for _ in range(n)) if r]
+        result.add(domain.place_orders(cur, s, requests, now, skip_rejected=True))
+    return result
+
+
+@contextmanager
+def _transaction(conn) -> Iterator:
+    """A transaction on a long-lived connection: commit on success, roll back on error."""
+    try:
+        with conn.cursor() as cur:
+            yield cur
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+
+
+def produce(
+    settings: Settings | None = None,
+    orders: int = 100,
+    seed: int | None = None,
+    rate: float | None = None,
+    country: str | None = None,
+    batch_size: int = 500,
+    profile: ShopperProfile | None = None,
+    progress: Progress | None = None,
+) -> ProduceReport:
+    """Place ``orders`` orders (MySQL + outbox) and publish their events (Kafka).
+
+    ``rate`` caps orders per second (None: as fast as possible); ``country``
+    limits shoppers to one country. Returns after the outbox is drained and the
+    producer flushed: every event written was acknowledged by Kafka.
+    """
+    s = settings or get_settings()
+    check_orders(orders)
+    if batch_size < 1:
+        raise ConfigError(f"batch size must be at least 1, got {batch_size}")
+    if rate is not None:
+        if rate <= 0:
+            raise ConfigError(f"rate must be positive, got {rate}")
+        batch_size = max(1, min(batch_size, int(rate)))  # about one batch per second or faster
+    code = lookup_country(country).code if country else None
+    profile = profile or ShopperProfile()
+    t = Tables.of(s)
+    report = ProduceReport()
+    started = time.perf_counter()
+    kafka_io.ensure_topics(s)
+    with db.transaction(s) as conn, conn.cursor() as cur:
+        customers = _load_customers(cur, t, code)
+        variant_ids = list(_stock(cur, t))
+    if not customers and code:
+        raise EmptyCatalogue(f"no customers in {code}: seed more customers first")
+    shoppers = Shoppers(random.Random(seed), customers, variant_ids, profile)
+
+    # The relay publishes batch k on a worker thread while batch k+1 is being written;
+    # at most one relay call runs at a time (the relay's connection is not shared).
+    writer = db.connect(s)
+    with closing(writer), Relay(s) as relay, ThreadPoolExecutor(1, "relay") as pool:
+        report.published.add(relay.publish_pending())  # leftovers of an earlier crash
+        publishing: Future[RelayReport] | None = None
+        while report.orders < orders:
+            n = min(batch_size, orders - report.orders)
+            result = _write_batch(writer, s, t, shoppers, profile, n)
+            report.count(result, n)
+            if publishing is not None:
+                report.published.add(publishing.result())
+            publishing = pool.submit(relay.publish_pending)
+            if progress:
+                progress("orders", report.orders, orders)
+            if not result.placed:
+                raise TopProductsError("no order could be placed (all shelves empty?)")
+            if rate:
+                ahead = report.orders / rate - (time.perf_counter() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+        if publishing is not None:
+            report.published.add(publishing.result())
+    report.seconds = time.perf_counter() - started
+    return report
