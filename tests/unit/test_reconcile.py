@@ -1,0 +1,28 @@
+from decimal import Decimal
+
+from topproducts.reconcile import Key, Totals, compare, with_global
+
+
+def test_global_scope_is_the_sum_of_countries_per_window_and_variant() -> None:
+    per_country = {
+        Key("IN", "all", 1): Totals(2, Decimal("1.10")),
+        Key("US", "all", 1): Totals(3, Decimal("2.25")),
+        Key("US", "all", 2): Totals(1, Decimal("9.99")),
+        Key("US", "w1", 1): Totals(3, Decimal("2.25")),
+    }
+    result = with_global(per_country)
+    assert result[Key("GLOBAL", "all", 1)] == Totals(5, Decimal("3.35"))
+    assert result[Key("GLOBAL", "all", 2)] == Totals(1, Decimal("9.99"))
+    assert result[Key("GLOBAL", "w1", 1)] == Totals(3, Decimal("2.25"))
+    assert len(result) == len(per_country) + 3
+
+
+def test_compare_treats_missing_as_zero_and_reports_differences() -> None:
+    expected = {Key("US", "all", 1): Totals(3, Decimal("2.25")),
+                Key("US", "all", 2): Totals(0, Decimal("0.00"))}
+    actual = {Key("US", "all", 1): Totals(3, Decimal("2.26")),
+              Key("US", "all", 3): Totals(0, Decimal("0"))}
+    mismatches = compare(expected, actual)
+    assert [m.key for m in mismatches] == [Key("US", "all", 1)]
+    assert "MySQL 3 units, 2.25 USD; Cassandra 3 units, 2.26 USD" in str(mismatches[0])
+    assert compare(expected, dict(expected)) == []
