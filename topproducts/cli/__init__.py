@@ -29,10 +29,12 @@ def cli(verbose: bool) -> None:
 
 def _register() -> None:
     # Each command group lives in its own module; this list is the table of contents.
-    from topproducts.cli import demo, stack
+    from topproducts.cli import demo, shop, stack
 
     cli.add_command(stack.stack)
     cli.add_command(demo.demo)
+    cli.add_command(shop.seed)
+    cli.add_command(shop.produce)
 
 
 _register()

@@ -32,7 +32,7 @@ from topproducts.settings import Settings, get_settings
 from topproducts.shop import orders as domain
 from topproducts.shop.outbox import Relay, RelayReport
 from topproducts.shop.reference import POD_METHODS, PREPAID_METHODS, SHIPMENT_FLOW
-from topproducts.shop.schema import Tables
+from topproducts.shop.schema import Tables, ensure_schema
 
 MAX_ORDERS = 10_000_000
 
@@ -274,6 +274,7 @@ def produce(
     report = ProduceReport()
     started = time.perf_counter()
     kafka_io.ensure_topics(s)
+    ensure_schema(s)  # cheap when current; an unseeded shop then says "seed first"
     with db.transaction(s) as conn, conn.cursor() as cur:
         customers = _load_customers(cur, t, code)
         variant_ids = list(_stock(cur, t))
