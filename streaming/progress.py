@@ -1,0 +1,107 @@
+"""A progress row per micro-batch, written by a StreamingQueryListener.
+
+The Dagster sensor reads the ``stream_progress`` table: end offsets (for lag),
+throughput, watermark, late rows, and ``updated_at`` (a heartbeat that idle
+queries keep fresh, so "no new data" is not mistaken for "dead").
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from pyspark.sql.streaming import StreamingQueryListener
+
+from topproducts.leaderboards.store import Progress
+
+log = logging.getLogger(__name__)
+
+
+def _ts(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def progress_row(p: dict[str, Any], late_total_before: int, now: datetime) -> Progress:
+    """A :class:`Progress` from a ``StreamingQueryProgress`` as JSON (``progress.json``)."""
+    operators = p.get("stateOperators") or []
+    late = sum(int(o.get("numRowsDroppedByWatermark") or 0) for o in operators)
+    offsets: dict[str, dict[str, int]] = {}
+    for source in p.get("sources") or []:
+        end = source.get("endOffset")
+        if isinstance(end, str):
+            try:
+                end = json.loads(end)
+            except ValueError:
+                end = None
+        if isinstance(end, dict):
+            for topic, parts in end.items():
+                if isinstance(parts, dict):
+                    offsets.setdefault(topic, {}).update({str(k): int(v)
+                                                          for k, v in parts.items()})
+    watermark = _ts((p.get("eventTime") or {}).get("watermark"))
+    if watermark is not None and watermark.timestamp() == 0:
+        watermark = None  # Spark's "no watermark yet"
+    return Progress(
+        query=p.get("name") or p.get("id") or "?",
+        run_id=str(p.get("runId") or ""),
+        batch_id=int(p.get("batchId", -1)),
+        end_offsets=json.dumps(offsets, sort_keys=True),
+        input_rows=int(p.get("numInputRows") or 0),
+        input_rows_per_second=float(p.get("inputRowsPerSecond") or 0.0),
+        processed_rows_per_second=float(p.get("processedRowsPerSecond") or 0.0),
+        batch_duration_ms=int(p.get("batchDuration") or 0),
+        watermark=watermark,
+        late_rows_dropped=late,
+        late_rows_dropped_total=late_total_before + late,
+        state_rows=sum(int(o.get("numRowsTotal") or 0) for o in operators),
+        batch_at=_ts(p.get("timestamp")) or now,
+        updated_at=now,
+    )
+
+
+class ProgressListener(StreamingQueryListener):
+    """Writes progress rows; never raises (a failed write is logged, the stream goes on)."""
+
+    def __init__(self, store, late_totals: dict[str, int] | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.store = store
+        self.late_totals = dict(late_totals or {})
+        self.names: dict[str, str] = {}
+        self.clock = clock
+
+    def onQueryStarted(self, event) -> None:
+        self.names[str(event.id)] = event.name or str(event.id)
+        log.info("query %s started (run %s)", event.name, event.runId)
+
+    def onQueryProgress(self, event) -> None:
+        try:
+            raw = json.loads(event.progress.json)
+            name = raw.get("name") or str(raw.get("id"))
+            row = progress_row(raw, self.late_totals.get(name, 0), self.clock())
+            self.late_totals[name] = row.late_rows_dropped_total
+            self.store.write_progress(row)
+            if row.input_rows or row.late_rows_dropped:
+                log.info("progress %s batch %d: %d rows in %d ms (%.0f rows/s), watermark %s, "
+                         "late %d, state rows %d", name, row.batch_id, row.input_rows,
+                         row.batch_duration_ms, row.processed_rows_per_second,
+                         row.watermark, row.late_rows_dropped, row.state_rows)
+        except Exception:  # a listener must never take the stream down
+            log.exception("could not record progress")
+
+    def onQueryIdle(self, event) -> None:
+        try:
+            self.store.heartbeat(self.names.get(str(event.id), str(event.id)), self.clock())
+        except Exception:
+            log.exception("could not record heartbeat")
+
+    def onQueryTerminated(self, event) -> None:
+        name = self.names.get(str(event.id), str(event.id))
+        if event.exception:
+            log.error("query %s failed: %s", name, event.exception.splitlines()[0])
+        else:
+            log.info("query %s stopped", name)

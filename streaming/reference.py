@@ -1,0 +1,132 @@
+"""A plain-Python model of the counting rule, and synthetic order events.
+
+Tests and the benchmark produce events with :func:`synthetic_orders` and compute
+what the leaderboards must say with :func:`expected_totals`, independently of Spark.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from topproducts.countries import BY_CODE, COUNTRIES, GLOBAL_SCOPE
+from topproducts.events import (
+    Envelope,
+    EventType,
+    LineItem,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderPlaced,
+    make_event,
+)
+from topproducts.leaderboards.ranking import ItemTotal, window_id
+from topproducts.money import round_money
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FX = {"INR": Decimal("0.012000"), "USD": Decimal("1.000000"), "GBP": Decimal("1.270000"),
+      "CAD": Decimal("0.730000"), "AUD": Decimal("0.660000")}
+
+
+def windows_of(ts: datetime, duration: timedelta, slide: timedelta) -> list[datetime]:
+    """Starts of the sliding windows that contain ``ts`` (Spark's epoch alignment)."""
+    since = ts.astimezone(UTC) - _EPOCH
+    last = _EPOCH + (since // slide) * slide
+    starts, start = [], last
+    while start > ts - duration:
+        starts.append(start)
+        start -= slide
+    return sorted(starts)
+
+
+Key = tuple[str, str]  # (scope, window_id)
+
+
+def expected_totals(
+    events: Iterable[Envelope], duration: timedelta | None = None,
+    slide: timedelta | None = None,
+) -> dict[Key, dict[int, ItemTotal]]:
+    """Totals per (scope, window_id) and variant: all-time, plus windows if given.
+
+    Applies the counting rule and the stream's dedupe by (order_id, event_type).
+    Lateness is not modelled: use it for events produced in time order.
+    """
+    seen: set[tuple[int, str]] = set()
+    acc: dict[Key, dict[int, list]] = defaultdict(dict)
+    for ev in events:
+        if ev.event_type not in (EventType.ORDER_CONFIRMED, EventType.ORDER_CANCELLED):
+            continue
+        p = ev.typed_payload()
+        if p.confirmed_at is None:  # a cancellation before confirmation retracts nothing
+            continue
+        if (p.order_id, ev.event_type.value) in seen:
+            continue
+        seen.add((p.order_id, ev.event_type.value))
+        sign = 1 if ev.event_type is EventType.ORDER_CONFIRMED else -1
+        wids = ["all"]
+        if duration and slide:
+            wids += [window_id(s) for s in windows_of(p.confirmed_at, duration, slide)]
+        for item in p.items:
+            for scope in (p.country, GLOBAL_SCOPE):
+                for wid in wids:
+                    cell = acc[(scope, wid)].setdefault(
+                        item.variant_id, [item, 0, Decimal("0.00")])
+                    cell[1] += sign * item.quantity
+                    cell[2] += sign * item.revenue_usd
+    return {
+        key: {v: ItemTotal(v, it.product_id, it.product_name, it.material, q, r)
+              for v, (it, q, r) in items.items()}
+        for key, items in acc.items()
+    }
+
+
+def catalogue(variants: int, seed: int = 7) -> list[tuple[int, int, str, str, Decimal]]:
+    """(variant_id, product_id, product_name, material, price_usd) for a synthetic shop."""
+    rng = random.Random(seed)
+    materials = ["Cotton", "Steel", "Oak", "Leather", "Glass", "Wool"]
+    nouns = ["Chair", "Lamp", "Jacket", "Mug", "Desk", "Scarf", "Bottle", "Bag"]
+    out = []
+    for v in range(1, variants + 1):
+        product = (v - 1) // 2 + 1
+        out.append((v, product, f"{rng.choice(nouns)} {product}", rng.choice(materials),
+                    Decimal(rng.randint(199, 19999)) / 100))
+    return out
+
+
+def synthetic_orders(
+    n_orders: int, *, seed: int = 1, variants: int = 40, start: datetime | None = None,
+    step: timedelta = timedelta(seconds=1), cancel_rate: float = 0.1, first_order_id: int = 1,
+) -> list[Envelope]:
+    """Placed + confirmed events per order, and some cancellations after confirmation."""
+    rng = random.Random(seed)
+    shop = catalogue(variants, seed)
+    start = start or datetime.now(UTC)
+    out: list[Envelope] = []
+    for i in range(n_orders):
+        order_id = first_order_id + i
+        country = rng.choice(COUNTRIES)
+        currency = country.currency
+        fx = FX[currency]
+        at = start + i * step
+        items = []
+        for line_no, (variant, product, name, material, price_usd) in enumerate(
+                rng.sample(shop, rng.randint(1, 3)), start=1):
+            qty = rng.randint(1, 4)
+            unit = round_money(price_usd / fx)
+            revenue = round_money(unit * qty)
+            items.append(LineItem(line_no=line_no, variant_id=variant, product_id=product,
+                                  product_name=name, material=material, quantity=qty,
+                                  unit_price=unit, revenue=revenue,
+                                  revenue_usd=round_money(revenue * fx)))
+        base = dict(order_id=order_id, customer_id=rng.randint(1, 500),
+                    country=BY_CODE[country.code].code, currency=currency, fx_rate_usd=fx,
+                    total=round_money(sum(i.revenue for i in items) * Decimal("1.1")),
+                    items=items)
+        out.append(make_event(OrderPlaced(**base, payment_mode="prepaid"), occurred_at=at))
+        out.append(make_event(OrderConfirmed(**base, confirmed_at=at), occurred_at=at))
+        if rng.random() < cancel_rate:
+            out.append(make_event(OrderCancelled(**base, reason="customer request",
+                                                 confirmed_at=at), occurred_at=at + step))
+    return out

@@ -1,0 +1,49 @@
+"""SparkSessions for the stream: the project's (with Kafka jars) and a bare local one for tests."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pyspark.sql import SparkSession
+
+from topproducts.settings import Settings
+
+# SQL settings the stream relies on; set on any session before its queries start.
+STREAM_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    # RocksDB keeps the (unbounded, all-time) dedupe state off the JVM heap.
+    "spark.sql.streaming.stateStore.providerClass":
+        "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+    "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
+    # Idle queries report (and heartbeat) every 10 s.
+    "spark.sql.streaming.noDataProgressEventInterval": "10000",
+}
+
+
+def stream_session(settings: Settings, app_name: str = "topproducts-stream") -> SparkSession:
+    """The project's session (Kafka source jars, master, memory from settings)."""
+    from topproducts.stack.spark import spark_session
+
+    spark = spark_session(settings, app_name)
+    for key, value in STREAM_CONF.items():
+        spark.conf.set(key, value)
+    spark.conf.set("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
+    return spark
+
+
+def local_session(app_name: str = "topproducts-tests", master: str = "local[1]") -> SparkSession:
+    """A small session without Kafka, for unit tests of the transforms."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = (SparkSession.builder.master(master).appName(app_name)
+               .config("spark.driver.memory", "1g")
+               .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
+               .config("spark.sql.shuffle.partitions", "1")
+               .config("spark.driver.bindAddress", "127.0.0.1")
+               .config("spark.driver.host", "127.0.0.1"))
+    for key, value in STREAM_CONF.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark

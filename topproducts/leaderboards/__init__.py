@@ -1,0 +1,37 @@
+"""The leaderboards in Cassandra: schema, ranking rules and the read API.
+
+The streaming job writes them; the CLI, the API and Dagster checks read them::
+
+    with open_store(settings) as store:
+        board = store.top(Metric.REVENUE, "GLOBAL", "all", n=10)
+"""
+
+from topproducts.leaderboards.ranking import (
+    ALL_TIME,
+    ItemTotal,
+    Metric,
+    Ranked,
+    current_window_start,
+    merge_top,
+    parse_duration,
+    parse_window_id,
+    rank,
+    window_id,
+)
+from topproducts.leaderboards.schema import ensure_schema
+from topproducts.leaderboards.store import (
+    ALL,
+    DeadLetter,
+    Leaderboard,
+    LeaderboardStore,
+    Progress,
+    TotalRow,
+    Window,
+    open_store,
+)
+
+__all__ = [
+    "ALL", "ALL_TIME", "DeadLetter", "ItemTotal", "Leaderboard", "LeaderboardStore", "Metric",
+    "Progress", "Ranked", "TotalRow", "Window", "current_window_start", "ensure_schema",
+    "merge_top", "open_store", "parse_duration", "parse_window_id", "rank", "window_id",
+]

@@ -1,0 +1,127 @@
+"""Ranking rules, as pure functions.
+
+A leaderboard is the top N items of one (metric, scope, window) by the metric's
+value, descending; ties are broken by ``variant_id`` ascending so the order is
+deterministic. Items whose value is zero or negative (everything sold was
+cancelled) are not ranked.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+
+class Metric(StrEnum):
+    QUANTITY = "quantity"
+    REVENUE = "revenue"
+
+
+ALL_TIME = "all"  # the window id of the all-time leaderboards
+
+
+@dataclass(frozen=True)
+class ItemTotal:
+    """Exact totals of one product variant in one (scope, window)."""
+
+    variant_id: int
+    product_id: int
+    product_name: str
+    material: str
+    quantity: int
+    revenue_usd: Decimal
+
+    def value(self, metric: Metric) -> Decimal:
+        return Decimal(self.quantity) if metric is Metric.QUANTITY else self.revenue_usd
+
+
+@dataclass(frozen=True)
+class Ranked:
+    rank: int
+    item: ItemTotal
+    value: Decimal
+
+
+def sort_key(metric: Metric):
+    """Order: value descending, then variant_id ascending."""
+    return lambda item: (-item.value(metric), item.variant_id)
+
+
+def rank(items: Iterable[ItemTotal], metric: Metric, n: int) -> list[Ranked]:
+    """The top ``n`` of ``items`` by ``metric`` (positive values only)."""
+    positive = [i for i in items if i.value(metric) > 0]
+    positive.sort(key=sort_key(metric))
+    return [Ranked(r, item, item.value(metric)) for r, item in enumerate(positive[:n], start=1)]
+
+
+def merge_top(
+    old_top: Sequence[ItemTotal], changed: Iterable[ItemTotal], metric: Metric, n: int
+) -> list[Ranked] | None:
+    """The new top ``n`` from the previous top and this batch's changed items only.
+
+    Exact when no item of the previous top lost value: every item outside the
+    previous top that did not change still ranks below all of it, so the new top
+    is within (previous top + changed items). Returns ``None`` when a previous
+    top item lost value (a cancellation): the caller must rank the full partition.
+    """
+    old_by_id = {i.variant_id: i for i in old_top}
+    candidates = dict(old_by_id)
+    for item in changed:
+        previous = old_by_id.get(item.variant_id)
+        if previous is not None and item.value(metric) < previous.value(metric):
+            return None
+        candidates[item.variant_id] = item
+    return rank(candidates.values(), metric, n)
+
+
+# Windows -------------------------------------------------------------------
+
+_UNITS = {
+    "second": 1, "seconds": 1, "sec": 1, "s": 1,
+    "minute": 60, "minutes": 60, "min": 60, "m": 60,
+    "hour": 3600, "hours": 3600, "h": 3600,
+    "day": 86400, "days": 86400, "d": 86400,
+}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse Spark-style durations such as ``1 hour`` or ``5 minutes``."""
+    m = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]+)\s*", text)
+    if not m or m.group(2).lower() not in _UNITS:
+        raise ValueError(f"not a duration: {text!r} (use e.g. '1 hour', '5 minutes')")
+    return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def current_window_start(now: datetime, duration: timedelta, slide: timedelta) -> datetime:
+    """Start of the sliding window that contains ``now`` and closes first: the trailing period.
+
+    Windows start at multiples of ``slide`` since the epoch (Spark's alignment).
+    """
+    since = now.astimezone(UTC) - _EPOCH
+    latest_start = _EPOCH + (since // slide) * slide
+    return latest_start - duration + slide
+
+
+def window_id(start: datetime | None) -> str:
+    """The id of a window: ``all`` for all-time, else its UTC start ``YYYY-MM-DDTHH:MM:SSZ``."""
+    if start is None:
+        return ALL_TIME
+    return start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_window_id(text: str) -> datetime | None:
+    """Inverse of :func:`window_id`; accepts any ISO-8601 start (naive means UTC)."""
+    if text == ALL_TIME:
+        return None
+    try:
+        start = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"not a window: {text!r} (use 'all' or an ISO start time)") from None
+    return start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)

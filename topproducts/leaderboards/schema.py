@@ -1,0 +1,84 @@
+"""The Cassandra schema of the leaderboards, created idempotently by the project.
+
+Each table answers one query in one partition read:
+
+- ``leaderboard``: top N for (metric, scope, window), ranks 1..N in clustering order.
+- ``item_totals``: exact totals of every item for (scope, window): what ranks are
+  computed from, and what reconciliation compares to MySQL.
+- ``leaderboard_windows``: the windows that have data, newest first, per scope.
+- ``stream_progress``: the latest batch of each streaming query (the Dagster
+  sensor's input); ``stream_progress_history`` keeps a week of batches.
+- ``dead_letters``: rejected messages with their reason, by topic and day.
+
+``window_id`` is ``all`` for the all-time leaderboards, else the window's UTC
+start (``2026-11-25T08:00:00Z``).
+"""
+
+from __future__ import annotations
+
+from cassandra.cluster import Session
+
+from topproducts.settings import Settings
+
+TABLES: dict[str, str] = {
+    "item_totals": """
+        CREATE TABLE IF NOT EXISTS {ks}.item_totals (
+            scope text, window_id text, variant_id bigint,
+            product_id bigint, product_name text, material text,
+            quantity bigint, revenue_usd decimal,
+            window_start timestamp, window_end timestamp, updated_at timestamp,
+            PRIMARY KEY ((scope, window_id), variant_id))""",
+    "leaderboard": """
+        CREATE TABLE IF NOT EXISTS {ks}.leaderboard (
+            metric text, scope text, window_id text, rank int,
+            variant_id bigint, product_id bigint, product_name text, material text,
+            value decimal, quantity bigint, revenue_usd decimal,
+            window_start timestamp, window_end timestamp, updated_at timestamp,
+            PRIMARY KEY ((metric, scope, window_id), rank))
+        WITH CLUSTERING ORDER BY (rank ASC)""",
+    "leaderboard_windows": """
+        CREATE TABLE IF NOT EXISTS {ks}.leaderboard_windows (
+            scope text, window_start timestamp, window_end timestamp, updated_at timestamp,
+            PRIMARY KEY ((scope), window_start))
+        WITH CLUSTERING ORDER BY (window_start DESC)""",
+    "stream_progress": """
+        CREATE TABLE IF NOT EXISTS {ks}.stream_progress (
+            query text PRIMARY KEY, run_id text, batch_id bigint, end_offsets text,
+            input_rows bigint, input_rows_per_second double, processed_rows_per_second double,
+            batch_duration_ms bigint, watermark timestamp, late_rows_dropped bigint,
+            late_rows_dropped_total bigint, state_rows bigint,
+            batch_at timestamp, updated_at timestamp)""",
+    "stream_progress_history": """
+        CREATE TABLE IF NOT EXISTS {ks}.stream_progress_history (
+            query text, day date, batch_id bigint, run_id text, end_offsets text,
+            input_rows bigint, input_rows_per_second double, processed_rows_per_second double,
+            batch_duration_ms bigint, watermark timestamp, late_rows_dropped bigint,
+            state_rows bigint, batch_at timestamp,
+            PRIMARY KEY ((query, day), batch_id))
+        WITH CLUSTERING ORDER BY (batch_id DESC) AND default_time_to_live = 604800""",
+    "dead_letters": """
+        CREATE TABLE IF NOT EXISTS {ks}.dead_letters (
+            topic text, day date, kafka_partition int, kafka_offset bigint,
+            kafka_timestamp timestamp, message_key text, value blob, reason text,
+            seen_at timestamp,
+            PRIMARY KEY ((topic, day), kafka_partition, kafka_offset))""",
+}
+
+
+def ddl(settings: Settings) -> list[str]:
+    """Every statement, in order, for the configured keyspace."""
+    ks = settings.cassandra_keyspace
+    keyspace = (f"CREATE KEYSPACE IF NOT EXISTS {ks} "
+                f"WITH replication = {settings.cassandra_replication}")
+    return [keyspace, *(" ".join(t.format(ks=ks).split()) for t in TABLES.values())]
+
+
+def ensure_schema(session: Session, settings: Settings) -> None:
+    """Create the keyspace and tables if missing (idempotent, safe to run concurrently)."""
+    for statement in ddl(settings):
+        session.execute(statement, timeout=60)
+
+
+def drop_keyspace(session: Session, settings: Settings) -> None:
+    """Drop all leaderboard data (used by ``stream reset`` and tests)."""
+    session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}", timeout=60)

@@ -1,0 +1,330 @@
+"""Reading and writing the leaderboard tables (one adapter; CQL lives only here).
+
+The stream writes through :class:`LeaderboardStore`'s write methods; the CLI, the
+API and Dagster checks read through its read methods. Every write is an
+absolute value keyed by its primary key, so replaying a batch writes the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from cassandra.cluster import Session
+from cassandra.concurrent import execute_concurrent, execute_concurrent_with_args
+from cassandra.query import BatchStatement, BatchType, PreparedStatement
+
+from topproducts import cassandra_io
+from topproducts.leaderboards.ranking import (
+    ALL_TIME,
+    ItemTotal,
+    Metric,
+    Ranked,
+    window_id,
+)
+from topproducts.leaderboards.schema import ensure_schema
+from topproducts.settings import Settings
+
+CONCURRENCY = 64
+
+
+@dataclass(frozen=True)
+class Window:
+    """A leaderboard window; ``start is None`` means all-time."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @property
+    def id(self) -> str:
+        return window_id(self.start)
+
+
+ALL = Window()
+
+
+@dataclass(frozen=True)
+class TotalRow:
+    scope: str
+    window: Window
+    item: ItemTotal
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    metric: Metric
+    scope: str
+    window: Window
+    entries: list[Ranked]
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One micro-batch of one streaming query, as the Dagster sensor reads it."""
+
+    query: str
+    run_id: str
+    batch_id: int
+    end_offsets: str  # JSON: {"topic": {"partition": offset}}
+    input_rows: int
+    input_rows_per_second: float
+    processed_rows_per_second: float
+    batch_duration_ms: int
+    watermark: datetime | None
+    late_rows_dropped: int
+    late_rows_dropped_total: int
+    state_rows: int
+    batch_at: datetime
+    updated_at: datetime
+
+    def offsets(self) -> dict[str, dict[int, int]]:
+        raw = json.loads(self.end_offsets or "{}")
+        return {t: {int(p): int(o) for p, o in parts.items()} for t, parts in raw.items()}
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    topic: str
+    partition: int
+    offset: int
+    kafka_timestamp: datetime
+    key: str | None
+    value: bytes | None
+    reason: str
+    seen_at: datetime | None = None
+
+    @property
+    def day(self) -> date:
+        return self.kafka_timestamp.astimezone(UTC).date()
+
+    def text(self) -> str:
+        return "" if self.value is None else self.value.decode("utf-8", errors="replace")
+
+
+def _utc(v: datetime | None) -> datetime | None:
+    if v is None:
+        return None
+    return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+
+
+def _item(row: Any) -> ItemTotal:
+    return ItemTotal(
+        variant_id=row.variant_id, product_id=row.product_id, product_name=row.product_name,
+        material=row.material, quantity=row.quantity, revenue_usd=row.revenue_usd,
+    )
+
+
+class LeaderboardStore:
+    """Prepared statements over one Cassandra session and keyspace."""
+
+    def __init__(self, session: Session, keyspace: str) -> None:
+        self.session = session
+        self.ks = keyspace
+        self._prepared: dict[str, PreparedStatement] = {}
+
+    def _p(self, cql: str) -> PreparedStatement:
+        stmt = self._prepared.get(cql)
+        if stmt is None:
+            stmt = self._prepared[cql] = self.session.prepare(cql.format(ks=self.ks))
+        return stmt
+
+    # -- writes (the stream) ---------------------------------------------------
+    def upsert_totals(self, rows: Sequence[TotalRow], now: datetime) -> None:
+        stmt = self._p(
+            "INSERT INTO {ks}.item_totals (scope, window_id, variant_id, product_id, "
+            "product_name, material, quantity, revenue_usd, window_start, window_end, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        params = [(r.scope, r.window.id, r.item.variant_id, r.item.product_id,
+                   r.item.product_name, r.item.material, r.item.quantity, r.item.revenue_usd,
+                   r.window.start, r.window.end, now) for r in rows]
+        self._run(stmt, params)
+        windows = {(r.scope, r.window) for r in rows if r.window.start is not None}
+        if windows:
+            stmt = self._p("INSERT INTO {ks}.leaderboard_windows (scope, window_start, "
+                           "window_end, updated_at) VALUES (?, ?, ?, ?)")
+            self._run(stmt, [(s, w.start, w.end, now) for s, w in windows])
+
+    def replace_ranks(
+        self, boards: Iterable[tuple[Metric, str, Window, list[Ranked]]], now: datetime
+    ) -> None:
+        """Rewrite whole rank partitions: ranks 1..k upserted, ranks above k deleted.
+
+        One single-partition batch per board, so a reader sees the old or the new
+        board, never a mix; items that fell out of the top disappear.
+        """
+        insert = self._p(
+            "INSERT INTO {ks}.leaderboard (metric, scope, window_id, rank, variant_id, "
+            "product_id, product_name, material, value, quantity, revenue_usd, window_start, "
+            "window_end, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        delete = self._p("DELETE FROM {ks}.leaderboard WHERE metric = ? AND scope = ? "
+                         "AND window_id = ? AND rank > ?")
+        statements = []
+        for metric, scope, window, ranked in boards:
+            batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+            batch.add(delete, (metric.value, scope, window.id, len(ranked)))
+            for r in ranked:
+                i = r.item
+                batch.add(insert, (metric.value, scope, window.id, r.rank, i.variant_id,
+                                   i.product_id, i.product_name, i.material, r.value,
+                                   i.quantity, i.revenue_usd, window.start, window.end, now))
+            statements.append((batch, ()))
+        if statements:
+            for ok, result in execute_concurrent(self.session, statements,
+                                                 concurrency=CONCURRENCY,
+                                                 raise_on_first_error=False):
+                if not ok:
+                    raise result
+
+    def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        stmt = self._p(
+            "INSERT INTO {ks}.dead_letters (topic, day, kafka_partition, kafka_offset, "
+            "kafka_timestamp, message_key, value, reason, seen_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        self._run(stmt, [(d.topic, d.day, d.partition, d.offset, d.kafka_timestamp, d.key,
+                          d.value, d.reason, d.seen_at) for d in letters])
+
+    def write_progress(self, p: Progress) -> None:
+        cols = ("query, run_id, batch_id, end_offsets, input_rows, input_rows_per_second, "
+                "processed_rows_per_second, batch_duration_ms, watermark, late_rows_dropped")
+        values = (p.query, p.run_id, p.batch_id, p.end_offsets, p.input_rows,
+                  p.input_rows_per_second, p.processed_rows_per_second, p.batch_duration_ms,
+                  p.watermark, p.late_rows_dropped)
+        latest = self._p(f"INSERT INTO {{ks}}.stream_progress ({cols}, late_rows_dropped_total, "
+                         "state_rows, batch_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                         "?, ?, ?, ?)")
+        history = self._p(f"INSERT INTO {{ks}}.stream_progress_history ({cols}, state_rows, "
+                          "batch_at, day) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        self.session.execute(latest, (*values, p.late_rows_dropped_total, p.state_rows,
+                                      p.batch_at, p.updated_at))
+        self.session.execute(history, (*values, p.state_rows, p.batch_at,
+                                       p.batch_at.astimezone(UTC).date()))
+
+    def heartbeat(self, query: str, now: datetime) -> None:
+        """Say the query is alive though idle (no new data, so no batch)."""
+        stmt = self._p("UPDATE {ks}.stream_progress SET updated_at = ? WHERE query = ?")
+        self.session.execute(stmt, (now, query))
+
+    def _run(self, stmt: PreparedStatement, params: list[tuple]) -> None:
+        if params:
+            execute_concurrent_with_args(self.session, stmt, params, concurrency=CONCURRENCY,
+                                         raise_on_first_error=True)
+
+    # -- reads (CLI, API, Dagster, and the stream's re-ranking) ----------------
+    def top_items(self, metric: Metric, scope: str, wid: str, n: int | None = None) -> list[Ranked]:
+        cql = ("SELECT rank, variant_id, product_id, product_name, material, value, quantity, "
+               "revenue_usd FROM {ks}.leaderboard WHERE metric = ? AND scope = ? "
+               "AND window_id = ?")
+        rows = self.session.execute(self._p(cql), (metric.value, scope, wid))
+        ranked = [Ranked(r.rank, _item(r), r.value) for r in rows]
+        return ranked if n is None else ranked[:n]
+
+    def top(self, metric: Metric, scope: str, wid: str, n: int | None = None) -> Leaderboard:
+        """The leaderboard for (metric, scope, window): one partition read."""
+        cql = ("SELECT rank, variant_id, product_id, product_name, material, value, quantity, "
+               "revenue_usd, window_start, window_end, updated_at FROM {ks}.leaderboard "
+               "WHERE metric = ? AND scope = ? AND window_id = ?")
+        rows = list(self.session.execute(self._p(cql), (metric.value, scope, wid)))
+        if n is not None:
+            rows = rows[:n]
+        first = rows[0] if rows else None
+        window = Window(_utc(first.window_start), _utc(first.window_end)) if first else (
+            ALL if wid == ALL_TIME else Window(None, None))
+        return Leaderboard(
+            metric=metric, scope=scope, window=window,
+            entries=[Ranked(r.rank, _item(r), r.value) for r in rows],
+            updated_at=max((_utc(r.updated_at) for r in rows), default=None),
+        )
+
+    def totals(self, scope: str, wid: str) -> list[ItemTotal]:
+        """Exact totals of every item in (scope, window), by variant_id."""
+        cql = ("SELECT variant_id, product_id, product_name, material, quantity, revenue_usd "
+               "FROM {ks}.item_totals WHERE scope = ? AND window_id = ?")
+        return [_item(r) for r in self.session.execute(self._p(cql), (scope, wid))]
+
+    def totals_many(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], list[ItemTotal]]:
+        """:meth:`totals` for many (scope, window_id) partitions, concurrently."""
+        cql = ("SELECT variant_id, product_id, product_name, material, quantity, revenue_usd "
+               "FROM {ks}.item_totals WHERE scope = ? AND window_id = ?")
+        return self._many(cql, keys, _item)
+
+    def top_items_many(
+        self, keys: Sequence[tuple[Metric, str, str]]
+    ) -> dict[tuple[Metric, str, str], list[ItemTotal]]:
+        """The items of many rank partitions, in rank order, concurrently."""
+        cql = ("SELECT variant_id, product_id, product_name, material, quantity, revenue_usd "
+               "FROM {ks}.leaderboard WHERE metric = ? AND scope = ? AND window_id = ?")
+        params = [(m.value, s, w) for m, s, w in keys]
+        results = self._many(cql, params, _item)
+        return {k: results[p] for k, p in zip(keys, params, strict=True)}
+
+    def _many(self, cql: str, keys: Sequence[tuple], convert) -> dict:
+        stmt = self._p(cql)
+        out = {}
+        for key, (_ok, rows) in zip(keys, execute_concurrent_with_args(
+                self.session, stmt, list(keys), concurrency=CONCURRENCY,
+                raise_on_first_error=True, results_generator=False), strict=True):
+            out[key] = [convert(r) for r in rows]
+        return out
+
+    def windows(self, scope: str, limit: int = 50) -> list[Window]:
+        """Windows with data for ``scope``, newest first."""
+        cql = ("SELECT window_start, window_end FROM {ks}.leaderboard_windows WHERE scope = ? "
+               "LIMIT ?")
+        rows = self.session.execute(self._p(cql), (scope, limit))
+        return [Window(_utc(r.window_start), _utc(r.window_end)) for r in rows]
+
+    def progress(self) -> list[Progress]:
+        """The latest progress row of every streaming query."""
+        rows = self.session.execute(f"SELECT * FROM {self.ks}.stream_progress")
+        return sorted((_progress(r) for r in rows), key=lambda p: p.query)
+
+    def progress_history(self, query: str, day: date, limit: int = 100) -> list[Progress]:
+        cql = ("SELECT * FROM {ks}.stream_progress_history WHERE query = ? AND day = ? LIMIT ?")
+        return [_progress(r) for r in self.session.execute(self._p(cql), (query, day, limit))]
+
+    def dead_letters(self, topic: str, day: date, limit: int = 1000) -> list[DeadLetter]:
+        cql = ("SELECT * FROM {ks}.dead_letters WHERE topic = ? AND day = ? LIMIT ?")
+        rows = self.session.execute(self._p(cql), (topic, day, limit))
+        return [DeadLetter(topic=r.topic, partition=r.kafka_partition, offset=r.kafka_offset,
+                           kafka_timestamp=_utc(r.kafka_timestamp), key=r.message_key,
+                           value=r.value, reason=r.reason, seen_at=_utc(r.seen_at))
+                for r in rows]
+
+
+def _progress(r: Any) -> Progress:
+    return Progress(
+        query=r.query, run_id=r.run_id or "", batch_id=r.batch_id,
+        end_offsets=r.end_offsets or "{}", input_rows=r.input_rows or 0,
+        input_rows_per_second=r.input_rows_per_second or 0.0,
+        processed_rows_per_second=r.processed_rows_per_second or 0.0,
+        batch_duration_ms=r.batch_duration_ms or 0, watermark=_utc(r.watermark),
+        late_rows_dropped=r.late_rows_dropped or 0,
+        late_rows_dropped_total=getattr(r, "late_rows_dropped_total", None) or 0,
+        state_rows=r.state_rows or 0, batch_at=_utc(r.batch_at),
+        updated_at=_utc(getattr(r, "updated_at", None) or r.batch_at),
+    )
+
+
+@contextmanager
+def open_store(settings: Settings, create: bool = True) -> Iterator[LeaderboardStore]:
+    """A store on the configured keyspace; creates the schema first unless ``create=False``."""
+    session = cassandra_io.connect(settings)
+    try:
+        if create:
+            ensure_schema(session, settings)
+        yield LeaderboardStore(session, settings.cassandra_keyspace)
+    finally:
+        session.cluster.shutdown()
+
+
+__all__ = [
+    "ALL", "DeadLetter", "Leaderboard", "LeaderboardStore", "Progress", "TotalRow", "Window",
+    "open_store",
+]
