@@ -204,33 +204,48 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
         yield items[i:i + size]
 
 
-def seed_reference(settings: Settings, seed: int = DEFAULT_SEED) -> SeedReport:
-    """Countries, FX rates, categories, materials and sellers (insert missing rows only)."""
+def _insert_missing(cur, table: str, columns: str, rows: list[tuple]) -> int:
+    """Insert the rows whose first column (the key) is not in ``table`` yet."""
+    key = columns.split(",")[0].strip()
+    cur.execute(f"SELECT {key} FROM {table}")
+    have = {row[0] for row in cur.fetchall()}
+    new = [r for r in rows if r[0] not in have]
+    if new:
+        marks = ",".join(["%s"] * len(new[0]))
+        cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", new)
+    return len(new)
+
+
+def seed_fx_rates(settings: Settings) -> SeedReport:
+    """The five countries and the fixed FX rates to USD (insert missing rows only)."""
     t = Tables.of(settings)
     report = SeedReport()
+    started = time.perf_counter()
     now = outbox.naive_utc(datetime.now(UTC))
-    fixed: list[tuple[str, str, str, list[tuple]]] = [
-        (t.countries, "code, name, currency, locale", "code",
-         [(c.code, c.name, c.currency, c.locale) for c in COUNTRIES]),
-        (t.fx_rates, "currency, rate_usd, updated_at", "currency",
-         [(cur, rate, now) for cur, rate in reference.FX_RATES_USD.items()]),
-        (t.categories, "category_id, name", "category_id",
-         [(i, c[0]) for i, c in enumerate(reference.CATEGORIES, start=1)]),
-        (t.materials, "material_id, name", "material_id",
-         [(i, m[0]) for i, m in enumerate(reference.MATERIALS, start=1)]),
-        (t.sellers, "seller_id, name, country_code, created_at", "seller_id",
-         [(*make_seller(seed, k), now) for k in range(1, reference.SELLERS + 1)]),
-    ]
     with db.transaction(settings) as conn, conn.cursor() as cur:
-        for table, columns, key, rows in fixed:
-            cur.execute(f"SELECT {key} FROM {table}")
-            have = {row[0] for row in cur.fetchall()}
-            new = [r for r in rows if r[0] not in have]
-            if new:
-                marks = ",".join(["%s"] * len(new[0]))
-                cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", new)
-            report.count(table.split(".")[-1].strip("`"), len(new))
+        report.count("countries", _insert_missing(
+            cur, t.countries, "code, name, currency, locale",
+            [(c.code, c.name, c.currency, c.locale) for c in COUNTRIES]))
+        report.count("fx_rates", _insert_missing(
+            cur, t.fx_rates, "currency, rate_usd, updated_at",
+            [(cur_, rate, now) for cur_, rate in reference.FX_RATES_USD.items()]))
+    report.seconds = time.perf_counter() - started
     return report
+
+
+def _seed_catalogue_reference(settings: Settings, seed: int, report: SeedReport) -> None:
+    t = Tables.of(settings)
+    now = outbox.naive_utc(datetime.now(UTC))
+    with db.transaction(settings) as conn, conn.cursor() as cur:
+        report.count("categories", _insert_missing(
+            cur, t.categories, "category_id, name",
+            [(i, c[0]) for i, c in enumerate(reference.CATEGORIES, start=1)]))
+        report.count("materials", _insert_missing(
+            cur, t.materials, "material_id, name",
+            [(i, m[0]) for i, m in enumerate(reference.MATERIALS, start=1)]))
+        report.count("sellers", _insert_missing(
+            cur, t.sellers, "seller_id, name, country_code, created_at",
+            [(*make_seller(seed, k), now) for k in range(1, reference.SELLERS + 1)]))
 
 
 def seed_customers(
@@ -247,6 +262,7 @@ def seed_customers(
     with db.transaction(settings) as conn, conn.cursor() as cur:
         missing = _missing(cur, t.customers, "customer_id", total)
     done = 0
+    report.count("customers", 0)
     if progress:
         progress("customers", 0, len(missing))
     for chunk in _chunks(missing, CHUNK):
@@ -279,14 +295,20 @@ def seed_catalogue(
     seed: int = DEFAULT_SEED,
     progress: Progress | None = None,
 ) -> SeedReport:
-    """Make sure products ``1..total`` (and their variants) exist; insert the missing ones."""
+    """Make sure products ``1..total`` (and their variants) exist; insert the missing ones.
+
+    Categories, materials and the sellers come first (also insert-missing-only).
+    """
     check_scale("products", total)
     t = Tables.of(settings)
     report = SeedReport()
     started = time.perf_counter()
+    _seed_catalogue_reference(settings, seed, report)
     with db.transaction(settings) as conn, conn.cursor() as cur:
         missing = _missing(cur, t.products, "product_id", total)
     done = 0
+    report.count("products", 0)
+    report.count("variants", 0)
     if progress:
         progress("products", 0, len(missing))
     for chunk in _chunks(missing, CHUNK):
@@ -332,7 +354,7 @@ def seed(
     started = time.perf_counter()
     ensure_schema(s)
     report = SeedReport()
-    for part in (seed_reference(s, seed), seed_catalogue(s, products, seed, progress),
+    for part in (seed_fx_rates(s), seed_catalogue(s, products, seed, progress),
                  seed_customers(s, customers, seed, progress)):
         for table, n in part.rows.items():
             report.count(table, n)
@@ -341,12 +363,14 @@ def seed(
     return report
 
 
-def count_rows(settings: Settings) -> dict[str, int]:
-    """Row counts of the seeded tables (for asset metadata and reports)."""
+def count_rows(settings: Settings, names: Sequence[str] = ("customers", "products", "variants",
+                                                          "sellers", "fx_rates")
+               ) -> dict[str, int]:
+    """Row counts of seeded tables, by :class:`Tables` attribute name (for reports)."""
     t = Tables.of(settings)
     counts = {}
     with db.transaction(settings) as conn, conn.cursor() as cur:
-        for name in ("customers", "products", "variants", "sellers", "fx_rates"):
+        for name in names:
             cur.execute(f"SELECT COUNT(*) FROM {getattr(t, name)}")
             counts[name] = int(cur.fetchone()[0])
     return counts

@@ -1,0 +1,1 @@
+"""The Dagster code location of topproducts; ``definitions.defs`` is the entry point."""

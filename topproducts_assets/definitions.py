@@ -1,0 +1,25 @@
+"""The Dagster code location: a table of contents.
+
+Each domain module exposes ``ASSETS``, ``ASSET_CHECKS``, ``JOBS``, ``SCHEDULES``
+and ``SENSORS``; add a domain by adding its module to ``DOMAINS``. Resources
+are shared (``topproducts_assets.resources``).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from topproducts_assets import resources, shop
+
+DOMAINS = (
+    shop,  # MySQL catalogue and orders -> Kafka events
+)
+
+defs = dg.Definitions(
+    assets=[a for d in DOMAINS for a in d.ASSETS],
+    asset_checks=[c for d in DOMAINS for c in d.ASSET_CHECKS],
+    jobs=[j for d in DOMAINS for j in d.JOBS],
+    schedules=[s for d in DOMAINS for s in d.SCHEDULES],
+    sensors=[s for d in DOMAINS for s in d.SENSORS],
+    resources=resources.RESOURCES,
+)

@@ -1,0 +1,72 @@
+"""Resources shared by every domain: MySQL and Kafka connection settings.
+
+One source of defaults: :mod:`topproducts.settings` (environment variables
+``TOPPRODUCTS_*``, else local defaults). A resource field left unset (None)
+takes the value from there; set a field (in code, with ``EnvVar``, or in the
+launchpad) to override it for a deployment or a test::
+
+    MySQLResource(password=EnvVar("SHOP_DB_PASSWORD"), database_prefix="t_")
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+from pydantic import Field
+
+from topproducts.settings import Settings, get_settings
+
+
+class MySQLResource(dg.ConfigurableResource):
+    """The shop's MySQL / MariaDB server (the five bounded-context databases)."""
+
+    host: str | None = Field(default=None, description="default: TOPPRODUCTS_MYSQL_HOST")
+    port: int | None = Field(default=None, description="default: TOPPRODUCTS_MYSQL_PORT")
+    user: str | None = Field(default=None, description="default: TOPPRODUCTS_MYSQL_USER")
+    password: str | None = Field(default=None,
+                                 description="default: TOPPRODUCTS_MYSQL_PASSWORD")
+    database_prefix: str | None = Field(
+        default=None, description="prefix of the five database names (tests use one); "
+                                  "default: TOPPRODUCTS_MYSQL_DATABASE_PREFIX")
+
+    def apply(self, settings: Settings) -> Settings:
+        return _override(settings, mysql_host=self.host, mysql_port=self.port,
+                         mysql_user=self.user, mysql_password=self.password,
+                         mysql_database_prefix=self.database_prefix)
+
+    def settings(self) -> Settings:
+        return self.apply(get_settings())
+
+
+class KafkaResource(dg.ConfigurableResource):
+    """The Kafka cluster the shop publishes its events to."""
+
+    bootstrap: str | None = Field(default=None,
+                                  description="default: TOPPRODUCTS_KAFKA_BOOTSTRAP")
+    topic_prefix: str | None = Field(
+        default=None, description="topics are <prefix>.orders etc.; "
+                                  "default: TOPPRODUCTS_KAFKA_TOPIC_PREFIX")
+    partitions: int | None = Field(default=None,
+                                   description="default: TOPPRODUCTS_KAFKA_PARTITIONS")
+
+    def apply(self, settings: Settings) -> Settings:
+        return _override(settings, kafka_bootstrap=self.bootstrap,
+                         kafka_topic_prefix=self.topic_prefix,
+                         kafka_partitions=self.partitions)
+
+    def settings(self) -> Settings:
+        return self.apply(get_settings())
+
+
+def _override(settings: Settings, **values: object) -> Settings:
+    return settings.replace(**{k: v for k, v in values.items() if v is not None})
+
+
+def shop_settings(mysql: MySQLResource, kafka: KafkaResource) -> Settings:
+    """Settings for code that needs both MySQL and Kafka."""
+    return kafka.apply(mysql.apply(get_settings()))
+
+
+RESOURCES: dict[str, object] = {
+    "mysql": MySQLResource(),
+    "kafka": KafkaResource(),
+}
