@@ -1,0 +1,1 @@
+"""Request and response models (pydantic v2), one module per domain."""

@@ -1,0 +1,64 @@
+"""Test helpers: an isolated shop (own databases, topics, keyspace) on the real stack.
+
+Used by the API tests; safe to import without pytest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from topproducts import cassandra_io, kafka_io
+from topproducts.leaderboards import schema as lb_schema
+from topproducts.settings import Settings
+from topproducts.shop import seed as shop_seed
+from topproducts.shop.schema import drop_databases
+
+log = logging.getLogger(__name__)
+
+
+def isolated(base: Settings, tag: str | None = None) -> Settings:
+    """``base`` with its own MySQL prefix, Kafka topic prefix and Cassandra keyspace."""
+    tag = tag or "tapi" + uuid.uuid4().hex[:8]
+    return base.replace(mysql_database_prefix=f"{tag}_", kafka_topic_prefix=tag,
+                        cassandra_keyspace=tag)
+
+
+@contextmanager
+def isolated_shop(base: Settings, customers: int = 12, products: int = 8,
+                  tag: str | None = None) -> Iterator[Settings]:
+    """A small seeded shop with its topics and leaderboard keyspace; dropped afterwards."""
+    s = isolated(base, tag)
+    try:
+        shop_seed.seed(s, customers=customers, products=products)
+        kafka_io.ensure_topics(s)
+        session = cassandra_io.connect(s)
+        try:
+            lb_schema.ensure_schema(session, s)
+        finally:
+            session.cluster.shutdown()
+        yield s
+    finally:
+        drop_shop(s)
+
+
+def drop_shop(s: Settings) -> None:
+    """Drop the isolated databases, keyspace and topics (best effort, each on its own)."""
+    with contextlib.suppress(Exception):
+        drop_databases(s)
+    with contextlib.suppress(Exception):
+        session = cassandra_io.connect(s)
+        try:
+            lb_schema.drop_keyspace(session, s)
+        finally:
+            session.cluster.shutdown()
+    with contextlib.suppress(Exception):
+        client = kafka_io.admin(s)
+        topics = [t for t in client.list_topics(timeout=10).topics
+                  if t.startswith(s.kafka_topic_prefix + ".")]
+        if topics:
+            for future in client.delete_topics(topics).values():
+                future.result(timeout=30)
