@@ -11,6 +11,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import pymysql
+from cassandra import OperationTimedOut, RequestExecutionException
+from cassandra.cluster import NoHostAvailable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -119,6 +122,27 @@ async def _unavailable(_: Request, exc: StackError) -> JSONResponse:
     return _json(503, "service_unavailable", str(exc))
 
 
+_MISSING_SCHEMA = {1049, 1146}  # unknown database, unknown table
+
+
+async def _mysql(_: Request, exc: pymysql.err.MySQLError) -> JSONResponse:
+    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    if code in _MISSING_SCHEMA:
+        message = "the shop's databases are not set up: run `topproducts seed`"
+    elif isinstance(exc, pymysql.err.OperationalError):
+        message = f"MySQL is busy or unreachable, retry ({code}: {exc.args[-1]})"
+    else:
+        return await _unexpected(_, exc)
+    log.warning("mysql: %s", exc)
+    return _json(503, "service_unavailable", message)
+
+
+async def _cassandra(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("cassandra: %s", exc)
+    return _json(503, "service_unavailable", f"Cassandra is busy or unreachable, retry "
+                                             f"({type(exc).__name__})")
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error")
     return _json(500, "internal_error", f"internal error ({type(exc).__name__})")
@@ -130,6 +154,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(OrderError, _order_error)
     app.add_exception_handler(StackError, _unavailable)
+    app.add_exception_handler(pymysql.err.MySQLError, _mysql)
+    for cls in (NoHostAvailable, OperationTimedOut, RequestExecutionException):
+        app.add_exception_handler(cls, _cassandra)
     app.add_exception_handler(Exception, _unexpected)
 
 
