@@ -29,13 +29,14 @@ def cli(verbose: bool) -> None:
 
 def _register() -> None:
     # Each command group lives in its own module; this list is the table of contents.
-    from topproducts.cli import demo, shop, stack
+    from topproducts.cli import airflow, demo, shop, stack
     from topproducts.cli import api as api_cli
 
     cli.add_command(stack.stack)
     cli.add_command(demo.demo)
     cli.add_command(shop.seed)
     cli.add_command(shop.produce)
+    cli.add_command(airflow.airflow)
     cli.add_command(api_cli.api)
 
 

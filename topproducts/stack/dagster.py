@@ -1,0 +1,133 @@
+"""A Dagster webserver + daemon in the background, pid files and logs under the state dir.
+
+The webserver serves the UI and the GraphQL API (which Airflow's DagsterOperator calls);
+the daemon runs schedules and sensors and dequeues launched runs (Dagster's default run
+coordinator queues runs, so without the daemon a launched run never starts).
+``DAGSTER_HOME`` is ``<state_dir>/dagster``. Child processes get the project's settings as
+``TOPPRODUCTS_*`` variables, so a run launched here uses the same databases and topics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from topproducts.errors import StackError
+from topproducts.settings import PREFIX, REPO_ROOT, Settings
+from topproducts.stack import process
+
+WORKSPACE = REPO_ROOT / "workspace.yaml"
+WEBSERVER = "dagster-webserver"
+DAEMON = "dagster-daemon"
+
+
+def dagster_home(settings: Settings) -> Path:
+    return settings.state_dir / "dagster"
+
+
+def graphql_url(settings: Settings) -> str:
+    return f"http://{settings.dagster_host}:{settings.dagster_port}/graphql"
+
+
+def log_file(settings: Settings, name: str) -> Path:
+    return settings.logs_dir / f"{name}.log"
+
+
+def pid_file(settings: Settings, name: str) -> Path:
+    return settings.run_dir / f"{name}.pid"
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """``settings`` as the ``TOPPRODUCTS_*`` variables that rebuild it in a child process."""
+    return {
+        PREFIX + f.name.upper(): str(getattr(settings, f.name))
+        for f in dataclasses.fields(settings)
+    }
+
+
+def version(settings: Settings, timeout: float = 3.0) -> str | None:
+    """The Dagster version the webserver reports over GraphQL, or None if it does not answer."""
+    try:
+        response = httpx.post(graphql_url(settings), json={"query": "{ version }"},
+                              timeout=timeout)
+        response.raise_for_status()
+        return str(response.json()["data"]["version"])
+    except (httpx.HTTPError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _commands(settings: Settings, workspace: Path) -> dict[str, list[str]]:
+    bin_dir = Path(sys.executable).parent
+    return {
+        WEBSERVER: [
+            str(bin_dir / "dagster-webserver"), "-w", str(workspace),
+            "-h", settings.dagster_host, "-p", str(settings.dagster_port),
+        ],
+        DAEMON: [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)],
+    }
+
+
+def start(settings: Settings, workspace: Path = WORKSPACE, timeout: float = 120.0) -> str:
+    """Start the webserver and the daemon unless they run; wait until GraphQL answers.
+
+    Returns the Dagster version the webserver reports.
+    """
+    if not workspace.exists():
+        raise StackError(f"no Dagster workspace at {workspace}")
+    home = dagster_home(settings)
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**settings_env(settings), "DAGSTER_HOME": str(home)}
+    commands = _commands(settings, workspace)
+    deadline = time.monotonic() + timeout
+    # One after the other: on a fresh DAGSTER_HOME both would create the SQLite storage at
+    # once and one of them dies on "table alembic_version already exists".
+    for name in (WEBSERVER, DAEMON):
+        if not process.read_pid(pid_file(settings, name)):
+            if name == WEBSERVER and process.port_open(settings.dagster_host,
+                                                       settings.dagster_port):
+                owner = process.listener_pid(settings.dagster_port)
+                raise StackError(
+                    f"port {settings.dagster_port} is taken by "
+                    f"{process.describe_pid(owner) if owner else 'another process'}; "
+                    "set TOPPRODUCTS_DAGSTER_PORT"
+                )
+            process.spawn(commands[name], log_file(settings, name), pid_file(settings, name),
+                          env=env, cwd=REPO_ROOT)
+        answer = _wait_until_up(settings, name, deadline)
+    return answer
+
+
+def _wait_until_up(settings: Settings, name: str, deadline: float) -> str:
+    while time.monotonic() < deadline:
+        if not process.read_pid(pid_file(settings, name)):
+            raise StackError(
+                f"{name} exited; last lines of {log_file(settings, name)}:\n"
+                + process.tail(log_file(settings, name), 15)
+            )
+        answer = version(settings)
+        if answer:
+            return answer
+        time.sleep(1.0)
+    raise StackError(f"the Dagster webserver did not answer at {graphql_url(settings)} "
+                     f"in time; see {log_file(settings, WEBSERVER)}")
+
+
+def stop(settings: Settings) -> list[str]:
+    """Stop the webserver and the daemon if we started them. Returns what was stopped."""
+    stopped = []
+    for name in (DAEMON, WEBSERVER):
+        pid = process.read_pid(pid_file(settings, name))
+        if pid:
+            process.stop(pid)
+            pid_file(settings, name).unlink(missing_ok=True)
+            stopped.append(name)
+    return stopped
+
+
+def running(settings: Settings) -> dict[str, int | None]:
+    """Process name -> pid (None when not running)."""
+    return {name: process.read_pid(pid_file(settings, name)) for name in (WEBSERVER, DAEMON)}
