@@ -27,12 +27,15 @@ a line asking for more than is left raises :class:`OutOfStock`.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, TypeVar
+
+import pymysql
 
 from topproducts import db
 from topproducts.countries import BY_CODE
@@ -52,6 +55,7 @@ from topproducts.shop import outbox, pricing
 from topproducts.shop.reference import CARRIERS, SHIPMENT_CANCELLED, SHIPMENT_FLOW
 from topproducts.shop.schema import Tables, allocate_ids
 
+T = TypeVar("T")
 PaymentMode = Literal["prepaid", "pay_on_delivery"]
 PAYMENT_MODES: tuple[str, ...] = ("prepaid", "pay_on_delivery")
 MAX_LINES = 10
@@ -247,7 +251,8 @@ def _set_stock(cur, tables: Tables, stock: dict[int, int], ts: datetime) -> None
                 f"updated_at = %s WHERE variant_id IN ({_in(ids)})", [*params, ts, *ids])
 
 
-def _add_stock(cur, tables: Tables, delta: dict[int, int], ts: datetime) -> None:
+def add_stock(cur, tables: Tables, delta: dict[int, int], ts: datetime) -> None:
+    """Add (or with negative values remove) units of stock per variant id."""
     if not delta:
         return
     ids = sorted(delta)
@@ -389,6 +394,23 @@ def place_orders(
     return result
 
 
+def is_transient(exc: BaseException) -> bool:
+    """A deadlock or lock wait timeout: the transaction was rolled back and may be retried."""
+    return isinstance(exc, pymysql.err.OperationalError) and exc.args[:1] in ((1213,), (1205,))
+
+
+def retrying(fn: Callable[[], T], attempts: int = 3) -> T:
+    """Run a whole transaction ``fn``; run it again if it lost a deadlock."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except pymysql.err.OperationalError as exc:
+            if not is_transient(exc) or attempt == attempts:
+                raise
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")
+
+
 def place_order(
     request: OrderRequest, settings: Settings | None = None, now: datetime | None = None
 ) -> PlacedOrder:
@@ -397,8 +419,12 @@ def place_order(
     Its events are in the outbox when this returns; a relay publishes them.
     """
     s = settings or get_settings()
-    with db.transaction(s) as conn, conn.cursor() as cur:
-        return place_orders(cur, s, [request], now).placed[0]
+
+    def attempt() -> PlacedOrder:
+        with db.transaction(s) as conn, conn.cursor() as cur:
+            return place_orders(cur, s, [request], now).placed[0]
+
+    return retrying(attempt)
 
 
 def cancel_orders(
@@ -461,7 +487,7 @@ def cancel_orders(
     cur.execute(f"UPDATE {t.shipments} SET status = %s, is_open = 0, updated_at = %s "
                 f"WHERE shipment_id IN ({_in(shipment_ids)})",
                 [SHIPMENT_CANCELLED, ts, *shipment_ids])
-    _add_stock(cur, t, dict(restock), ts)
+    add_stock(cur, t, dict(restock), ts)
     rows, events = batch.flush(cur)
     result.cancelled = found
     result.rows = rows + 2 * len(found) + len(restock)

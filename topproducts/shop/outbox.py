@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -96,8 +97,10 @@ class RelayReport:
 class Relay:
     """Publishes unpublished outbox rows to Kafka; see the module docstring for the guarantee.
 
-    Use as a context manager; it holds a MySQL connection (with the relay lock)
-    and a Kafka producer for its lifetime.
+    Use as a context manager; it holds a MySQL connection and a Kafka producer.
+    Each :meth:`publish_pending` call takes the relay lock (a MySQL named lock
+    per database prefix) for its duration, so relays of concurrent producers
+    take turns, each draining everything committed so far.
     """
 
     def __init__(
@@ -106,20 +109,16 @@ class Relay:
         producer: Producer | None = None,
         batch_size: int = 5000,
         flush_timeout: float = 30.0,
-        lock_timeout: int = 30,
+        lock_timeout: int = 120,
     ) -> None:
         self.settings = settings or get_settings()
         self.tables = Tables.of(self.settings)
         self.batch_size = batch_size
         self.flush_timeout = flush_timeout
+        self.lock_timeout = lock_timeout
         self._producer = producer or kafka_io.producer(self.settings)
         self._lock = f"topproducts.outbox.{self.settings.mysql_database_prefix}"[:64]
         self._conn = db.connect(self.settings, autocommit=True)
-        with self._conn.cursor() as cur:
-            cur.execute("SELECT GET_LOCK(%s, %s)", (self._lock, lock_timeout))
-            if cur.fetchone()[0] != 1:
-                self._conn.close()
-                raise StackError(f"another outbox relay holds {self._lock!r}; try again")
 
     def __enter__(self) -> Relay:
         return self
@@ -128,11 +127,7 @@ class Relay:
         self.close()
 
     def close(self) -> None:
-        try:
-            with self._conn.cursor() as cur:
-                cur.execute("SELECT RELEASE_LOCK(%s)", (self._lock,))
-        finally:
-            self._conn.close()
+        self._conn.close()
 
     def pending(self) -> int:
         with self._conn.cursor() as cur:
@@ -144,16 +139,32 @@ class Relay:
 
         Returns only when every row read was delivered and marked; raises
         :class:`PublishFailed` (after marking the delivered ones) otherwise.
+        When it returns, every row committed before the call is published:
+        by this call, or by another relay that held the lock before it.
         """
         report = RelayReport(by_topic={})
-        while max_rows is None or report.events < max_rows:
-            limit = self.batch_size if max_rows is None else min(self.batch_size,
-                                                                 max_rows - report.events)
-            batch = self._publish_batch(limit)
-            report.add(batch)
-            if batch.events < limit:
-                break
+        with self._locked():
+            while max_rows is None or report.events < max_rows:
+                limit = self.batch_size if max_rows is None else min(self.batch_size,
+                                                                     max_rows - report.events)
+                batch = self._publish_batch(limit)
+                report.add(batch)
+                if batch.events < limit:
+                    break
         return report
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with self._conn.cursor() as cur:
+            cur.execute("SELECT GET_LOCK(%s, %s)", (self._lock, self.lock_timeout))
+            if cur.fetchone()[0] != 1:
+                raise StackError(f"another outbox relay held {self._lock!r} for "
+                                 f"{self.lock_timeout}s; try again")
+        try:
+            yield
+        finally:
+            with self._conn.cursor() as cur:
+                cur.execute("SELECT RELEASE_LOCK(%s)", (self._lock,))
 
     def _publish_batch(self, limit: int) -> RelayReport:
         started = time.perf_counter()

@@ -201,10 +201,14 @@ def _stock(cur, t: Tables) -> dict[int, int]:
     return dict(cur.fetchall())
 
 
-def _restock(cur, t: Tables, profile: ShopperProfile, now: datetime) -> int:
-    cur.execute(f"UPDATE {t.variants} SET stock = stock + %s, updated_at = %s WHERE stock < %s",
-                (profile.restock_amount, now.replace(tzinfo=None), profile.restock_below))
-    return cur.rowcount
+def _restock(cur, t: Tables, stock: dict[int, int], profile: ShopperProfile,
+             now: datetime) -> int:
+    """Top up the variants that ran low (by id: no table scan holding every row lock)."""
+    low = {v: profile.restock_amount for v, left in stock.items() if left < profile.restock_below}
+    domain.add_stock(cur, t, low, now.replace(tzinfo=None))
+    for v, amount in low.items():
+        stock[v] += amount
+    return len(low)
 
 
 def _cancel_candidates(cur, t: Tables, limit: int) -> list[int]:
@@ -225,8 +229,8 @@ def _write_batch(
         result.add(domain.cancel_orders(cur, s, cancel, domain.CUSTOMER_REQUEST, now))
         steps = round(profile.shipment_steps_per_order * n)
         result.add(domain.advance_shipments(cur, s, steps, now))
-        _restock(cur, t, profile, now)
         stock = _stock(cur, t)
+        _restock(cur, t, stock, profile, now)
         requests = [r for r in (shoppers.order(stock) for _ in range(n)) if r]
         result.add(domain.place_orders(cur, s, requests, now, skip_rejected=True))
     return result
@@ -290,7 +294,8 @@ def produce(
         publishing: Future[RelayReport] | None = None
         while report.orders < orders:
             n = min(batch_size, orders - report.orders)
-            result = _write_batch(writer, s, t, shoppers, profile, n)
+            result = domain.retrying(
+                lambda n=n: _write_batch(writer, s, t, shoppers, profile, n))
             report.count(result, n)
             if publishing is not None:
                 report.published.add(publishing.result())
