@@ -1,0 +1,216 @@
+"""The exported DAGs in real Airflow 2.11, launching real Dagster runs.
+
+Airflow runs in its own venv (``<state_dir>/airflow-venv``, installed here if missing) with a
+throwaway AIRFLOW_HOME and SQLite DB; every Airflow call is a subprocess of that venv's python.
+A Dagster webserver + daemon is started on a free port for a sandboxed shop (own databases and
+topics), so ``airflow dags test`` launches runs that write only to the sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from confluent_kafka import TopicPartition
+
+from topproducts import airflow_export as ax
+from topproducts import kafka_io
+from topproducts.cli import airflow as airflow_cli
+from topproducts.events import Topic
+from topproducts.settings import Settings
+from topproducts.shop import sandbox, schema, seed
+from topproducts.stack import dagster
+from topproducts_assets.definitions import defs
+
+pytestmark = pytest.mark.integration
+
+# Loads the DAG folder in Airflow and prints what the DAGs say, as one JSON line at the end.
+DAGBAG_SCRIPT = textwrap.dedent("""
+    import json, os
+    from airflow.models import DagBag
+    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"], include_examples=False)
+    dags = {}
+    for dag_id, dag in bag.dags.items():
+        dags[dag_id] = {
+            "schedule": dag.schedule_interval, "catchup": dag.catchup,
+            "timezone": dag.timezone.name, "max_active_runs": dag.max_active_runs,
+            "tasks": {t.task_id: {
+                "operator": type(t).__module__ + "." + type(t).__name__,
+                "job_name": t.job_name, "repository_name": t.repository_name,
+                "location_name": t.repostitory_location_name, "run_config": t.run_config,
+                "dagster_conn_id": t.dagster_conn_id, "graphql_url": t.hook.url,
+                "retries": t.retries} for t in dag.tasks},
+        }
+    print("DAGBAG " + json.dumps({"import_errors": bag.import_errors, "dags": dags}))
+""")
+
+RUNS_QUERY = """
+query Runs($job: String!) {
+  runsOrError(filter: {pipelineName: $job}) {
+    __typename
+    ... on Runs { results { runId status runConfigYaml } }
+  }
+}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def airflow_python(settings: Settings) -> Path:
+    """The Airflow venv's python (installed now if missing: about a minute with a warm cache)."""
+    airflow_cli.install(settings)
+    return ax.airflow_venv(settings) / "bin" / "python"
+
+
+@pytest.fixture(scope="module")
+def shop(running_stack: Settings, tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[Settings]:
+    """A sandboxed shop (countries, FX rates, a small catalogue; no customers yet) whose
+    Dagster webserver + daemon run on a free port with their own DAGSTER_HOME."""
+    name = "taf" + os.urandom(4).hex()
+    settings = sandbox.sandbox(running_stack, name).replace(
+        state_dir=tmp_path_factory.mktemp("airflow-state"), dagster_port=free_port())
+    schema.ensure_schema(settings)
+    seed.seed_fx_rates(settings)
+    seed.seed_catalogue(settings, 30, seed=5)
+    try:
+        dagster.start(settings)
+        yield settings
+    finally:
+        dagster.stop(settings)
+        sandbox.drop(settings)
+
+
+@pytest.fixture(scope="module")
+def airflow_env(airflow_python: Path, shop: Settings) -> dict[str, str]:
+    """Environment for Airflow commands: a fresh home and DB, the connection to ``shop``'s
+    Dagster webserver, the committed DAG folder."""
+    env = {**os.environ, **ax.airflow_env(shop)}
+    result = run(airflow_python, ["-m", "airflow", "db", "migrate"], env, timeout=300)
+    assert result.returncode == 0, f"airflow db migrate failed:\n{result.stdout[-3000:]}"
+    return env
+
+
+def run(python: Path, args: list[str], env: dict[str, str], timeout: float
+        ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(python), *args], env=env, text=True, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, timeout=timeout, check=False)
+
+
+def load_dagbag(python: Path, env: dict[str, str]) -> dict:
+    result = run(python, ["-c", DAGBAG_SCRIPT], env, timeout=300)
+    lines = [ln for ln in result.stdout.splitlines() if ln.startswith("DAGBAG ")]
+    assert result.returncode == 0 and lines, f"loading the DagBag failed:\n{result.stdout[-3000:]}"
+    return json.loads(lines[-1].removeprefix("DAGBAG "))
+
+
+def count_orders(settings: Settings) -> tuple[int, int]:
+    """(orders in MySQL, messages in the orders topic)."""
+    mysql = seed.count_rows(settings, ("orders",))["orders"]
+    consumer = kafka_io.consumer(f"{settings.kafka_topic_prefix}-count", settings)
+    try:
+        topic = settings.topic(Topic.ORDERS.value)
+        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        if metadata.error is not None:  # not created yet: no messages
+            return mysql, 0
+        kafka = 0
+        for partition in metadata.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                       timeout=10)
+            kafka += high - low
+    finally:
+        consumer.close()
+    return mysql, kafka
+
+
+def dagster_runs(settings: Settings, job: str) -> list[dict]:
+    response = httpx.post(dagster.graphql_url(settings), timeout=30,
+                          json={"query": RUNS_QUERY, "variables": {"job": job}})
+    response.raise_for_status()
+    return response.json()["data"]["runsOrError"]["results"]
+
+
+def spec_of(dag_id: str) -> ax.DagSpec:
+    return next(s for s in ax.dag_specs(defs, ax.location_name()) if s.dag_id == dag_id)
+
+
+def dags_test(python: Path, env: dict[str, str], dag_id: str) -> str:
+    started = time.monotonic()
+    result = run(python, ["-m", "airflow", "dags", "test", dag_id], env, timeout=600)
+    assert result.returncode == 0, f"airflow dags test {dag_id} failed:\n{result.stdout[-5000:]}"
+    assert "Marking task as SUCCESS" in result.stdout
+    print(f"airflow dags test {dag_id}: {time.monotonic() - started:.1f}s")
+    return result.stdout
+
+
+def test_dagbag_loads_the_exported_dags_as_the_dagster_definitions_say(
+        airflow_python: Path, airflow_env: dict[str, str], shop: Settings) -> None:
+    bag = load_dagbag(airflow_python, airflow_env)
+    assert bag["import_errors"] == {}
+    specs = {s.dag_id: s for s in ax.dag_specs(defs, ax.location_name())}
+    assert set(bag["dags"]) == set(specs) == {"customer_profile", "customer_order"}
+    for dag_id, spec in specs.items():
+        dag = bag["dags"][dag_id]
+        schedule = defs.resolve_schedule_def(spec.schedule_name)
+        assert dag["schedule"] == schedule.cron_schedule
+        assert dag["timezone"] == (schedule.execution_timezone or "UTC")
+        assert dag["catchup"] is False and dag["max_active_runs"] == 1
+        assert dag["tasks"] == {spec.job_name: {
+            "operator": "dagster_airflow.operators.dagster_operator.DagsterOperator",
+            "job_name": schedule.job_name,
+            "repository_name": defs.get_repository_def().name,
+            "location_name": "topproducts",
+            "run_config": spec.run_config,
+            "dagster_conn_id": "dagster_default",
+            "graphql_url": f"http://127.0.0.1:{shop.dagster_port}/graphql",
+            "retries": ax.RETRIES,
+        }}
+
+
+def test_dagbag_without_the_connection_reports_an_import_error(
+        airflow_python: Path, airflow_env: dict[str, str]) -> None:
+    """The operator builds its hook at parse time: a missing connection is an import error,
+    visible in Airflow's UI, not a silent no-op."""
+    env = {k: v for k, v in airflow_env.items() if k != ax.CONN_ENV_VAR}
+    bag = load_dagbag(airflow_python, env)
+    assert set(bag["import_errors"]) == {str(ax.DAGS_DIR / f) for f in
+                                         ("customer_profile.py", "customer_order.py")}
+    assert all("dagster_default" in e for e in bag["import_errors"].values())
+
+
+def test_dags_test_runs_the_dagster_jobs_for_real(
+        airflow_python: Path, airflow_env: dict[str, str], shop: Settings) -> None:
+    # customer_profile -> Dagster job seed_customers: the shop gets its customers
+    assert seed.count_rows(shop, ("customers",))["customers"] == 0
+    dags_test(airflow_python, airflow_env, "customer_profile")
+    config = spec_of("customer_profile").run_config["ops"]["customers"]["config"]
+    expected_customers = max(config["minimum"], config["new_customers"])
+    assert seed.count_rows(shop, ("customers",))["customers"] == expected_customers
+    runs = dagster_runs(shop, "seed_customers")
+    assert [r["status"] for r in runs] == ["SUCCESS"]
+
+    # customer_order -> Dagster job produce_orders: new orders in MySQL and in Kafka
+    orders_before, events_before = count_orders(shop)
+    output = dags_test(airflow_python, airflow_env, "customer_order")
+    orders_after, events_after = count_orders(shop)
+    runs = dagster_runs(shop, "produce_orders")
+    assert [r["status"] for r in runs] == ["SUCCESS"], runs
+    assert runs[0]["runId"] in output  # the Airflow task launched exactly this run
+    assert yaml.safe_load(runs[0]["runConfigYaml"]) == spec_of("customer_order").run_config
+    placed = spec_of("customer_order").run_config["ops"]["order_events"]["config"]["orders"]
+    assert orders_after - orders_before == placed
+    assert events_after - events_before >= placed  # order_placed, then confirmed/cancelled
