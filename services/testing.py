@@ -47,6 +47,10 @@ def isolated_shop(base: Settings, customers: int = 12, products: int = 8,
 
 def drop_shop(s: Settings) -> None:
     """Drop the isolated databases, keyspace and topics (best effort, each on its own)."""
+    default = Settings()
+    if (not s.mysql_database_prefix or s.kafka_topic_prefix == default.kafka_topic_prefix
+            or s.cassandra_keyspace == default.cassandra_keyspace):
+        raise ValueError("refusing to drop a shop that is not isolated")
     with contextlib.suppress(Exception):
         drop_databases(s)
     with contextlib.suppress(Exception):
@@ -62,3 +66,29 @@ def drop_shop(s: Settings) -> None:
         if topics:
             for future in client.delete_topics(topics).values():
                 future.result(timeout=30)
+
+
+def read_events(s: Settings, topic: str, until, timeout: float = 20.0) -> list:
+    """Decoded events of ``s.topic(topic)`` from the beginning, polled until ``until(events)``
+    is true or ``timeout`` seconds pass (the caller asserts on what came back)."""
+    import time
+
+    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+    from topproducts.events import decode
+
+    name = s.topic(topic)
+    consumer = kafka_io.consumer(f"{s.kafka_topic_prefix}-reader-{uuid.uuid4().hex[:6]}", s)
+    try:
+        partitions = consumer.list_topics(name, timeout=10).topics[name].partitions
+        consumer.assign([TopicPartition(name, p, OFFSET_BEGINNING) for p in partitions])
+        events: list = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not until(events):
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            events.append(decode(msg.value()))
+        return events
+    finally:
+        consumer.close()
