@@ -216,6 +216,11 @@ def _insert_missing(cur, table: str, columns: str, rows: list[tuple]) -> int:
     return len(new)
 
 
+def _insert_countries(cur, t: Tables) -> int:
+    return _insert_missing(cur, t.countries, "code, name, currency, locale",
+                           [(c.code, c.name, c.currency, c.locale) for c in COUNTRIES])
+
+
 def seed_fx_rates(settings: Settings) -> SeedReport:
     """The five countries and the fixed FX rates to USD (insert missing rows only)."""
     t = Tables.of(settings)
@@ -223,9 +228,7 @@ def seed_fx_rates(settings: Settings) -> SeedReport:
     started = time.perf_counter()
     now = outbox.naive_utc(datetime.now(UTC))
     with db.transaction(settings) as conn, conn.cursor() as cur:
-        report.count("countries", _insert_missing(
-            cur, t.countries, "code, name, currency, locale",
-            [(c.code, c.name, c.currency, c.locale) for c in COUNTRIES]))
+        report.count("countries", _insert_countries(cur, t))
         report.count("fx_rates", _insert_missing(
             cur, t.fx_rates, "currency, rate_usd, updated_at",
             [(cur_, rate, now) for cur_, rate in reference.FX_RATES_USD.items()]))
@@ -260,6 +263,7 @@ def seed_customers(
     report = SeedReport()
     started = time.perf_counter()
     with db.transaction(settings) as conn, conn.cursor() as cur:
+        report.count("countries", _insert_countries(cur, t))  # customers need their country
         missing = _missing(cur, t.customers, "customer_id", total)
     done = 0
     report.count("customers", 0)
