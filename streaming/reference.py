@@ -22,7 +22,7 @@ from topproducts.events import (
     OrderPlaced,
     make_event,
 )
-from topproducts.leaderboards.ranking import ItemTotal, window_id
+from topproducts.leaderboards.ranking import ItemTotal, Metric, window_id
 from topproducts.money import round_money
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -101,7 +101,7 @@ def synthetic_orders(
 ) -> list[Envelope]:
     """Placed + confirmed events per order, and some cancellations after confirmation."""
     rng = random.Random(seed)
-    shop = catalogue(variants, seed)
+    shop = catalogue(variants)  # the same shop whatever the order seed
     start = start or datetime.now(UTC)
     out: list[Envelope] = []
     for i in range(n_orders):
@@ -130,3 +130,35 @@ def synthetic_orders(
             out.append(make_event(OrderCancelled(**base, reason="customer request",
                                                  confirmed_at=at), occurred_at=at + step))
     return out
+
+
+class InMemoryStore:
+    """The leaderboard tables as dicts, with Cassandra's upsert / partition-rewrite semantics.
+
+    Implements what :mod:`streaming.sink` writes and reads, for tests without Cassandra.
+    """
+
+    def __init__(self) -> None:
+        self.totals: dict[tuple[str, str], dict[int, ItemTotal]] = {}
+        self.boards: dict[tuple[Metric, str, str], list] = {}
+        self.dead: dict[tuple[str, int, int], object] = {}
+        self.full_reads = 0
+
+    def upsert_totals(self, rows, now) -> None:
+        for r in rows:
+            self.totals.setdefault((r.scope, r.window.id), {})[r.item.variant_id] = r.item
+
+    def top_items_many(self, keys):
+        return {k: [r.item for r in self.boards.get(k, [])] for k in keys}
+
+    def totals_many(self, keys):
+        self.full_reads += len(keys)
+        return {k: list(self.totals.get(k, {}).values()) for k in keys}
+
+    def replace_ranks(self, boards, now) -> None:
+        for metric, scope, window, ranked in boards:
+            self.boards[(metric, scope, window.id)] = list(ranked)
+
+    def add_dead_letters(self, letters) -> None:
+        for d in letters:
+            self.dead[(d.topic, d.partition, d.offset)] = d

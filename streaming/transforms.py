@@ -104,7 +104,7 @@ def _checks(n: Node, path: str) -> Iterator[Check]:
                 reason_text = key
 
                 def any_pred(p: Column, f=pred, name=n.name) -> Column:
-                    return F.exists(p[name], f)
+                    return F.exists(p[name], lambda x: f(x))  # exists needs a 1-arg lambda
 
                 yield key, any_pred, lambda p, t=reason_text: F.lit(t)
 
@@ -173,8 +173,10 @@ def dedupe_windowed(counting: DataFrame, watermark: str) -> DataFrame:
     counted by Spark as dropped by watermark: an event is on time (in all its
     windows) or late (in none). Late events still count all-time.
     """
-    return (counting.withWatermark("event_time", watermark)
-            .dropDuplicatesWithinWatermark(DEDUPE_KEY))
+    marked = counting.withWatermark("event_time", watermark)
+    if not counting.isStreaming:  # batch (tests, backfills): plain dedupe is the same
+        return marked.dropDuplicates(DEDUPE_KEY)
+    return marked.dropDuplicatesWithinWatermark(DEDUPE_KEY)
 
 
 def item_rows(counting: DataFrame) -> DataFrame:

@@ -7,35 +7,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from streaming.progress import progress_row
+from streaming.reference import InMemoryStore as FakeStore
 from streaming.sink import apply_totals
 from topproducts.leaderboards.ranking import ItemTotal, Metric, rank
 from topproducts.leaderboards.store import ALL, TotalRow, Window
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
-
-
-class FakeStore:
-    """The Cassandra tables as dicts, with the same upsert / partition-rewrite semantics."""
-
-    def __init__(self) -> None:
-        self.totals: dict[tuple[str, str], dict[int, ItemTotal]] = {}
-        self.boards: dict[tuple[Metric, str, str], list] = {}
-        self.full_reads = 0
-
-    def upsert_totals(self, rows, now):
-        for r in rows:
-            self.totals.setdefault((r.scope, r.window.id), {})[r.item.variant_id] = r.item
-
-    def top_items_many(self, keys):
-        return {k: [r.item for r in self.boards.get(k, [])] for k in keys}
-
-    def totals_many(self, keys):
-        self.full_reads += len(keys)
-        return {k: list(self.totals.get(k, {}).values()) for k in keys}
-
-    def replace_ranks(self, boards, now):
-        for metric, scope, window, ranked in boards:
-            self.boards[(metric, scope, window.id)] = list(ranked)
 
 
 def row(scope: str, v: int, q: int, r: str, window: Window = ALL) -> TotalRow:
