@@ -215,3 +215,24 @@ def test_relay_crash_after_delivery_republishes_with_the_same_event_ids(shop: Se
     events = read_topics(shop)
     assert len(events) == 40
     assert len({e.event_id for e in events}) == 20  # the stream dedupes by event_id
+
+
+def test_same_seed_and_state_give_the_same_orders(running_stack: Settings, unique: str) -> None:
+    shops = [sandbox.sandbox(running_stack, f"{unique}{i}") for i in (1, 2)]
+    try:
+        snapshots = []
+        for s in shops:
+            seed.seed(s, customers=50, products=20, seed=SEED)
+            simulator.produce(s, 150, seed=5, batch_size=50)
+            t = Tables.of(s)
+            snapshots.append((
+                query(s, f"SELECT order_id, customer_id, currency, status, total, payment_mode "
+                         f"FROM {t.orders} ORDER BY order_id"),
+                query(s, f"SELECT order_id, line_no, variant_id, quantity, line_total "
+                         f"FROM {t.order_items} ORDER BY order_id, line_no"),
+                query(s, f"SELECT variant_id, stock FROM {t.variants} ORDER BY variant_id"),
+            ))
+        assert snapshots[0] == snapshots[1]
+    finally:
+        for s in shops:
+            sandbox.drop(s)
