@@ -40,6 +40,10 @@ class Product(Out):
     variants: list[Variant]
 
 
+class Categories(Out):
+    categories: list[str]
+
+
 class StockIn(In):
     stock: int = Field(ge=0, le=10_000_000, description="New absolute stock level.",
                        examples=[500])

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from services.deps import MySQL, PagingDep, SettingsDep, WriteAccess
 from services.errors import not_found, responses
 from services.models.common import Page
-from services.models.inventory import Product, ProductSummary, StockIn, Variant
+from services.models.inventory import Categories, Product, ProductSummary, StockIn, Variant
 from services.queries import inventory as q
 
 router = APIRouter(tags=["inventory"])
@@ -18,10 +18,10 @@ ProductId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Product id.")]
 VariantId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Variant id.")]
 
 
-@router.get("/categories", summary="List product categories", response_model=list[str],
+@router.get("/categories", summary="List product categories", response_model=Categories,
             responses=responses())
-def list_categories(conn: MySQL, settings: SettingsDep) -> list[str]:
-    return q.categories(conn, settings)
+def list_categories(conn: MySQL, settings: SettingsDep) -> Categories:
+    return Categories(categories=q.categories(conn, settings))
 
 
 @router.get("/products", summary="List products", response_model=Page[ProductSummary],
