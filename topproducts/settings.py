@@ -55,6 +55,11 @@ class Settings:
     spark_shuffle_partitions: int = 2
     spark_ui_port: int = 4040
     stream_trigger_seconds: float = 2.0
+    # Monitoring (the Dagster sensor and checks).
+    stream_stall_seconds: float = 120.0  # no batch for this long while input waits = stalled
+    stream_restart_cooldown_seconds: float = 120.0  # at most one restart request per period
+    leaderboard_freshness_seconds: float = 120.0  # a confirmed order shows within this
+    reconcile_wait_seconds: float = 60.0  # how long reconciliation waits for a quiet moment
 
     # Leaderboards.
     top_n: int = 10
@@ -113,6 +118,11 @@ class Settings:
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)
+
+    def to_env(self) -> dict[str, str]:
+        """Every field as its ``TOPPRODUCTS_*`` variable: a child process rebuilds these
+        exact settings with :meth:`from_env`."""
+        return {PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in fields(self)}
 
 
 def _parse(f: dataclasses.Field, raw: str) -> object:

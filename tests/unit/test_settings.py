@@ -41,3 +41,9 @@ def test_names_with_prefixes() -> None:
     assert s.database("order_management") == "t1_order_management"
     assert s.topic("orders") == "t1.orders"
     assert s.replace(kafka_topic_prefix="x").topic("orders") == "x.orders"
+
+
+def test_to_env_round_trips(tmp_path: Path) -> None:
+    s = Settings(state_dir=tmp_path, mysql_port=3310, stream_stall_seconds=7.5,
+                 kafka_topic_prefix="t9")
+    assert Settings.from_env(s.to_env()) == s
