@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 
 from topproducts.errors import TopProductsError
 from topproducts.settings import get_settings
@@ -32,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         sandbox.drop(settings)
         seeded = seed.seed(settings, args.customers, args.products, seed=1)
         published = outbox.publish_pending(settings)
+        cpu_before = time.process_time()
         produced = simulator.produce(settings, args.orders, seed=1, batch_size=args.batch_size)
+        client_cpu = time.process_time() - cpu_before
     except TopProductsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -52,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         "events_per_s": round(produced.events_per_second),
         "mysql_rows_per_s": round(produced.rows / produced.seconds),
         "event_mb": round(produced.published.bytes / 1e6, 1),
+        "client_cpu_us_per_order": round(client_cpu / produced.orders * 1e6),
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
     print(f"seed:    {figures['seed_rows']:>9,} rows in {figures['seed_seconds']:>6.2f}s "
           f"= {figures['seed_rows_per_s']:>7,} rows/s")
@@ -60,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
           f"({figures['mysql_rows_per_s']:,} MySQL rows/s)")
     print(f"events:  {figures['events']:>9,} ({figures['event_mb']} MB) "
           f"= {figures['events_per_s']:>7,} events/s, delivered and acknowledged")
+    print(f"client:  {figures['client_cpu_us_per_order']} us CPU per order (this process); "
+          f"load average {figures['load_average_1m']} on {os.cpu_count()} cores")
     if args.json:
         print(json.dumps(figures))
     return 0

@@ -51,7 +51,7 @@ from topproducts.events import (
     make_event,
 )
 from topproducts.settings import Settings, get_settings
-from topproducts.shop import outbox, pricing
+from topproducts.shop import outbox, pricing, sql
 from topproducts.shop.reference import CARRIERS, SHIPMENT_CANCELLED, SHIPMENT_FLOW
 from topproducts.shop.schema import Tables, allocate_ids
 
@@ -171,7 +171,7 @@ class _Variant:
 
 
 class _Batch:
-    """Rows and events to write, grouped per table, flushed with executemany."""
+    """Rows and events to write, grouped per table, flushed as multi-row INSERTs."""
 
     def __init__(self, settings: Settings, tables: Tables, now: datetime) -> None:
         self.settings, self.t, self.now = settings, tables, now
@@ -184,31 +184,27 @@ class _Batch:
 
     def flush(self, cur) -> tuple[int, int]:
         t = self.t
-        sql = {
+        statements = {
             "orders": f"INSERT INTO {t.orders} (order_id, customer_id, country_code, currency, "
                       "fx_rate_usd, payment_mode, status, subtotal, discount, tax, total, "
                       "revenue, revenue_usd, placed_at, confirmed_at, cancelled_at, "
-                      "cancel_reason) VALUES "
-                      "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                      "cancel_reason) VALUES",
             "items": f"INSERT INTO {t.order_items} (order_id, line_no, variant_id, product_id, "
                      "product_name, material, quantity, unit_price, subtotal, discount, tax, "
-                     "line_total, revenue, revenue_usd) VALUES "
-                     "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                     "line_total, revenue, revenue_usd) VALUES",
             "order_history": f"INSERT INTO {t.order_status_history} (order_id, status, "
-                             "changed_at) VALUES (%s,%s,%s)",
+                             "changed_at) VALUES",
             "payments": f"INSERT INTO {t.payments} (payment_id, order_id, mode, method, status, "
-                        "amount, currency, created_at, updated_at) VALUES "
-                        "(%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                        "amount, currency, created_at, updated_at) VALUES",
             "shipments": f"INSERT INTO {t.shipments} (shipment_id, order_id, carrier, "
-                         "tracking_number, status, is_open, created_at, updated_at) VALUES "
-                         "(%s,%s,%s,%s,%s,%s,%s,%s)",
+                         "tracking_number, status, is_open, created_at, updated_at) VALUES",
             "shipment_history": f"INSERT INTO {t.shipment_status_history} (shipment_id, status, "
-                                "changed_at) VALUES (%s,%s,%s)",
+                                "changed_at) VALUES",
         }
         rows = 0
-        for name, statement in sql.items():  # parents before children
+        for name, statement in statements.items():  # parents before children
             if self.rows[name]:
-                cur.executemany(statement, self.rows[name])
+                sql.insert_many(cur, statement, self.rows[name])
                 rows += len(self.rows[name])
         rows += outbox.write(cur, self.t, outbox.outbox_rows(self.settings, self.events, self.now))
         return rows, len(self.events)

@@ -41,6 +41,7 @@ from topproducts import db, kafka_io
 from topproducts.errors import StackError, TopProductsError
 from topproducts.events import Envelope, encode
 from topproducts.settings import Settings, get_settings
+from topproducts.shop import sql
 from topproducts.shop.schema import Tables
 
 log = logging.getLogger(__name__)
@@ -68,10 +69,10 @@ def outbox_rows(settings: Settings, events: Iterable[Envelope], now: datetime) -
 def write(cur, tables: Tables, rows: Sequence[tuple]) -> int:
     """Insert outbox rows on the caller's cursor, inside the caller's transaction."""
     if rows:
-        cur.executemany(
+        sql.insert_many(
+            cur,
             f"INSERT INTO {tables.outbox} "
-            "(event_id, event_type, topic, `key`, `value`, created_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s)",
+            "(event_id, event_type, topic, `key`, `value`, created_at) VALUES",
             rows,
         )
     return len(rows)

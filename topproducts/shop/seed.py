@@ -6,8 +6,8 @@
 - **Idempotent**: ids are ``1..N``; a run inserts only the ids that are
   missing, so re-running with the same seed and scale adds nothing, and a
   larger scale adds exactly the difference.
-- **Bulk**: rows are generated in chunks and written with ``executemany``
-  (PyMySQL turns it into multi-row INSERTs), one transaction per chunk.
+- **Bulk**: rows are generated in chunks and written as multi-row INSERTs
+  (:func:`topproducts.shop.sql.insert_many`), one transaction per chunk.
 
 New customers are facts other services care about: each one gets a
 ``customer_created`` event through the outbox, in the same transaction.
@@ -32,7 +32,7 @@ from topproducts.errors import ConfigError
 from topproducts.events import CustomerCreated, make_event
 from topproducts.money import round_money
 from topproducts.settings import Settings, get_settings
-from topproducts.shop import outbox, reference
+from topproducts.shop import outbox, reference, sql
 from topproducts.shop.schema import Tables, ensure_schema
 
 DEFAULT_SEED = 42
@@ -278,10 +278,9 @@ def seed_customers(
         events = [make_event(CustomerCreated(customer_id=c.customer_id, country=c.country_code,
                                              city=c.city), now) for c in customers]
         with db.transaction(settings) as conn, conn.cursor() as cur:
-            cur.executemany(
-                f"INSERT INTO {t.customers} (customer_id, first_name, last_name, email, phone, "
-                "street, city, state, postal_code, country_code, created_at) "
-                "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", rows)
+            sql.insert_many(
+                cur, f"INSERT INTO {t.customers} (customer_id, first_name, last_name, email, "
+                "phone, street, city, state, postal_code, country_code, created_at) VALUES", rows)
             outbox.write(cur, t, outbox.outbox_rows(settings, events, now))
         report.count("customers", len(rows))
         report.count("outbox", len(events))
@@ -324,13 +323,13 @@ def seed_catalogue(
                          v.price_usd, v.tax_rate, v.discount_rate, v.stock, created)
                         for p in products for v in p.variants]
         with db.transaction(settings) as conn, conn.cursor() as cur:
-            cur.executemany(
-                f"INSERT INTO {t.products} (product_id, name, category_id, description, "
-                "created_at) VALUES (%s,%s,%s,%s,%s)", product_rows)
-            cur.executemany(
-                f"INSERT INTO {t.variants} (variant_id, product_id, material_id, seller_id, sku, "
-                "price_usd, tax_rate, discount_rate, stock, updated_at) "
-                "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", variant_rows)
+            sql.insert_many(
+                cur, f"INSERT INTO {t.products} (product_id, name, category_id, description, "
+                "created_at) VALUES", product_rows)
+            sql.insert_many(
+                cur, f"INSERT INTO {t.variants} (variant_id, product_id, material_id, seller_id, "
+                "sku, price_usd, tax_rate, discount_rate, stock, updated_at) VALUES",
+                variant_rows)
         report.count("products", len(product_rows))
         report.count("variants", len(variant_rows))
         done += len(chunk)

@@ -201,6 +201,29 @@ def _stock(cur, t: Tables) -> dict[int, int]:
     return dict(cur.fetchall())
 
 
+class _Shelf:
+    """The simulator's view of stock: read once, updated locally, re-read now and then.
+
+    It only steers the shoppers; the domain checks real stock under row locks.
+    Cancellations (stock back) make it an underestimate until the next re-read.
+    """
+
+    REFRESH_BATCHES = 20
+
+    def __init__(self) -> None:
+        self._stock: dict[int, int] | None = None
+        self._age = 0
+
+    def get(self, cur, t: Tables) -> dict[int, int]:
+        if self._stock is None or self._age >= self.REFRESH_BATCHES:
+            self._stock, self._age = _stock(cur, t), 0
+        self._age += 1
+        return self._stock
+
+    def invalidate(self) -> None:
+        self._stock = None
+
+
 def _restock(cur, t: Tables, stock: dict[int, int], profile: ShopperProfile,
              now: datetime) -> int:
     """Top up the variants that ran low (by id: no table scan holding every row lock)."""
@@ -219,20 +242,27 @@ def _cancel_candidates(cur, t: Tables, limit: int) -> list[int]:
 
 
 def _write_batch(
-    conn, s: Settings, t: Tables, shoppers: Shoppers, profile: ShopperProfile, n: int
+    conn, s: Settings, t: Tables, shoppers: Shoppers, shelf: _Shelf, n: int
 ) -> domain.WriteResult:
     """One transaction: cancel a few, move shipments, restock, place ``n`` orders."""
+    profile = shoppers.profile
     now = datetime.now(UTC)
     result = domain.WriteResult()
-    with _transaction(conn) as cur:
-        cancel = shoppers.cancellations(_cancel_candidates(cur, t, 4 * n), n)
-        result.add(domain.cancel_orders(cur, s, cancel, domain.CUSTOMER_REQUEST, now))
-        steps = round(profile.shipment_steps_per_order * n)
-        result.add(domain.advance_shipments(cur, s, steps, now))
-        stock = _stock(cur, t)
-        _restock(cur, t, stock, profile, now)
-        requests = [r for r in (shoppers.order(stock) for _ in range(n)) if r]
-        result.add(domain.place_orders(cur, s, requests, now, skip_rejected=True))
+    try:
+        with _transaction(conn) as cur:
+            cancel = shoppers.cancellations(_cancel_candidates(cur, t, 4 * n), n)
+            result.add(domain.cancel_orders(cur, s, cancel, domain.CUSTOMER_REQUEST, now))
+            steps = round(profile.shipment_steps_per_order * n)
+            result.add(domain.advance_shipments(cur, s, steps, now))
+            stock = shelf.get(cur, t)
+            _restock(cur, t, stock, profile, now)
+            requests = [r for r in (shoppers.order(stock) for _ in range(n)) if r]
+            result.add(domain.place_orders(cur, s, requests, now, skip_rejected=True))
+    except BaseException:
+        shelf.invalidate()  # the local view counted work that was rolled back
+        raise
+    if result.rejected:
+        shelf.invalidate()  # someone else took stock: look again
     return result
 
 
@@ -288,6 +318,7 @@ def produce(
 
     # The relay publishes batch k on a worker thread while batch k+1 is being written;
     # at most one relay call runs at a time (the relay's connection is not shared).
+    shelf = _Shelf()
     writer = db.connect(s)
     with closing(writer), Relay(s) as relay, ThreadPoolExecutor(1, "relay") as pool:
         report.published.add(relay.publish_pending())  # leftovers of an earlier crash
@@ -295,7 +326,7 @@ def produce(
         while report.orders < orders:
             n = min(batch_size, orders - report.orders)
             result = domain.retrying(
-                lambda n=n: _write_batch(writer, s, t, shoppers, profile, n))
+                lambda n=n: _write_batch(writer, s, t, shoppers, shelf, n))
             report.count(result, n)
             if publishing is not None:
                 report.published.add(publishing.result())
