@@ -22,7 +22,7 @@ def test_definitions_load_and_validate() -> None:
     order_events = graph.get(shop.ORDER_EVENTS)
     assert {k.to_user_string() for k in order_events.parent_keys} == {
         "customers", "catalogue", "fx_rates"}
-    for key in graph.get_all_asset_keys():
+    for key in (k for a in shop.ASSETS for k in a.keys):
         node = graph.get(key)
         assert node.group_name == "shop" and node.owners and node.description
         assert node.kinds & {"mysql", "kafka"}
