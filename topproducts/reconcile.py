@@ -8,17 +8,23 @@ cancelled_at IS NULL``); in a window when ``confirmed_at`` falls inside it
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from topproducts import db
-from topproducts.countries import GLOBAL_SCOPE
+from topproducts import db, monitor
+from topproducts.countries import COUNTRIES, GLOBAL_SCOPE
+from topproducts.errors import ConfigError
+from topproducts.events import Topic
+from topproducts.leaderboards.ranking import parse_duration, window_id
+from topproducts.leaderboards.store import open_store
 from topproducts.settings import Settings
 
 ALL_TIME = "all"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, order=True)
@@ -78,33 +84,80 @@ def compare(expected: Mapping[Key, Totals], actual: Mapping[Key, Totals]) -> lis
 _SQL = """
     SELECT o.country_code, i.variant_id, SUM(i.quantity), SUM(i.revenue_usd)
     FROM {orders} o JOIN {items} i ON i.order_id = o.order_id
-    WHERE o.confirmed_at IS NOT NULL AND o.cancelled_at IS NULL {window}
+    WHERE o.confirmed_at IS NOT NULL AND o.cancelled_at IS NULL
     GROUP BY o.country_code, i.variant_id
 """
 
 
-def ground_truth(
-    settings: Settings, windows: Iterable[tuple[str, datetime, datetime]] = ()
-) -> dict[Key, Totals]:
-    """Totals from MySQL: all-time, plus each ``(window_id, start, end)`` given."""
+def _tables(settings: Settings) -> dict[str, str]:
     database = settings.database("order_management")
-    tables = {"orders": f"`{database}`.orders", "items": f"`{database}`.order_items"}
-    queries: list[tuple[str, str, tuple]] = [(ALL_TIME, _SQL.format(window="", **tables), ())]
-    for window_id, start, end in windows:
-        sql = _SQL.format(window="AND o.confirmed_at >= %s AND o.confirmed_at < %s", **tables)
-        queries.append((window_id, sql, (_naive_utc(start), _naive_utc(end))))
+    return {"orders": f"`{database}`.orders", "items": f"`{database}`.order_items"}
+
+
+def ground_truth(settings: Settings) -> dict[Key, Totals]:
+    """All-time totals from MySQL, per country and GLOBAL."""
     per_country: dict[Key, Totals] = {}
     conn = db.connect(settings)
     try:
         with conn.cursor() as cur:
-            for window_id, sql, args in queries:
-                cur.execute(sql, args)
-                for country, variant_id, quantity, revenue in cur.fetchall():
-                    per_country[Key(country, window_id, int(variant_id))] = Totals(
-                        int(quantity), Decimal(revenue))
+            cur.execute(_SQL.format(**_tables(settings)))
+            for country, variant_id, quantity, revenue in cur.fetchall():
+                per_country[Key(country, ALL_TIME, int(variant_id))] = Totals(
+                    int(quantity), Decimal(revenue))
     finally:
         conn.close()
     return with_global(per_country)
+
+
+_SLOTS_SQL = """
+    SELECT o.country_code, i.variant_id,
+           FLOOR(TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', o.confirmed_at) / %s) AS slot,
+           SUM(i.quantity), SUM(i.revenue_usd)
+    FROM {orders} o JOIN {items} i ON i.order_id = o.order_id
+    WHERE o.confirmed_at IS NOT NULL AND o.cancelled_at IS NULL AND o.confirmed_at >= %s
+    GROUP BY o.country_code, i.variant_id, slot
+"""
+
+
+def windows_from_slots(
+    slots: Mapping[tuple[str, int, int], Totals], first_start: datetime,
+    duration: timedelta, slide: timedelta,
+) -> dict[Key, Totals]:
+    """Sliding-window totals from totals per slide-long slot (per country and variant).
+
+    A window starting at ``s`` covers the slots ``s/slide .. s/slide + duration/slide - 1``.
+    Only windows starting at or after ``first_start`` are produced: earlier ones would
+    miss slots that were not read.
+    """
+    if duration % slide:
+        raise ConfigError(f"window duration {duration} is not a multiple of the slide {slide}")
+    width, step = duration // slide, int(slide.total_seconds())
+    first_slot = int((first_start - _EPOCH).total_seconds()) // step
+    result: dict[Key, Totals] = defaultdict(lambda: ZERO)
+    for (country, variant_id, slot), totals in slots.items():
+        for start_slot in range(max(first_slot, slot - width + 1), slot + 1):
+            wid = window_id(_EPOCH + timedelta(seconds=start_slot * step))
+            key = Key(country, wid, variant_id)
+            result[key] = result[key] + totals
+    return dict(result)
+
+
+def ground_truth_windows(
+    settings: Settings, first_start: datetime, duration: timedelta, slide: timedelta
+) -> dict[Key, Totals]:
+    """Windowed totals from MySQL for every window starting at or after ``first_start``."""
+    sql = _SLOTS_SQL.format(**_tables(settings))
+    slots: dict[tuple[str, int, int], Totals] = {}
+    conn = db.connect(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, (int(slide.total_seconds()), _naive_utc(first_start)))
+            for country, variant_id, slot, quantity, revenue in cur.fetchall():
+                slots[(country, int(variant_id), int(slot))] = Totals(int(quantity),
+                                                                       Decimal(revenue))
+    finally:
+        conn.close()
+    return with_global(windows_from_slots(slots, first_start, duration, slide))
 
 
 def unpublished_events(settings: Settings) -> int:
@@ -123,3 +176,88 @@ def _naive_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value
     return value.astimezone(UTC).replace(tzinfo=None)
+
+
+# -- a consistent comparison while the pipeline runs ---------------------------
+
+@dataclass(frozen=True)
+class Report:
+    """The outcome of one reconciliation."""
+
+    kind: str  # "all" or "windows"
+    consistent: bool  # a quiet moment was found (nothing in flight between the reads)
+    compared: int  # (scope, window, variant) keys compared
+    mismatches: list[Mismatch]
+    lag: int  # events the stream had not processed at the last attempt
+    unpublished: int  # outbox rows not yet in Kafka at the last attempt
+    windows: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return self.consistent and not self.mismatches
+
+    def summary(self) -> str:
+        if not self.consistent:
+            return (f"no quiet moment to compare: {self.lag} events not yet processed, "
+                    f"{self.unpublished} not yet published")
+        if self.mismatches:
+            return f"{len(self.mismatches)} of {self.compared} totals differ from MySQL"
+        return f"all {self.compared} totals equal MySQL"
+
+
+def cassandra_totals(store, keys: list[tuple[str, str]]) -> dict[Key, Totals]:
+    """Totals that Cassandra holds for the given (scope, window_id) partitions."""
+    result = {}
+    for (scope, wid), items in store.totals_many(keys).items():
+        for item in items:
+            result[Key(scope, wid, item.variant_id)] = Totals(item.quantity, item.revenue_usd)
+    return result
+
+
+def run(settings: Settings, kind: str = ALL_TIME, wait_seconds: float | None = None,
+        lookback: timedelta = timedelta(hours=3)) -> Report:
+    """Compare Cassandra with MySQL at a moment when nothing is in flight.
+
+    Nothing is in flight when the outbox is empty and the stream's query has
+    consumed up to Kafka's end offsets, both before and after the two reads (the
+    end offsets unchanged). Waits up to ``wait_seconds`` for such a moment.
+    """
+    from streaming.job import QUERY_ALL, QUERY_WINDOWS  # imports pyspark: only when used
+
+    query = QUERY_ALL if kind == ALL_TIME else QUERY_WINDOWS
+    topics = [settings.topic(Topic.ORDERS)]
+    scopes = [GLOBAL_SCOPE, *(c.code for c in COUNTRIES)]
+    duration = parse_duration(settings.window_duration)
+    slide = parse_duration(settings.window_slide)
+    wait = settings.reconcile_wait_seconds if wait_seconds is None else wait_seconds
+    deadline = time.monotonic() + wait
+    lag = unpublished = 0
+    with open_store(settings) as store:
+        while True:
+            before = monitor.end_offsets(settings, topics)
+            unpublished = unpublished_events(settings)
+            consumed = {p.query: p.offsets() for p in store.progress()}.get(query, {})
+            lag = monitor.lag(before, consumed)
+            if lag == 0 and unpublished == 0:
+                if kind == ALL_TIME:
+                    expected = ground_truth(settings)
+                    keys = [(scope, ALL_TIME) for scope in scopes]
+                    n_windows = 1
+                else:
+                    now = datetime.now(UTC)
+                    first = _EPOCH + ((now - lookback - _EPOCH) // slide) * slide
+                    expected = ground_truth_windows(settings, first, duration, slide)
+                    wids = {k.window_id for k in expected} | {
+                        w.id for w in store.windows(GLOBAL_SCOPE, limit=500)
+                        if w.start is not None and w.start >= first}
+                    keys = [(scope, wid) for wid in sorted(wids) for scope in scopes]
+                    n_windows = len(wids)
+                actual = cassandra_totals(store, keys)
+                after = monitor.end_offsets(settings, topics)
+                if after == before and unpublished_events(settings) == 0:
+                    mismatches = compare(expected, actual)
+                    return Report(kind, True, len(set(expected) | set(actual)), mismatches,
+                                  0, 0, n_windows)
+            if time.monotonic() >= deadline:
+                return Report(kind, False, 0, [], lag, unpublished)
+            time.sleep(1.0)

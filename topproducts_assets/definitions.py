@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import dagster as dg
 
-from topproducts_assets import resources, shop
+from topproducts_assets import leaderboards, monitoring, resources, shop, streaming
 
 DOMAINS = (
     shop,  # MySQL catalogue and orders -> Kafka events
+    streaming,  # the Spark job, launched by Dagster, running outside it
+    leaderboards,  # the Cassandra leaderboards: observable assets and their checks
+    monitoring,  # the stream's health sensor; observations and checks on a clock
 )
 
 defs = dg.Definitions(

@@ -10,6 +10,8 @@ launchpad) to override it for a deployment or a test::
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 from pydantic import Field
 
@@ -66,7 +68,33 @@ def shop_settings(mysql: MySQLResource, kafka: KafkaResource) -> Settings:
     return kafka.apply(mysql.apply(get_settings()))
 
 
+class StreamResource(dg.ConfigurableResource):
+    """The streaming job: its input (Kafka), its output (Cassandra), its state folder.
+
+    Holds the MySQL and Kafka resources too, because monitoring the stream compares
+    Kafka's end offsets and MySQL's ground truth with what Cassandra holds.
+    """
+
+    mysql: MySQLResource
+    kafka: KafkaResource
+    cassandra_host: str | None = Field(default=None,
+                                       description="default: TOPPRODUCTS_CASSANDRA_HOST")
+    cassandra_port: int | None = Field(default=None,
+                                       description="default: TOPPRODUCTS_CASSANDRA_PORT")
+    keyspace: str | None = Field(default=None,
+                                 description="default: TOPPRODUCTS_CASSANDRA_KEYSPACE")
+    state_dir: str | None = Field(
+        default=None, description="pid, log and checkpoints; default: TOPPRODUCTS_STATE_DIR")
+
+    def settings(self) -> Settings:
+        base = shop_settings(self.mysql, self.kafka)
+        return _override(base, cassandra_host=self.cassandra_host,
+                         cassandra_port=self.cassandra_port, cassandra_keyspace=self.keyspace,
+                         state_dir=Path(self.state_dir) if self.state_dir else None)
+
+
 RESOURCES: dict[str, object] = {
     "mysql": MySQLResource(),
     "kafka": KafkaResource(),
+    "stream": StreamResource(mysql=MySQLResource(), kafka=KafkaResource()),
 }

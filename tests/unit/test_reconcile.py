@@ -26,3 +26,27 @@ def test_compare_treats_missing_as_zero_and_reports_differences() -> None:
     assert [m.key for m in mismatches] == [Key("US", "all", 1)]
     assert "MySQL 3 units, 2.25 USD; Cassandra 3 units, 2.26 USD" in str(mismatches[0])
     assert compare(expected, dict(expected)) == []
+
+
+def test_sliding_windows_from_slots() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from topproducts.reconcile import windows_from_slots
+
+    slide, duration = timedelta(minutes=5), timedelta(minutes=15)
+    t0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+    slot0 = int(t0.timestamp()) // 300
+    slots = {("US", 1, slot0): Totals(1, Decimal("1.00")),
+             ("US", 1, slot0 + 2): Totals(2, Decimal("2.00"))}
+    windows = windows_from_slots(slots, t0 - timedelta(minutes=10), duration, slide)
+    # windows start at 07:50, 07:55, 08:00, 08:05, 08:10; each covers three slots
+    assert windows == {
+        Key("US", "2026-11-25T07:50:00Z", 1): Totals(1, Decimal("1.00")),
+        Key("US", "2026-11-25T07:55:00Z", 1): Totals(1, Decimal("1.00")),
+        Key("US", "2026-11-25T08:00:00Z", 1): Totals(3, Decimal("3.00")),
+        Key("US", "2026-11-25T08:05:00Z", 1): Totals(2, Decimal("2.00")),
+        Key("US", "2026-11-25T08:10:00Z", 1): Totals(2, Decimal("2.00")),
+    }
+    # windows that would start before the first slot read are not produced
+    later = windows_from_slots(slots, t0, duration, slide)
+    assert min(k.window_id for k in later) == "2026-11-25T08:00:00Z"

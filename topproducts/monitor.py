@@ -1,0 +1,109 @@
+"""Health of the streaming job, from its progress rows and Kafka's end offsets.
+
+:func:`assess` is pure (unit tested); :func:`snapshot` gathers its inputs from
+the real services quickly (a Dagster sensor has about a minute in all).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from confluent_kafka import TopicPartition
+
+from streaming import process as stream_process
+from topproducts import kafka_io
+from topproducts.events import Topic
+from topproducts.leaderboards.store import Progress, open_store
+from topproducts.settings import Settings
+
+Offsets = dict[str, dict[int, int]]  # topic -> partition -> next offset
+
+
+class State(StrEnum):
+    NOT_STARTED = "not_started"  # no process, never made progress
+    HEALTHY = "healthy"  # running and keeping up
+    IDLE = "idle"  # running, nothing to read
+    STALLED = "stalled"  # running, input waiting, no batch for too long
+    DEAD = "dead"  # made progress before, process gone
+
+
+@dataclass(frozen=True)
+class Health:
+    state: State
+    reason: str
+    pid: int | None
+    lag: int  # events in Kafka not yet processed (the slowest query)
+    lag_by_query: dict[str, int] = field(default_factory=dict)
+    last_batch_at: datetime | None = None
+    input_rows_per_second: float = 0.0
+    processed_rows_per_second: float = 0.0
+
+    @property
+    def needs_restart(self) -> bool:
+        return self.state in (State.DEAD, State.STALLED)
+
+
+def lag(end: Offsets, consumed: Offsets) -> int:
+    """Events between what a query consumed and the end of each partition it reads."""
+    total = 0
+    for topic, partitions in end.items():
+        for partition, last in partitions.items():
+            total += max(0, last - consumed.get(topic, {}).get(partition, 0))
+    return total
+
+
+def assess(
+    pid: int | None, progress: list[Progress], end: Offsets, now: datetime,
+    stall_after: timedelta,
+) -> Health:
+    """Decide the stream's state from its pid, its progress rows and Kafka's end offsets."""
+    by_query = {p.query: lag(end, p.offsets()) for p in progress}
+    total_lag = max(by_query.values(), default=lag(end, {}))
+    last_batch = max((p.batch_at for p in progress if p.batch_at), default=None)
+    common = dict(pid=pid, lag=total_lag, lag_by_query=by_query, last_batch_at=last_batch,
+                  input_rows_per_second=sum(p.input_rows_per_second for p in progress),
+                  processed_rows_per_second=sum(p.processed_rows_per_second for p in progress))
+    if pid is None:
+        if not progress:
+            return Health(State.NOT_STARTED, "the stream has never run", **common)
+        return Health(State.DEAD, f"no stream process; {total_lag} events wait", **common)
+    if not progress:
+        return Health(State.HEALTHY, "starting: no batch yet", **common)
+    if total_lag == 0:
+        return Health(State.IDLE, "running, caught up with Kafka", **common)
+    quiet_for = now - last_batch if last_batch else None
+    if quiet_for is not None and quiet_for > stall_after:
+        return Health(State.STALLED, f"no batch for {quiet_for.total_seconds():.0f}s "
+                      f"while {total_lag} events wait", **common)
+    return Health(State.HEALTHY, f"running, {total_lag} events to go", **common)
+
+
+def end_offsets(settings: Settings, topics: list[str], timeout: float = 5.0) -> Offsets:
+    """The next offset to be written in every partition of ``topics`` (high watermarks)."""
+    consumer = kafka_io.consumer("topproducts-monitor", settings)
+    try:
+        result: Offsets = {}
+        metadata = consumer.list_topics(timeout=timeout)
+        for topic in topics:
+            info = metadata.topics.get(topic)
+            if info is None or info.error is not None:
+                continue
+            result[topic] = {
+                p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)[1]
+                for p in info.partitions
+            }
+        return result
+    finally:
+        consumer.close()
+
+
+def snapshot(settings: Settings, now: datetime) -> tuple[Health, list[Progress]]:
+    """Read pid, progress rows and end offsets, then :func:`assess` them."""
+    with open_store(settings) as store:
+        progress = store.progress()
+    end = end_offsets(settings, [settings.topic(Topic.ORDERS)])
+    health = assess(stream_process.running_pid(settings), progress, end, now,
+                    timedelta(seconds=settings.stream_stall_seconds))
+    return health, progress

@@ -1,0 +1,270 @@
+"""The Cassandra leaderboards as observable assets, with their checks.
+
+The stream (outside Dagster) writes the leaderboards; Dagster observes them:
+each observation records row counts, the current leader and its value, the last
+update and the stream's lag, with a data version that changes only when the
+leaderboard changes. Checks: freshness (a confirmed order shows within the
+configured time), reconciliation (totals equal MySQL's ground truth) and rank
+sanity (ranks 1..N, values non-increasing, no item twice, equal to the top N of
+the exact totals).
+
+(No ``from __future__ import annotations``: Dagster reads annotations at runtime.)
+"""
+
+import hashlib
+import itertools
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from topproducts import db, monitor, reconcile
+from topproducts.countries import COUNTRIES, GLOBAL_SCOPE
+from topproducts.leaderboards.ranking import ALL_TIME, Metric, Ranked, rank
+from topproducts.leaderboards.store import LeaderboardStore, open_store
+from topproducts.settings import Settings
+from topproducts_assets.resources import StreamResource
+from topproducts_assets.shop import OWNERS
+from topproducts_assets.streaming import LEADERBOARD_STREAM
+
+GROUP = "leaderboards"
+SCOPES = [GLOBAL_SCOPE, *(c.code for c in COUNTRIES)]
+
+
+@dataclass(frozen=True)
+class Board:
+    """One observable leaderboard asset: a metric over all-time or sliding windows."""
+
+    metric: Metric
+    windowed: bool
+
+    @property
+    def key(self) -> dg.AssetKey:
+        return dg.AssetKey(f"leaderboard_{self.metric.value}_{self.span}")
+
+    @property
+    def span(self) -> str:
+        return "windowed" if self.windowed else "all_time"
+
+    @property
+    def spec(self) -> dg.AssetSpec:
+        what = "units ordered" if self.metric is Metric.QUANTITY else "revenue in USD"
+        when = ("in sliding windows (the current one is observed)" if self.windowed
+                else "since the beginning")
+        return dg.AssetSpec(
+            self.key, deps=[LEADERBOARD_STREAM], group_name=GROUP, owners=OWNERS,
+            kinds={"cassandra"},
+            description=f"Top products by {what} {when}, globally and per country "
+                        "(Cassandra table leaderboard, exact totals in item_totals).",
+            metadata={"metric": self.metric.value, "span": self.span},
+        )
+
+
+BOARDS = [Board(m, w) for w in (False, True) for m in (Metric.QUANTITY, Metric.REVENUE)]
+
+
+def observed_window(store: LeaderboardStore, board: Board) -> str | None:
+    """The window id a board shows: ``all``, or the newest window with data (None: none)."""
+    if not board.windowed:
+        return ALL_TIME
+    newest = store.windows(GLOBAL_SCOPE, limit=1)
+    return newest[0].id if newest else None
+
+
+def data_version(wid: str | None, boards: dict[str, list[Ranked]]) -> str:
+    """A digest of what the leaderboard shows: changes only when an entry changes."""
+    digest = hashlib.sha256(str(wid).encode())
+    for scope in sorted(boards):
+        for r in boards[scope]:
+            digest.update(f"|{scope}:{r.rank}:{r.item.variant_id}:{r.value}".encode())
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Observation:
+    key: dg.AssetKey
+    data_version: str
+    metadata: dict
+
+
+def observe_board(store: LeaderboardStore, board: Board, health: monitor.Health) -> Observation:
+    wid = observed_window(store, board)
+    tops = {s: store.top(board.metric, s, wid) for s in SCOPES} if wid else {}
+    entries = {s: top.entries for s, top in tops.items()}
+    updated = [t.updated_at for t in tops.values() if t.updated_at]
+    leader = entries.get(GLOBAL_SCOPE, [None])[0] if entries.get(GLOBAL_SCOPE) else None
+    return Observation(
+        key=board.key,
+        data_version=data_version(wid, entries),
+        metadata={
+            "window": wid or "none yet",
+            "rows": sum(len(e) for e in entries.values()),
+            "scopes_with_data": sum(1 for e in entries.values() if e),
+            "leader": (f"{leader.item.product_name} ({leader.item.material})"
+                       if leader else "none yet"),
+            "leader_value": float(leader.value) if leader else 0.0,
+            "last_update": max(updated).isoformat() if updated else "never",
+            "stream_state": health.state.value,
+            "stream_lag_events": health.lag,
+        },
+    )
+
+
+def observe_all(settings: Settings, health: monitor.Health) -> list[Observation]:
+    with open_store(settings) as store:
+        return [observe_board(store, board, health) for board in BOARDS]
+
+
+@dg.multi_observable_source_asset(
+    specs=[b.spec for b in BOARDS], name="cassandra_leaderboards",
+    description="Reads the leaderboards from Cassandra and records what they show. The "
+                "stream_health sensor records the same observations every 30 s.",
+)
+def cassandra_leaderboards(stream: StreamResource):
+    settings = stream.settings()
+    health, _ = monitor.snapshot(settings, datetime.now(UTC))
+    for o in observe_all(settings, health):
+        yield dg.ObserveResult(asset_key=o.key, data_version=dg.DataVersion(o.data_version),
+                               metadata=o.metadata)
+
+
+# -- checks ----------------------------------------------------------------------
+
+def rank_problems(entries: list[Ranked], totals_top: list[Ranked], top_n: int) -> list[str]:
+    """What is wrong with one leaderboard partition (empty list: nothing)."""
+    problems = []
+    ranks = [r.rank for r in entries]
+    if ranks != list(range(1, len(entries) + 1)):
+        problems.append(f"ranks are {ranks}, not 1..{len(entries)}")
+    if len(entries) > top_n:
+        problems.append(f"{len(entries)} entries, more than top {top_n}")
+    values = [r.value for r in entries]
+    if any(a < b for a, b in itertools.pairwise(values)):
+        problems.append("values increase somewhere")
+    variants = [r.item.variant_id for r in entries]
+    if len(set(variants)) != len(variants):
+        problems.append("an item appears twice")
+    expected = [(r.rank, r.item.variant_id, r.value) for r in totals_top]
+    if [(r.rank, r.item.variant_id, r.value) for r in entries] != expected:
+        problems.append("differs from the top N of the exact totals")
+    return problems
+
+
+def check_ranks(settings: Settings, board: Board) -> dg.AssetCheckResult:
+    with open_store(settings) as store:
+        wid = observed_window(store, board)
+        problems: dict[str, list[str]] = {}
+        checked = 0
+        if wid is not None:
+            totals = store.totals_many([(s, wid) for s in SCOPES])
+            for scope in SCOPES:
+                entries = store.top(board.metric, scope, wid).entries
+                checked += len(entries)
+                found = rank_problems(entries, rank(totals[(scope, wid)], board.metric,
+                                                    settings.top_n), settings.top_n)
+                if found:
+                    problems[scope] = found
+    return dg.AssetCheckResult(
+        passed=not problems,
+        description="ranks 1..N, non-increasing, unique, equal to the top N of the totals",
+        metadata={"window": wid or "none yet", "entries_checked": checked,
+                  "problems": dg.MetadataValue.json(problems)},
+    )
+
+
+def oldest_unshown_order(settings: Settings, since: datetime, window_start: datetime | None
+                         ) -> datetime | None:
+    """The earliest counting change in MySQL (confirmation, or cancellation of a confirmed
+    order) after ``since``: if it is old, the leaderboard is stale."""
+    table = f"`{settings.database('order_management')}`.orders"
+    floor = window_start or datetime(1970, 1, 1, tzinfo=UTC)
+    naive = [t.astimezone(UTC).replace(tzinfo=None) for t in (since, floor)]
+    conn = db.connect(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                f"SELECT MIN(confirmed_at) FROM {table} WHERE confirmed_at > %s "
+                f"AND confirmed_at >= %s", naive)
+            confirmed = cur.fetchone()[0]
+            cur.execute(
+                f"SELECT MIN(cancelled_at) FROM {table} WHERE confirmed_at IS NOT NULL "
+                f"AND cancelled_at > %s AND confirmed_at >= %s", naive)
+            cancelled = cur.fetchone()[0]
+    finally:
+        conn.close()
+    times = [t.replace(tzinfo=UTC) for t in (confirmed, cancelled) if t is not None]
+    return min(times, default=None)
+
+
+def check_freshness(settings: Settings, board: Board) -> dg.AssetCheckResult:
+    now = datetime.now(UTC)
+    limit = timedelta(seconds=settings.leaderboard_freshness_seconds)
+    with open_store(settings) as store:
+        wid = observed_window(store, board)
+        window = next((w for w in store.windows(GLOBAL_SCOPE, 1)), None) if board.windowed else None
+        updated = store.top(board.metric, GLOBAL_SCOPE, wid).updated_at if wid else None
+    since = updated or datetime(1970, 1, 1, tzinfo=UTC)
+    pending = oldest_unshown_order(settings, since, window.start if window else None)
+    stale_for = (now - pending) if pending else timedelta(0)
+    passed = stale_for <= limit
+    return dg.AssetCheckResult(
+        passed=passed,
+        description=f"every confirmed order older than {limit.total_seconds():.0f}s is shown",
+        metadata={
+            "last_update": updated.isoformat() if updated else "never",
+            "oldest_order_not_shown": pending.isoformat() if pending else "none",
+            "waiting_seconds": round(stale_for.total_seconds(), 1),
+            "limit_seconds": limit.total_seconds(),
+        },
+    )
+
+
+def check_reconciliation(settings: Settings, board: Board) -> dg.AssetCheckResult:
+    report = reconcile.run(settings, "windows" if board.windowed else ALL_TIME)
+    return dg.AssetCheckResult(
+        passed=report.passed,
+        # No quiet moment is not a wrong number: warn. A difference is an error.
+        severity=(dg.AssetCheckSeverity.ERROR if report.consistent
+                  else dg.AssetCheckSeverity.WARN),
+        description=report.summary(),
+        metadata={
+            "compared": report.compared,
+            "windows": report.windows,
+            "mismatches": len(report.mismatches),
+            "first_mismatches": dg.MetadataValue.md(
+                "\n".join(f"- {m}" for m in report.mismatches[:10]) or "none"),
+            "lag_events": report.lag,
+            "unpublished_events": report.unpublished,
+        },
+    )
+
+
+def _checks_for(board: Board) -> list[dg.AssetChecksDefinition]:
+    @dg.asset_check(asset=board.key, name="rank_sanity",
+                    description="Ranks 1..N, values non-increasing, no item twice, and equal "
+                                "to the top N of the exact totals.")
+    def rank_sanity(stream: StreamResource) -> dg.AssetCheckResult:
+        return check_ranks(stream.settings(), board)
+
+    @dg.asset_check(asset=board.key, name="freshness",
+                    description="Every order confirmed (or cancelled) more than "
+                                "TOPPRODUCTS_LEADERBOARD_FRESHNESS_SECONDS ago is shown.")
+    def freshness(stream: StreamResource) -> dg.AssetCheckResult:
+        return check_freshness(stream.settings(), board)
+
+    @dg.asset_check(asset=board.key, name="reconciliation",
+                    description="Cassandra's exact totals equal a SQL query over MySQL, "
+                                "for every scope (and every recent window).")
+    def reconciliation(stream: StreamResource) -> dg.AssetCheckResult:
+        return check_reconciliation(stream.settings(), board)
+
+    return [rank_sanity, freshness, reconciliation]
+
+
+CHECKS = [c for b in BOARDS for c in _checks_for(b)]
+
+ASSETS = [cassandra_leaderboards]
+ASSET_CHECKS = CHECKS
+JOBS: list = []
+SCHEDULES: list = []
+SENSORS: list = []

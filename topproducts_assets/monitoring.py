@@ -1,0 +1,123 @@
+"""Watching the pipeline: the stream's health sensor, observations and checks on a clock.
+
+The sensor ``stream_health`` (every 30 s) reads the stream's progress rows and
+Kafka's end offsets, records observations of the stream and of the four
+leaderboards (cheap reads, no run needed), and requests a restart of the stream
+when it is dead or stalled while it is *wanted* (its latest successful launch is
+newer than its latest successful stop). Its cursor holds the time of the last
+restart request, so it asks at most once per cooldown period.
+
+(No ``from __future__ import annotations``: Dagster reads annotations at runtime.)
+"""
+
+import json
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from topproducts import monitor
+from topproducts_assets import leaderboards
+from topproducts_assets.resources import StreamResource
+from topproducts_assets.streaming import LAUNCH_JOB, LEADERBOARD_STREAM, STOP_JOB, LaunchConfig
+from topproducts_assets.streaming import launch_stream as launch_stream_job
+
+DATA_VERSION_TAG = "dagster/data_version"  # what ObserveResult(data_version=...) records
+
+
+def stream_wanted(instance: dg.DagsterInstance) -> bool:
+    """True when the latest successful launch is newer than the latest successful stop."""
+    def latest(job: str) -> float:
+        records = instance.get_run_records(
+            dg.RunsFilter(job_name=job, statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1)
+        return records[0].create_timestamp.timestamp() if records else 0.0
+
+    launched = latest(LAUNCH_JOB)
+    return launched > 0 and launched > latest(STOP_JOB)
+
+
+def decide(health: monitor.Health, wanted: bool, cursor: dict, now: float,
+           cooldown: float) -> tuple[str | None, str, dict]:
+    """The restart policy, pure: (reason to restart or None, explanation, next cursor)."""
+    state = f"stream {health.state.value}: {health.reason}"
+    if not health.needs_restart:
+        return None, state, cursor
+    if not wanted:
+        return None, f"{state}; not restarted: stopped by {STOP_JOB} or never launched", cursor
+    last = float(cursor.get("last_restart_at", 0))
+    if now - last < cooldown:
+        return None, (f"{state}; not restarted: a restart was requested "
+                      f"{now - last:.0f}s ago (cooldown {cooldown:.0f}s)"), cursor
+    next_cursor = {"last_restart_at": now, "restarts": int(cursor.get("restarts", 0)) + 1}
+    return state, f"{state}; restart requested", next_cursor
+
+
+def stream_observation(health: monitor.Health) -> dg.AssetObservation:
+    return dg.AssetObservation(
+        asset_key=LEADERBOARD_STREAM,
+        metadata={
+            "state": health.state.value,
+            "reason": health.reason,
+            "pid": health.pid or 0,
+            "lag_events": health.lag,
+            "lag_by_query": dg.MetadataValue.json(health.lag_by_query),
+            "input_rows_per_second": round(health.input_rows_per_second, 1),
+            "processed_rows_per_second": round(health.processed_rows_per_second, 1),
+            "last_batch_at": health.last_batch_at.isoformat() if health.last_batch_at else "",
+        },
+    )
+
+
+@dg.sensor(
+    name="stream_health", minimum_interval_seconds=30, job=launch_stream_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Reads the stream's progress table and Kafka's end offsets; records lag, "
+                "throughput and the leaderboards as observations; restarts the stream when "
+                "it is dead or stalled.",
+)
+def stream_health(context: dg.SensorEvaluationContext, stream: StreamResource) -> dg.SensorResult:
+    settings = stream.settings()
+    now = datetime.now(UTC)
+    health, _ = monitor.snapshot(settings, now)
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    reason, explanation, next_cursor = decide(
+        health, stream_wanted(context.instance), cursor, now.timestamp(),
+        settings.stream_restart_cooldown_seconds)
+    context.log.info("%s (lag %d events)", explanation, health.lag)
+    events: list = [stream_observation(health)]
+    events += [dg.AssetObservation(asset_key=o.key, metadata=o.metadata,
+                                   tags={DATA_VERSION_TAG: o.data_version})
+               for o in leaderboards.observe_all(settings, health)]
+    if reason is None:
+        return dg.SensorResult(skip_reason=explanation, asset_events=events,
+                               cursor=json.dumps(next_cursor))
+    request = dg.RunRequest(
+        run_key=f"restart-{int(now.timestamp())}",
+        run_config=dg.RunConfig(ops={"leaderboard_stream": LaunchConfig(
+            restart=True, reason=f"sensor stream_health: {reason}")}),
+        tags={"topproducts/restart": "true"},
+    )
+    return dg.SensorResult(run_requests=[request], asset_events=events,
+                           cursor=json.dumps(next_cursor))
+
+
+observe_leaderboards = dg.define_asset_job(
+    "observe_leaderboards",
+    selection=dg.AssetSelection.assets(leaderboards.cassandra_leaderboards),
+    description="Observe the Cassandra leaderboards (row counts, leader, last update, lag).",
+)
+check_leaderboards = dg.define_asset_job(
+    "check_leaderboards",
+    selection=dg.AssetSelection.checks_for_assets(*[b.key for b in leaderboards.BOARDS]),
+    description="Run the freshness, reconciliation and rank checks of every leaderboard.",
+)
+
+ASSETS: list = []
+ASSET_CHECKS: list = []
+JOBS = [observe_leaderboards, check_leaderboards]
+SCHEDULES = [
+    dg.ScheduleDefinition(
+        name="check_leaderboards_schedule", job=check_leaderboards, cron_schedule="*/5 * * * *",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Every 5 minutes: freshness, reconciliation and rank checks."),
+]
+SENSORS = [stream_health]

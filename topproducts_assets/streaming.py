@@ -1,0 +1,84 @@
+"""The Spark streaming job, launched by Dagster and watched by a sensor.
+
+The job itself runs outside any Dagster run (a never-ending query would hold a
+run open forever): materializing ``leaderboard_stream`` starts the process if
+it is not running and returns at once; ``stop_stream`` stops it. The sensor
+that watches and restarts it is in :mod:`topproducts_assets.monitoring`.
+
+(No ``from __future__ import annotations``: Dagster reads annotations at runtime.)
+"""
+
+import dagster as dg
+from pydantic import Field
+
+from streaming import process as stream_process
+from topproducts_assets.resources import StreamResource
+from topproducts_assets.shop import ORDER_EVENTS, OWNERS
+
+GROUP = "streaming"
+LEADERBOARD_STREAM = dg.AssetKey("leaderboard_stream")
+LAUNCH_JOB = "launch_stream"
+STOP_JOB = "stop_stream"
+
+
+class LaunchConfig(dg.Config):
+    restart: bool = Field(default=False,
+                          description="stop a running stream first (the sensor sets this)")
+    reason: str = Field(default="launched by hand", description="why: shown in the run's logs")
+
+
+@dg.asset(
+    key=LEADERBOARD_STREAM, deps=[ORDER_EVENTS], group_name=GROUP, owners=OWNERS,
+    kinds={"spark", "kafka"},
+    description="The PySpark Structured Streaming job: reads the order events from Kafka, "
+                "keeps exact totals in checkpointed state and writes leaderboards to "
+                "Cassandra. Materializing it starts the job if it is not running.",
+)
+def leaderboard_stream(
+    context: dg.AssetExecutionContext, config: LaunchConfig, stream: StreamResource
+) -> dg.MaterializeResult:
+    settings = stream.settings()
+    context.log.info("launch requested: %s", config.reason)
+    pid = stream_process.running_pid(settings)
+    action = "already running"
+    if pid is not None and config.restart:
+        context.log.info("stopping pid %s before the restart", pid)
+        stream_process.stop(settings)
+        pid = None
+    if pid is None:
+        pid = stream_process.start(settings)
+        action = "restarted" if config.restart else "started"
+    context.log.info("stream %s (pid %s), log %s", action, pid, stream_process.log_file(settings))
+    return dg.MaterializeResult(metadata={
+        "action": action,
+        "reason": config.reason,
+        "pid": pid,
+        "spark_ui": dg.MetadataValue.url(f"http://127.0.0.1:{settings.spark_ui_port}"),
+        "log": dg.MetadataValue.path(str(stream_process.log_file(settings))),
+        "checkpoints": dg.MetadataValue.path(str(settings.checkpoint_dir)),
+        "topic": settings.topic("orders"),
+    })
+
+
+@dg.op(description="Stop the streaming job gracefully (its state stays checkpointed).")
+def stop_stream_op(context: dg.OpExecutionContext, stream: StreamResource) -> None:
+    pid = stream_process.stop(stream.settings())
+    context.log.info(f"stopped pid {pid}" if pid else "the stream was not running")
+
+
+launch_stream = dg.define_asset_job(
+    LAUNCH_JOB, selection=[LEADERBOARD_STREAM],
+    description="Start the streaming job if it is not running (idempotent).",
+)
+
+
+@dg.job(name=STOP_JOB, description="Stop the streaming job; the sensor will not restart it.")
+def stop_stream() -> None:
+    stop_stream_op()
+
+
+ASSETS = [leaderboard_stream]
+ASSET_CHECKS: list = []
+JOBS = [launch_stream, stop_stream]
+SCHEDULES: list = []
+SENSORS: list = []
