@@ -4,10 +4,11 @@ Writes through the API put their events in the outbox in the same MySQL
 transaction as their rows (the shop's domain code does that). After the commit
 the route calls :meth:`EventPublisher.publish_now`, which drains the outbox with
 the shop's own :class:`~topproducts.shop.outbox.Relay` and flushes, so the
-response can say the events were acknowledged by Kafka. If another relay (the
-simulator's) holds the relay lock, that relay publishes them instead; a
-background thread also drains leftovers every few seconds, so nothing waits
-for the next simulator run.
+response can say the events were acknowledged by Kafka. Relays take a MySQL
+lock per drain; when another relay (the simulator's) is draining, this one waits
+a few seconds for its turn. If Kafka is down or the wait runs out, the events
+stay in the outbox, and a background thread drains leftovers every few seconds,
+so nothing waits for the next simulator run.
 """
 
 from __future__ import annotations
@@ -45,11 +46,11 @@ class EventPublisher:
         return Relay(self.settings, producer=self._producer, lock_timeout=lock_timeout,
                      flush_timeout=10.0)
 
-    def publish_now(self, lock_timeout: int = 3) -> bool:
-        """Drain the outbox; True when this call saw it empty at the end.
+    def publish_now(self, lock_timeout: int = 5) -> bool:
+        """Drain the outbox; True when everything committed before the call is in Kafka.
 
-        False when another relay holds the lock or Kafka failed: the events stay
-        in the outbox and are published later (by that relay or by the pump).
+        False when the relay lock stayed busy or Kafka failed: the events stay in
+        the outbox and are published later (by the pump or another relay).
         """
         with self._lock:
             try:
