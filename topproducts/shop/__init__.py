@@ -9,4 +9,6 @@ Modules, from the bottom up:
 - :mod:`~topproducts.shop.outbox`: the transactional outbox and its Kafka relay.
 - :mod:`~topproducts.shop.orders`: the domain operation "place an order" (and its lifecycle).
 - :mod:`~topproducts.shop.simulator`: random shoppers driving :mod:`orders`.
+- :mod:`~topproducts.shop.sql`: fast multi-row INSERTs; :mod:`~topproducts.shop.sandbox`:
+  isolated shops (database and topic prefixes) for tests and benchmarks.
 """
