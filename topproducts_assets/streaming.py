@@ -8,6 +8,10 @@ that watches and restarts it is in :mod:`topproducts_assets.monitoring`.
 (No ``from __future__ import annotations``: Dagster reads annotations at runtime.)
 """
 
+import contextlib
+import os
+import signal
+
 import dagster as dg
 from pydantic import Field
 
@@ -43,6 +47,8 @@ def leaderboard_stream(
     action = "already running"
     if pid is not None and config.restart:
         context.log.info("stopping pid %s before the restart", pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGCONT)  # a frozen (stalled) process must wake to stop
         stream_process.stop(settings)
         pid = None
     if pid is None:
