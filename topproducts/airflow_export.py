@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -355,6 +356,18 @@ def airflow_env(settings: Settings, dags_dir: Path = DAGS_DIR) -> dict[str, str]
     }
 
 
+def airflow_process_env(settings: Settings, base: Mapping[str, str] | None = None
+                        ) -> dict[str, str]:
+    """The full environment of an Airflow process: ``base`` (default: ours) plus
+    :func:`airflow_env`, with the Airflow venv first on PATH (executors start tasks as
+    ``airflow tasks run ...`` found on PATH)."""
+    base = os.environ if base is None else base
+    bin_dir = str(airflow_venv(settings) / "bin")
+    path = base.get("PATH", "")
+    return {**base, **airflow_env(settings),
+            "PATH": f"{bin_dir}{os.pathsep}{path}" if path else bin_dir}
+
+
 __all__ = [
     "CONN_ENV_VAR",
     "CONN_ID",
@@ -363,6 +376,7 @@ __all__ = [
     "DagSpec",
     "airflow_env",
     "airflow_home",
+    "airflow_process_env",
     "airflow_venv",
     "dag_specs",
     "dagster_connection",

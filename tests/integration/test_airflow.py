@@ -99,7 +99,7 @@ def shop(running_stack: Settings, tmp_path_factory: pytest.TempPathFactory
 def airflow_env(airflow_python: Path, shop: Settings) -> dict[str, str]:
     """Environment for Airflow commands: a fresh home and DB, the connection to ``shop``'s
     Dagster webserver, the committed DAG folder."""
-    env = {**os.environ, **ax.airflow_env(shop)}
+    env = ax.airflow_process_env(shop)
     result = run(airflow_python, ["-m", "airflow", "db", "migrate"], env, timeout=300)
     assert result.returncode == 0, f"airflow db migrate failed:\n{result.stdout[-3000:]}"
     return env

@@ -8,7 +8,6 @@ from :func:`topproducts.airflow_export.airflow_env`.
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -102,7 +101,7 @@ def run(port: int, unpause: bool, with_dagster: bool) -> None:
     if unpause:
         for dag_id in sorted(airflow_export.render_all()):
             run_airflow(settings, "dags", "unpause", dag_id.removesuffix(".py"))
-    env = {**airflow_export.airflow_env(settings),
+    env = {**airflow_export.airflow_process_env(settings),
            "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(port)}
     python = str(airflow_export.airflow_venv(settings) / "bin" / "python")
     commands = {
@@ -196,7 +195,7 @@ def run_airflow(settings: Settings, *args: str, capture: bool = True,
     python = airflow_export.airflow_venv(settings) / "bin" / "python"
     if not python.exists():
         raise StackError("Airflow is not installed: run `topproducts airflow setup`")
-    env = {**os.environ, **airflow_export.airflow_env(settings), **(extra_env or {})}
+    env = {**airflow_export.airflow_process_env(settings), **(extra_env or {})}
     return subprocess.run(
         [str(python), "-m", "airflow", *args], env=env, cwd=REPO_ROOT, text=True, check=False,
         stdout=subprocess.PIPE if capture else None,

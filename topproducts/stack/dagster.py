@@ -10,11 +10,11 @@ coordinator queues runs, so without the daemon a launched run never starts).
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 import time
+import urllib.request
 from pathlib import Path
-
-import httpx
 
 from topproducts.errors import StackError
 from topproducts.settings import PREFIX, REPO_ROOT, Settings
@@ -51,12 +51,13 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 def version(settings: Settings, timeout: float = 3.0) -> str | None:
     """The Dagster version the webserver reports over GraphQL, or None if it does not answer."""
-    try:
-        response = httpx.post(graphql_url(settings), json={"query": "{ version }"},
-                              timeout=timeout)
-        response.raise_for_status()
-        return str(response.json()["data"]["version"])
-    except (httpx.HTTPError, KeyError, TypeError, ValueError):
+    request = urllib.request.Request(
+        graphql_url(settings), data=json.dumps({"query": "{ version }"}).encode(),
+        headers={"Content-Type": "application/json"}, method="POST")
+    try:  # (urllib, not httpx: a probe in a loop should not log every request)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return str(json.loads(response.read())["data"]["version"])
+    except (OSError, KeyError, TypeError, ValueError):
         return None
 
 
