@@ -29,7 +29,7 @@ def cli(verbose: bool) -> None:
 
 def _register() -> None:
     # Each command group lives in its own module; this list is the table of contents.
-    from topproducts.cli import airflow, demo, shop, stack
+    from topproducts.cli import airflow, demo, shop, stack, stream
     from topproducts.cli import api as api_cli
 
     cli.add_command(stack.stack)
@@ -38,6 +38,8 @@ def _register() -> None:
     cli.add_command(shop.produce)
     cli.add_command(airflow.airflow)
     cli.add_command(api_cli.api)
+    cli.add_command(stream.stream)
+    cli.add_command(stream.leaderboard)
 
 
 _register()

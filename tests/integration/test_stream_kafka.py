@@ -1,0 +1,139 @@
+"""The streaming job against real Kafka, Spark and Cassandra.
+
+Each test owns a topic prefix, a keyspace and a state dir (checkpoints, log, pid).
+Events are written straight to Kafka; the expected leaderboards are computed in
+Python from those same events (:mod:`streaming.reference`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from confluent_kafka import TopicPartition
+
+from streaming import process
+from streaming.job import QUERIES
+from streaming.reference import expected_totals, synthetic_orders
+from topproducts import cassandra_io, kafka_io
+from topproducts.events import Envelope, encode
+from topproducts.leaderboards import Metric, open_store, parse_duration, rank
+from topproducts.leaderboards.schema import drop_keyspace
+from topproducts.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def env(running_stack: Settings, unique: str, tmp_path) -> Iterator[Settings]:
+    settings = running_stack.replace(kafka_topic_prefix=unique, cassandra_keyspace=unique,
+                                     state_dir=tmp_path, stream_trigger_seconds=1.0,
+                                     spark_ui_port=4060)
+    kafka_io.ensure_topics(settings, [settings.topic("orders")])
+    try:
+        yield settings
+    finally:
+        process.stop(settings, timeout=60)
+        session = cassandra_io.connect(settings)
+        drop_keyspace(session, settings)
+        session.cluster.shutdown()
+        kafka_io.admin(settings).delete_topics([settings.topic("orders")])
+
+
+def produce(settings: Settings, messages: list[tuple[str, bytes | None]]) -> None:
+    producer = kafka_io.producer(settings)
+    for key, value in messages:
+        producer.produce(settings.topic("orders"), key=key, value=value)
+    assert producer.flush(30) == 0
+
+
+def events_of(events: list[Envelope]) -> list[tuple[str, bytes]]:
+    return [(e.key, encode(e)) for e in events]
+
+
+def end_offsets(settings: Settings) -> dict[int, int]:
+    consumer = kafka_io.consumer(f"{settings.kafka_topic_prefix}-offsets", settings)
+    try:
+        topic = settings.topic("orders")
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in meta.partitions}
+    finally:
+        consumer.close()
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, log=None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(1)
+    tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+    raise AssertionError(f"timed out waiting for {what}\n{tail}")
+
+
+def caught_up(settings: Settings) -> bool:
+    """Every query's latest batch ended at the topic's end."""
+    target = {settings.topic("orders"): end_offsets(settings)}
+    with open_store(settings) as store:
+        rows = {p.query: p for p in store.progress()}
+    return all(q in rows and rows[q].offsets() == target for q in QUERIES)
+
+
+def assert_leaderboards_exact(settings: Settings, events: list[Envelope]) -> None:
+    expected = expected_totals(events, parse_duration(settings.window_duration),
+                               parse_duration(settings.window_slide))
+    with open_store(settings) as store:
+        for (scope, wid), items in expected.items():
+            got = {i.variant_id: i for i in store.totals(scope, wid)}
+            assert got == items, (scope, wid)
+            for metric in Metric:
+                board = store.top_items(metric, scope, wid)
+                assert board == rank(items.values(), metric, settings.top_n), (metric, scope, wid)
+
+
+def test_totals_exact_duplicates_ignored_and_bad_messages_dead_lettered(env: Settings) -> None:
+    start = datetime.now(UTC) - timedelta(minutes=20)
+    events = synthetic_orders(150, seed=31, start=start, step=timedelta(seconds=5),
+                              cancel_rate=0.25)
+    bad = [("k1", b"not json"), ("k2", None), ("k3", b'{"event_type": "order_confirmed"}'),
+           ("k4", json.dumps({**json.loads(encode(events[1])), "schema_version": 2}).encode()),
+           ("k5", encode(events[1]).replace(b'"quantity":', b'"quantity":-', 1))]
+    # the outbox relay re-publishes at least once: some events twice
+    produce(env, events_of(events) + bad + events_of(events[-20:]))
+    pid = process.start(env)
+    wait_until(lambda: caught_up(env), 300, "the stream to catch up", process.log_file(env))
+    assert_leaderboards_exact(env, events)
+    with open_store(env) as store:
+        letters = store.dead_letters(env.topic("orders"), datetime.now(UTC).date())
+    assert len(letters) == len(bad)
+    reasons = sorted(d.reason for d in letters)
+    assert reasons == sorted([
+        "not a JSON object", "empty message value", "event_id: missing",
+        "schema_version: unexpected value '2'", "payload.items[].quantity: must be >= 1"])
+    assert process.running_pid(env) == pid  # bad input never kills the stream
+    # more bad input while it runs: still alive, still counted
+    produce(env, [("k6", b"\x00\xff garbage")])
+    wait_until(lambda: caught_up(env), 120, "the stream to catch up", process.log_file(env))
+    assert process.running_pid(env) == pid
+    assert process.stop(env) == pid
+    assert "stream stopped" in process.log_file(env).read_text()
+
+
+def test_kill_minus_9_mid_run_then_restart_keeps_totals_exact(env: Settings) -> None:
+    start = datetime.now(UTC) - timedelta(minutes=15)
+    events = synthetic_orders(240, seed=41, start=start, step=timedelta(seconds=3),
+                              cancel_rate=0.2)
+    first, second = events[: len(events) // 2], events[len(events) // 2:]
+    produce(env, events_of(first))
+    process.start(env)
+    wait_until(lambda: caught_up(env), 300, "the first half", process.log_file(env))
+    produce(env, events_of(second))
+    time.sleep(2.5)  # a batch of the second half is under way
+    assert process.kill(env) is not None
+    process.start(env)
+    wait_until(lambda: caught_up(env), 300, "the restarted stream", process.log_file(env))
+    assert_leaderboards_exact(env, events)

@@ -1,0 +1,157 @@
+"""``topproducts stream start | stop | status | reset`` and ``topproducts leaderboard``."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from topproducts.countries import GLOBAL_SCOPE, country
+from topproducts.errors import ConfigError, TopProductsError
+from topproducts.leaderboards import (
+    ALL_TIME,
+    Metric,
+    current_window_start,
+    open_store,
+    parse_duration,
+    parse_window_id,
+    window_id,
+)
+from topproducts.settings import get_settings
+
+console = Console()
+err = Console(stderr=True)
+
+
+@click.group()
+def stream() -> None:
+    """The Spark streaming job: Kafka orders -> leaderboards in Cassandra."""
+
+
+@stream.command()
+@click.option("--wait", default=5.0, show_default=True,
+              help="Seconds to watch the job start before returning.")
+def start(wait: float) -> None:
+    """Start the job in the background (log and pid under the state dir)."""
+    from streaming import process
+
+    settings = get_settings()
+    pid = process.start(settings, wait=wait)
+    err.print(f"stream started: pid {pid}, log {process.log_file(settings)}")
+
+
+@stream.command()
+@click.option("--timeout", default=90.0, show_default=True,
+              help="Seconds to wait for a clean stop before killing the job.")
+def stop(timeout: float) -> None:
+    """Stop the job cleanly (SIGTERM: queries stop between batches)."""
+    from streaming import process
+
+    with err.status("stopping the stream"):
+        pid = process.stop(get_settings(), timeout=timeout)
+    err.print(f"stream stopped (pid {pid})" if pid else "the stream was not running")
+
+
+@stream.command()
+def status() -> None:
+    """Whether the job runs, and each query's latest batch."""
+    from streaming import process
+
+    settings = get_settings()
+    pid = process.running_pid(settings)
+    err.print(f"stream: {'running, pid ' + str(pid) if pid else 'not running'}; "
+              f"log {process.log_file(settings)}")
+    try:
+        with open_store(settings) as store:
+            rows = store.progress()
+    except TopProductsError as exc:
+        err.print(f"progress unavailable: {exc}")
+        return
+    if not rows:
+        err.print("no batch recorded yet")
+        return
+    now = datetime.now(UTC)
+    table = Table(title="stream progress")
+    for col in ("query", "batch", "rows", "rows/s", "watermark", "late (total)", "offsets",
+                "last batch", "alive"):
+        table.add_column(col)
+    for p in rows:
+        offsets = ", ".join(f"{part}:{off}" for parts in p.offsets().values()
+                            for part, off in sorted(parts.items()))
+        table.add_row(
+            p.query, str(p.batch_id), str(p.input_rows), f"{p.processed_rows_per_second:.0f}",
+            p.watermark.strftime("%H:%M:%S") if p.watermark else "-",
+            f"{p.late_rows_dropped} ({p.late_rows_dropped_total})", offsets,
+            f"{(now - p.batch_at).total_seconds():.0f}s ago",
+            f"{(now - p.updated_at).total_seconds():.0f}s ago")
+    console.print(table)
+
+
+@stream.command()
+@click.option("--yes", is_flag=True, help="Confirm: drop the keyspace and the checkpoints.")
+def reset(yes: bool) -> None:
+    """Forget everything the stream computed (the next start re-reads Kafka from the start).
+
+    Checkpoints and Cassandra tables go together: one without the other would count twice.
+    """
+    from streaming import process
+    from topproducts import cassandra_io
+    from topproducts.leaderboards.schema import drop_keyspace
+
+    settings = get_settings()
+    if process.running_pid(settings):
+        raise TopProductsError("stop the stream first: topproducts stream stop")
+    if not yes:
+        raise TopProductsError("this drops the leaderboards; pass --yes to confirm")
+    session = cassandra_io.connect(settings)
+    try:
+        drop_keyspace(session, settings)
+    finally:
+        session.cluster.shutdown()
+    shutil.rmtree(settings.checkpoint_dir, ignore_errors=True)
+    err.print(f"dropped keyspace {settings.cassandra_keyspace} and {settings.checkpoint_dir}")
+
+
+@click.command()
+@click.option("--metric", type=click.Choice([m.value for m in Metric]), default="quantity",
+              show_default=True)
+@click.option("--country", "country_", default=None,
+              help="Country code or name (default: all countries).")
+@click.option("--window", default="all", show_default=True,
+              help="'all' (all-time), 'current' (the trailing window), or a window start.")
+@click.option("--top", "top_n", type=int, default=None, help="How many (default: settings).")
+def leaderboard(metric: str, country_: str | None, window: str, top_n: int | None) -> None:
+    """Print a leaderboard: top products by quantity or revenue."""
+    settings = get_settings()
+    scope = country(country_).code if country_ else GLOBAL_SCOPE
+    if window == "current":
+        start = current_window_start(datetime.now(UTC), parse_duration(settings.window_duration),
+                                     parse_duration(settings.window_slide))
+        wid = window_id(start)
+    else:
+        try:
+            wid = window_id(parse_window_id(window))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    n = top_n or settings.top_n
+    with open_store(settings) as store:
+        board = store.top(Metric(metric), scope, wid, n)
+    label = "all-time" if wid == ALL_TIME else f"window from {wid} ({settings.window_duration})"
+    title = f"Top {n} by {metric}, {scope}, {label}"
+    if not board.entries:
+        err.print(f"{title}: no data yet")
+        return
+    table = Table(title=title, caption=f"updated {board.updated_at:%Y-%m-%d %H:%M:%S} UTC")
+    table.add_column("#", justify="right")
+    table.add_column("product")
+    table.add_column("material")
+    table.add_column("variant", justify="right")
+    table.add_column("quantity", justify="right")
+    table.add_column("revenue (USD)", justify="right")
+    for r in board.entries:
+        table.add_row(str(r.rank), r.item.product_name, r.item.material, str(r.item.variant_id),
+                      f"{r.item.quantity:,}", f"{r.item.revenue_usd:,.2f}")
+    console.print(table)
