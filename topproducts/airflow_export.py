@@ -42,7 +42,8 @@ DEFINITIONS_ATTR = "defs"
 CONN_ID = "dagster_default"
 CONN_ENV_VAR = "AIRFLOW_CONN_DAGSTER_DEFAULT"
 
-# Continuity with the original system's Airflow DAGs; other schedules keep their own name.
+# Continuity with the original system's Airflow DAGs; other schedules keep their own name
+# without the "_schedule" suffix.
 DAG_IDS = {
     "seed_customers_schedule": "customer_profile",
     "produce_orders_schedule": "customer_order",
@@ -71,6 +72,9 @@ class DagSpec:
     run_config: Mapping[str, Any]
     repository_name: str
     location_name: str
+    # Dagster runs this schedule by default (DefaultScheduleStatus.RUNNING): the DAG starts
+    # paused in Airflow even where new DAGs start active, so the job does not run twice.
+    runs_in_dagster: bool = False
 
     @property
     def file_name(self) -> str:
@@ -113,13 +117,15 @@ def location_name(workspace_yaml: Path = WORKSPACE_YAML, module: str = DEFINITIO
 
 def dag_specs(defs: Any, location: str) -> list[DagSpec]:
     """One :class:`DagSpec` per schedule of ``defs``, sorted by DAG id."""
+    from dagster import DefaultScheduleStatus
+
     repo = defs.get_repository_def()
     specs = []
     for schedule in repo.schedule_defs:
         job = repo.get_job(schedule.job_name)
         specs.append(
             DagSpec(
-                dag_id=DAG_IDS.get(schedule.name, schedule.name),
+                dag_id=DAG_IDS.get(schedule.name, schedule.name.removesuffix("_schedule")),
                 schedule_name=schedule.name,
                 cron=_cron(schedule.cron_schedule, schedule.name),
                 timezone=schedule.execution_timezone or "UTC",
@@ -130,6 +136,7 @@ def dag_specs(defs: Any, location: str) -> list[DagSpec]:
                 run_config=_run_config(schedule, job),
                 repository_name=repo.name,
                 location_name=location,
+                runs_in_dagster=schedule.default_status == DefaultScheduleStatus.RUNNING,
             )
         )
     ids = [s.dag_id for s in specs]
@@ -192,6 +199,11 @@ def render(spec: DagSpec) -> str:
     """The DAG file for ``spec``: plain Airflow 2 code a person can read."""
     q = json.dumps  # double-quoted Python string literals
     job_line = f"\nJob `{spec.job_name}`: {spec.job_description}\n" if spec.job_description else ""
+    paused = ""
+    if spec.runs_in_dagster:
+        job_line += ("\nDagster runs this schedule itself by default, so this DAG starts paused:"
+                     "\nunpause it only if you stop the schedule in Dagster.\n")
+        paused = "\n    is_paused_upon_creation=True,"
     return f'''{GENERATED_MARKER}
 # from the Dagster schedule `{spec.schedule_name}` ({DEFINITIONS_MODULE}).
 # Do not edit: change the Dagster definitions and re-export. The unit test
@@ -220,7 +232,7 @@ with DAG(
     schedule={q(spec.cron)},
     start_date=pendulum.datetime({", ".join(map(str, START_DATE))}, tz={q(spec.timezone)}),
     catchup=False,
-    max_active_runs=1,
+    max_active_runs=1,{paused}
     default_args={{
         "owner": "topproducts",
         "retries": {RETRIES},
