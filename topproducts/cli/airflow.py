@@ -99,8 +99,7 @@ def run(port: int, unpause: bool, with_dagster: bool) -> None:
         console.print(f"dagster {version}: http://{settings.dagster_host}:{settings.dagster_port}"
                       f" (logs {settings.logs_dir}/dagster-*.log)")
     if unpause:
-        for dag_id in sorted(airflow_export.render_all()):
-            run_airflow(settings, "dags", "unpause", dag_id.removesuffix(".py"))
+        unpause_dags(settings)
     env = {**airflow_export.airflow_process_env(settings),
            "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(port)}
     python = str(airflow_export.airflow_venv(settings) / "bin" / "python")
@@ -177,6 +176,22 @@ def ensure_ready(settings: Settings) -> None:
     if not stamp.exists() or stamp.read_text() != _requirements_hash():
         install(settings)
         migrate(settings)
+
+
+def unpause_dags(settings: Settings) -> list[str]:
+    """Unpause the exported DAGs, except those whose schedule Dagster itself runs."""
+    # A fresh metadata DB knows no DAG until one is parsed: write them in first.
+    steps = [("dags", "reserialize")]
+    dag_ids = [s.dag_id for s in airflow_export.dag_specs(
+        airflow_export.load_definitions(), airflow_export.location_name())
+        if not s.runs_in_dagster]
+    steps += [("dags", "unpause", dag_id) for dag_id in dag_ids]
+    for args in steps:
+        result = run_airflow(settings, *args)
+        if result.returncode != 0:
+            raise StackError(f"airflow {' '.join(args)} failed:\n{_last_lines(result.stdout)}")
+    console.print("unpaused: " + ", ".join(dag_ids))
+    return dag_ids
 
 
 def require_dagster(settings: Settings) -> None:
