@@ -30,6 +30,7 @@ from topproducts.leaderboards.schema import ensure_schema
 from topproducts.settings import Settings
 
 CONCURRENCY = 64
+ROWS_PER_BATCH = 40  # ~4 KB: under Cassandra's batch size warning (5 KB)
 
 
 @dataclass(frozen=True)
@@ -139,10 +140,22 @@ class LeaderboardStore:
             "INSERT INTO {ks}.item_totals (scope, window_id, variant_id, product_id, "
             "product_name, material, quantity, revenue_usd, window_start, window_end, "
             "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        params = [(r.scope, r.window.id, r.item.variant_id, r.item.product_id,
-                   r.item.product_name, r.item.material, r.item.quantity, r.item.revenue_usd,
-                   r.window.start, r.window.end, now) for r in rows]
-        self._run(stmt, params)
+        # One single-partition batch per (scope, window) chunk: Cassandra applies it as
+        # one mutation, far cheaper than a request per row (the windows query writes
+        # each item into 12 windows x 2 scopes).
+        by_partition: dict[tuple[str, str], list[TotalRow]] = {}
+        for r in rows:
+            by_partition.setdefault((r.scope, r.window.id), []).append(r)
+        statements = []
+        for part in by_partition.values():
+            for i in range(0, len(part), ROWS_PER_BATCH):
+                batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+                for r in part[i:i + ROWS_PER_BATCH]:
+                    batch.add(stmt, (r.scope, r.window.id, r.item.variant_id, r.item.product_id,
+                                     r.item.product_name, r.item.material, r.item.quantity,
+                                     r.item.revenue_usd, r.window.start, r.window.end, now))
+                statements.append((batch, ()))
+        self._run_all(statements)
         windows = {(r.scope, r.window) for r in rows if r.window.start is not None}
         if windows:
             stmt = self._p("INSERT INTO {ks}.leaderboard_windows (scope, window_start, "
@@ -173,6 +186,9 @@ class LeaderboardStore:
                                    i.product_id, i.product_name, i.material, r.value,
                                    i.quantity, i.revenue_usd, window.start, window.end, now))
             statements.append((batch, ()))
+        self._run_all(statements)
+
+    def _run_all(self, statements: list[tuple[BatchStatement, tuple]]) -> None:
         if statements:
             for ok, result in execute_concurrent(self.session, statements,
                                                  concurrency=CONCURRENCY,
