@@ -180,7 +180,9 @@ def main() -> None:
         session = cassandra_io.connect(settings)
         drop_keyspace(session, settings)
         session.cluster.shutdown()
-        kafka_io.admin(settings).delete_topics([topic])
+        admin = kafka_io.admin(settings)  # keep the handle alive until the futures end
+        for future in admin.delete_topics([topic]).values():
+            future.result(timeout=30)  # wait: the process may exit right after
 
 
 if __name__ == "__main__":

@@ -40,7 +40,9 @@ def env(running_stack: Settings, unique: str, tmp_path) -> Iterator[Settings]:
         session = cassandra_io.connect(settings)
         drop_keyspace(session, settings)
         session.cluster.shutdown()
-        kafka_io.admin(settings).delete_topics([settings.topic("orders")])
+        admin = kafka_io.admin(settings)  # keep the handle alive until the futures end
+        for future in admin.delete_topics([settings.topic("orders")]).values():
+            future.result(timeout=30)  # wait: the process may exit right after
 
 
 def produce(settings: Settings, messages: list[tuple[str, bytes | None]]) -> None:
