@@ -3,8 +3,8 @@
 The sensor ``stream_health`` (every 30 s) reads the stream's progress rows and
 Kafka's end offsets, records observations of the stream and of the four
 leaderboards (cheap reads, no run needed), and requests a restart of the stream
-when it is dead or stalled while it is *wanted* (its latest successful launch is
-newer than its latest successful stop). Its cursor holds the time of the last
+when it is dead or stalled while it is *wanted* (its latest launch is newer than
+its latest successful stop). Its cursor holds the time of the last
 restart request, so it asks at most once per cooldown period.
 
 (No ``from __future__ import annotations``: Dagster reads annotations at runtime.)
@@ -18,21 +18,22 @@ import dagster as dg
 from topproducts import monitor
 from topproducts_assets import leaderboards
 from topproducts_assets.resources import StreamResource
-from topproducts_assets.streaming import LAUNCH_JOB, LEADERBOARD_STREAM, STOP_JOB, LaunchConfig
+from topproducts_assets.streaming import LEADERBOARD_STREAM, STOP_JOB, LaunchConfig
 from topproducts_assets.streaming import launch_stream as launch_stream_job
 
 DATA_VERSION_TAG = "dagster/data_version"  # what ObserveResult(data_version=...) records
 
 
 def stream_wanted(instance: dg.DagsterInstance) -> bool:
-    """True when the latest successful launch is newer than the latest successful stop."""
-    def latest(job: str) -> float:
-        records = instance.get_run_records(
-            dg.RunsFilter(job_name=job, statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1)
-        return records[0].create_timestamp.timestamp() if records else 0.0
-
-    launched = latest(LAUNCH_JOB)
-    return launched > 0 and launched > latest(STOP_JOB)
+    """True when the stream's latest launch (a materialization of ``leaderboard_stream``, by
+    any job) is newer than the latest successful ``stop_stream`` run."""
+    launch = instance.get_latest_materialization_event(LEADERBOARD_STREAM)
+    if launch is None:
+        return False
+    stops = instance.get_run_records(
+        dg.RunsFilter(job_name=STOP_JOB, statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1)
+    stopped = stops[0].create_timestamp.timestamp() if stops else 0.0
+    return launch.timestamp > stopped
 
 
 def decide(health: monitor.Health, wanted: bool, cursor: dict, now: float,

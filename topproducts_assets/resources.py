@@ -85,12 +85,33 @@ class StreamResource(dg.ConfigurableResource):
                                  description="default: TOPPRODUCTS_CASSANDRA_KEYSPACE")
     state_dir: str | None = Field(
         default=None, description="pid, log and checkpoints; default: TOPPRODUCTS_STATE_DIR")
+    trigger_seconds: float | None = Field(
+        default=None, description="micro-batch interval; default: "
+                                  "TOPPRODUCTS_STREAM_TRIGGER_SECONDS")
+    stall_seconds: float | None = Field(
+        default=None, description="no batch for this long while input waits = stalled; "
+                                  "default: TOPPRODUCTS_STREAM_STALL_SECONDS")
+    restart_cooldown_seconds: float | None = Field(
+        default=None, description="at most one restart request per period; default: "
+                                  "TOPPRODUCTS_STREAM_RESTART_COOLDOWN_SECONDS")
+    freshness_seconds: float | None = Field(
+        default=None, description="a confirmed order must show within this; default: "
+                                  "TOPPRODUCTS_LEADERBOARD_FRESHNESS_SECONDS")
+    reconcile_wait_seconds: float | None = Field(
+        default=None, description="how long reconciliation waits for a quiet moment; "
+                                  "default: TOPPRODUCTS_RECONCILE_WAIT_SECONDS")
 
     def settings(self) -> Settings:
         base = shop_settings(self.mysql, self.kafka)
-        return _override(base, cassandra_host=self.cassandra_host,
-                         cassandra_port=self.cassandra_port, cassandra_keyspace=self.keyspace,
-                         state_dir=Path(self.state_dir) if self.state_dir else None)
+        return _override(
+            base, cassandra_host=self.cassandra_host, cassandra_port=self.cassandra_port,
+            cassandra_keyspace=self.keyspace,
+            state_dir=Path(self.state_dir) if self.state_dir else None,
+            stream_trigger_seconds=self.trigger_seconds,
+            stream_stall_seconds=self.stall_seconds,
+            stream_restart_cooldown_seconds=self.restart_cooldown_seconds,
+            leaderboard_freshness_seconds=self.freshness_seconds,
+            reconcile_wait_seconds=self.reconcile_wait_seconds)
 
 
 RESOURCES: dict[str, object] = {
