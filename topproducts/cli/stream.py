@@ -20,7 +20,7 @@ from topproducts.leaderboards import (
     parse_window_id,
     window_id,
 )
-from topproducts.settings import get_settings
+from topproducts.settings import Settings, get_settings
 
 console = Console()
 err = Console(stderr=True)
@@ -136,11 +136,15 @@ def leaderboard(metric: str, country_: str | None, window: str, top_n: int | Non
             wid = window_id(parse_window_id(window))
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-    n = top_n or settings.top_n
+    show_leaderboard(settings, Metric(metric), scope, wid, top_n or settings.top_n)
+
+
+def show_leaderboard(settings: Settings, metric: Metric, scope: str, wid: str, n: int) -> None:
+    """Print one leaderboard as a table (also used by ``topproducts demo``)."""
     with open_store(settings) as store:
-        board = store.top(Metric(metric), scope, wid, n)
+        board = store.top(metric, scope, wid, n)
     label = "all-time" if wid == ALL_TIME else f"window from {wid} ({settings.window_duration})"
-    title = f"Top {n} by {metric}, {scope}, {label}"
+    title = f"Top {n} by {metric.value}, {scope}, {label}"
     if not board.entries:
         err.print(f"{title}: no data yet")
         return

@@ -136,10 +136,27 @@ def up(settings: Settings, names: Iterable[str] | None = None,
 
 def down(settings: Settings, names: Iterable[str] | None = None,
          progress: Progress | None = None) -> list[str]:
-    """Stop the services we started (in reverse order); return the names stopped."""
+    """Stop what we started and return the names stopped.
+
+    Without ``names``: first every other background process of ours that has a pid
+    file in the run folder (the stream, Dagster, Airflow, ...), then the services in
+    reverse order of their start, so nothing of ours is left running.
+    """
     say = progress or (lambda name, msg: log.info("%s: %s", name, msg))
     stopped = []
-    for svc in reversed(services(settings, names)):
+    chosen = services(settings, names)
+    if not names:
+        ours = {svc.pid_file for svc in chosen}
+        for pid_file in sorted(settings.run_dir.glob("*.pid")):
+            pid = process.read_pid(pid_file) if pid_file not in ours else None
+            if pid is None:
+                continue
+            name = pid_file.stem
+            say(name, f"stopping pid {pid}")
+            process.stop(pid, timeout=60)
+            pid_file.unlink(missing_ok=True)
+            stopped.append(name)
+    for svc in reversed(chosen):
         pid = process.read_pid(svc.pid_file)
         if pid is None:
             continue

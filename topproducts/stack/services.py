@@ -154,7 +154,7 @@ class MariaDB(Service):
             self._binary("mariadbd"), "--no-defaults", f"--datadir={self.data_dir}",
             f"--socket={self.socket}", f"--port={self.settings.mysql_port}",
             f"--bind-address={self.settings.mysql_host}",
-            f"--pid-file={self.settings.run_dir / 'mariadbd.pid'}",
+            f"--pid-file={self.home / 'mariadbd.pid'}",  # its own; ours is run/mariadb.pid
             "--skip-name-resolve", "--character-set-server=utf8mb4",
             "--collation-server=utf8mb4_unicode_ci", "--max-connections=300",
             "--innodb-buffer-pool-size=256M", "--innodb-log-file-size=128M",
