@@ -24,6 +24,7 @@ import datetime as dt
 import importlib
 import json
 import os
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,7 +199,8 @@ def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, An
 def render(spec: DagSpec) -> str:
     """The DAG file for ``spec``: plain Airflow 2 code a person can read."""
     q = json.dumps  # double-quoted Python string literals
-    job_line = f"\nJob `{spec.job_name}`: {spec.job_description}\n" if spec.job_description else ""
+    job_line = ("\n" + textwrap.fill(f"Job `{spec.job_name}`: {spec.job_description}", 88) + "\n"
+                if spec.job_description else "")
     paused = ""
     if spec.runs_in_dagster:
         job_line += ("\nDagster runs this schedule itself by default, so this DAG starts paused:"

@@ -1,11 +1,15 @@
 """Watching the pipeline: the stream's health sensor, observations and checks on a clock.
 
 The sensor ``stream_health`` (every 30 s) reads the stream's progress rows and
-Kafka's end offsets, records observations of the stream and of the four
-leaderboards (cheap reads, no run needed), and requests a restart of the stream
+Kafka's end offsets, records an observation of the stream (state, lag,
+throughput; cheap reads, no run needed), and requests a restart of the stream
 when it is dead or stalled while it is *wanted* (its latest launch is newer than
-its latest successful stop). Its cursor holds the time of the last
-restart request, so it asks at most once per cooldown period.
+its latest successful stop). Its cursor holds the time of the last restart
+request, so it asks at most once per cooldown period.
+
+The job ``observe_leaderboards`` observes the four leaderboards and runs their
+checks in the same run, so each check result belongs to the observation it
+judged (Dagster shows a check as current only for the latest observation).
 
 (No ``from __future__ import annotations``: Dagster reads annotations at runtime.)
 """
@@ -20,8 +24,6 @@ from topproducts_assets import leaderboards
 from topproducts_assets.resources import StreamResource
 from topproducts_assets.streaming import LEADERBOARD_STREAM, STOP_JOB, LaunchConfig
 from topproducts_assets.streaming import launch_stream as launch_stream_job
-
-DATA_VERSION_TAG = "dagster/data_version"  # what ObserveResult(data_version=...) records
 
 
 def stream_wanted(instance: dg.DagsterInstance) -> bool:
@@ -84,10 +86,7 @@ def stream_health(context: dg.SensorEvaluationContext, stream: StreamResource) -
         health, stream_wanted(context.instance), cursor, now.timestamp(),
         settings.stream_restart_cooldown_seconds)
     context.log.info("%s (lag %d events)", explanation, health.lag)
-    events: list = [stream_observation(health)]
-    events += [dg.AssetObservation(asset_key=o.key, metadata=o.metadata,
-                                   tags={DATA_VERSION_TAG: o.data_version})
-               for o in leaderboards.observe_all(settings, health)]
+    events = [stream_observation(health)]
     if reason is None:
         return dg.SensorResult(skip_reason=explanation, asset_events=events,
                                cursor=json.dumps(next_cursor))
@@ -103,22 +102,19 @@ def stream_health(context: dg.SensorEvaluationContext, stream: StreamResource) -
 
 observe_leaderboards = dg.define_asset_job(
     "observe_leaderboards",
-    selection=dg.AssetSelection.assets(leaderboards.cassandra_leaderboards),
-    description="Observe the Cassandra leaderboards (row counts, leader, last update, lag).",
-)
-check_leaderboards = dg.define_asset_job(
-    "check_leaderboards",
-    selection=dg.AssetSelection.checks_for_assets(*[b.key for b in leaderboards.BOARDS]),
-    description="Run the freshness, reconciliation and rank checks of every leaderboard.",
+    selection=(dg.AssetSelection.assets(leaderboards.cassandra_leaderboards)
+               | dg.AssetSelection.checks_for_assets(*[b.key for b in leaderboards.BOARDS])),
+    description="Observe the Cassandra leaderboards (row counts, leader, last update, lag), "
+                "then run their freshness, reconciliation and rank checks.",
 )
 
 ASSETS: list = []
 ASSET_CHECKS: list = []
-JOBS = [observe_leaderboards, check_leaderboards]
+JOBS = [observe_leaderboards]
 SCHEDULES = [
     dg.ScheduleDefinition(
-        name="check_leaderboards_schedule", job=check_leaderboards, cron_schedule="*/5 * * * *",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Every 5 minutes: freshness, reconciliation and rank checks."),
+        name="observe_leaderboards_schedule", job=observe_leaderboards,
+        cron_schedule="*/5 * * * *", default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Every 5 minutes: observe the leaderboards and check them."),
 ]
 SENSORS = [stream_health]

@@ -6,7 +6,8 @@
 
 A batch of orders every minute, as the original Airflow cron did.
 
-Job `produce_orders`: Place a batch of orders and publish their events (config: orders, batch_size).
+Job `produce_orders`: Place a batch of orders and publish their events (config: orders,
+batch_size).
 
 The task launches a run through the Dagster webserver's GraphQL API and waits for it
 (dagster-airflow's DagsterOperator; it polls every 5 s). The webserver's address comes from

@@ -20,7 +20,7 @@ def cli(verbose: bool) -> None:
         datefmt="%H:%M:%S",
     )
     # Client libraries are chatty at INFO; keep the CLI's own story readable.
-    for noisy in ("py4j", "urllib3"):
+    for noisy in ("py4j", "urllib3", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # The Cassandra driver logs every refused connection as an error with a traceback;
     # our own errors already say which service failed and why.

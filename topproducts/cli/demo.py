@@ -2,7 +2,8 @@
 
 Stack up -> Dagster UI (webserver + daemon) -> seed the shop (Dagster job) ->
 launch the stream (Dagster job) -> produce orders (Dagster job) -> wait until the
-stream caught up -> print the leaderboards -> reconcile them against MySQL.
+stream caught up -> print the leaderboards -> run the checks (Dagster job):
+freshness, reconciliation against MySQL, rank sanity.
 Every step runs through Dagster, so the UI shows the runs and the lineage.
 """
 
@@ -14,8 +15,9 @@ from datetime import UTC, datetime, timedelta
 
 import click
 from rich.console import Console
+from rich.table import Table
 
-from topproducts import monitor, reconcile
+from topproducts import monitor
 from topproducts import stack as local_stack
 from topproducts.cli.stack import _table
 from topproducts.cli.stream import show_leaderboard
@@ -34,13 +36,12 @@ def step(title: str) -> None:
     console.rule(f"[bold]{title}")
 
 
-def run_job(name: str, ops: dict | None = None) -> float:
+def run_job(name: str, ops: dict | None = None):
     """Run a job of the code location in this process, recorded in the UI's instance."""
     import dagster as dg
 
     from topproducts_assets.definitions import defs
 
-    started = time.monotonic()
     job = defs.resolve_job_def(name)
     result = job.execute_in_process(run_config={**QUIET, "ops": ops or {}},
                                     instance=dg.DagsterInstance.get(), raise_on_error=False)
@@ -48,6 +49,12 @@ def run_job(name: str, ops: dict | None = None) -> float:
         failure = next((e for e in result.all_events if e.is_failure), None)
         raise TopProductsError(f"Dagster job {name} failed: "
                                f"{failure.message if failure else 'see the Dagster UI'}")
+    return result
+
+
+def timed(name: str, ops: dict | None = None) -> float:
+    started = time.monotonic()
+    run_job(name, ops)
     return time.monotonic() - started
 
 
@@ -79,7 +86,6 @@ def demo(orders: int, customers: int, products: int, ui: bool) -> None:
     settings = get_settings()
     started = time.monotonic()
     os.environ["DAGSTER_HOME"] = str(dagster.dagster_home(settings))  # the UI's instance
-    dagster.dagster_home(settings).mkdir(parents=True, exist_ok=True)
 
     step("1. the local stack: MariaDB, Kafka, Cassandra")
     statuses = local_stack.up(settings, progress=lambda n, m: console.print(f"{n:<10} {m}"))
@@ -93,7 +99,7 @@ def demo(orders: int, customers: int, products: int, ui: bool) -> None:
                       f"{settings.dagster_port}")
 
     step("3. seed the shop (Dagster job seed_shop)")
-    took = run_job("seed_shop", {
+    took = timed("seed_shop", {
         "catalogue": {"config": {"products": products}},
         "customers": {"config": {"new_customers": 0, "minimum": customers}},
     })
@@ -105,7 +111,7 @@ def demo(orders: int, customers: int, products: int, ui: bool) -> None:
                   f"its UI: http://127.0.0.1:{settings.spark_ui_port}")
 
     step(f"5. place {orders:,} orders (Dagster job produce_orders: MySQL + Kafka)")
-    took = run_job("produce_orders", {"order_events": {"config": {"orders": orders}}})
+    took = timed("produce_orders", {"order_events": {"config": {"orders": orders}}})
     console.print(f"{orders:,} orders in {took:.1f}s ({orders / took:,.0f} orders/s)")
 
     step("6. the stream catches up")
@@ -120,20 +126,29 @@ def demo(orders: int, customers: int, products: int, ui: bool) -> None:
     if windows:
         show_leaderboard(settings, Metric.REVENUE, GLOBAL_SCOPE, windows[0].id, 5)
 
-    step("8. reconciliation: Cassandra against MySQL")
-    for kind in (ALL_TIME, "windows"):
-        report = reconcile.run(settings, kind, wait_seconds=60)
-        colour = "green" if report.passed else "red"
-        console.print(f"[{colour}]{'all-time' if kind == ALL_TIME else 'windows'}: "
-                      f"{report.summary()}[/]")
-        for mismatch in report.mismatches[:5]:
-            console.print(f"  {mismatch}")
+    step("8. observe and check the leaderboards (Dagster job observe_leaderboards)")
+    result = run_job("observe_leaderboards")
+    table = Table()
+    for column in ("leaderboard", "check", "result", "detail"):
+        table.add_column(column)
+    failed = 0
+    for event in result.all_events:
+        if event.event_type_value != "ASSET_CHECK_EVALUATION":
+            continue
+        check = event.asset_check_evaluation_data
+        failed += not check.passed
+        table.add_row(check.asset_key.to_user_string(), check.check_name,
+                      "[green]passed[/]" if check.passed else "[red]failed[/]",
+                      check.description or "")
+    Console(width=max(Console().width, 130)).print(table)
+    if failed:
+        raise TopProductsError(f"{failed} checks failed: see the Dagster UI")
 
     took = timedelta(seconds=round(time.monotonic() - started))
     console.rule(f"[bold]done in {took}")
     if ui:
-        console.print(f"Dagster UI: http://{settings.dagster_host}:{settings.dagster_port} "
-                      "(asset graph: Assets > View global asset lineage)")
+        console.print(f"Dagster UI: http://{settings.dagster_host}:{settings.dagster_port}"
+                      "/assets/leaderboard_stream?view=lineage  (the pipeline's lineage)")
     console.print("more orders:      .venv/bin/topproducts produce --orders 1000\n"
                   "a leaderboard:    .venv/bin/topproducts leaderboard --metric revenue "
                   "--country IN\n"

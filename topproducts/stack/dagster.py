@@ -26,7 +26,14 @@ DAEMON = "dagster-daemon"
 
 
 def dagster_home(settings: Settings) -> Path:
-    return settings.state_dir / "dagster"
+    """``DAGSTER_HOME``: the instance (SQLite storage) shared by the UI, daemon and CLI runs."""
+    home = settings.state_dir / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("# Local instance: SQLite storage in this folder (the defaults).\n"
+                          "telemetry:\n  enabled: false\n")
+    return home
 
 
 def graphql_url(settings: Settings) -> str:
