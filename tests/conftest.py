@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -26,3 +29,26 @@ def running_stack(settings: Settings) -> Settings:
 def unique() -> str:
     """A short unique name for test-owned topics, keyspaces and databases."""
     return "t" + uuid.uuid4().hex[:10]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's build, installed by infra/setup.sh
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Headless Chromium driven by Playwright. Fails (never skips) when it is missing."""
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run `make setup` (apt chromium)"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()

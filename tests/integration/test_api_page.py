@@ -7,14 +7,12 @@ see the numbers move. Screenshots go to ``artifacts/`` (git-ignored).
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,6 +20,7 @@ import uvicorn
 
 from services.app import create_app
 from services.testing import isolated_shop
+from tests.conftest import free_port
 from topproducts.leaderboards import (
     ALL,
     ItemTotal,
@@ -37,20 +36,7 @@ from topproducts.settings import REPO_ROOT, Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 ARTIFACTS = REPO_ROOT / "artifacts"
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"{CHROMIUM} is not installed (apt install chromium)", allow_module_level=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +47,7 @@ def shop(running_stack: Settings) -> Iterator[Settings]:
 
 @pytest.fixture(scope="module")
 def base_url(shop: Settings) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(shop), host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, name="api", daemon=True)
@@ -139,14 +125,6 @@ def stream(shop: Settings, catalogue: dict[int, dict]) -> FakeStream:
     return fake
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
 def values(page) -> dict[int, str]:
     return {int(r.get_attribute("data-variant")): r.locator(".value").inner_text()
             for r in page.locator("#chart .row").all()}
@@ -165,7 +143,7 @@ def test_live_page(browser, base_url: str, shop: Settings, stream: FakeStream,
 
     page.goto(base_url + "/")
     page.wait_for_selector("#chart .row")
-    expect = playwright_api.expect
+    from playwright.sync_api import expect
     expect(page.locator("#status")).to_have_attribute("data-state", "live")
     expect(page.locator("#chart .row")).to_have_count(shop.top_n)
     expect(page.locator("#board-title")).to_have_text("Units sold · All countries · All time")
