@@ -1,5 +1,5 @@
 # The README's commands. Each target is one line calling a script or the CLI.
-.PHONY: setup demo test test-unit up down status lint bench ui
+.PHONY: setup demo test test-unit up down status lint bench ui api airflow
 
 setup:      ## install Debian packages, the venv and the jars (idempotent)
 	bash infra/setup.sh
@@ -27,3 +27,12 @@ lint:
 
 bench: setup
 	bash bench/run.sh
+
+ui: setup   ## the Dagster UI (webserver + daemon) at http://127.0.0.1:3000
+	.venv/bin/topproducts ui
+
+api: setup  ## the API and the live page at http://127.0.0.1:8000
+	.venv/bin/topproducts api
+
+airflow: setup  ## Airflow 2.11 (own venv) running the exported DAGs, UI at :8080
+	.venv/bin/topproducts airflow setup && .venv/bin/topproducts airflow run

@@ -35,15 +35,8 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 def mysql(settings: SettingsDep) -> Iterator[Connection]:
     """A connection for one request: committed if the route returns, rolled back if it raises."""
-    conn = db.connect(settings)
-    try:
+    with db.transaction(settings) as conn:
         yield conn
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    finally:
-        conn.close()
 
 
 MySQL = Annotated[Connection, Depends(mysql)]

@@ -33,9 +33,15 @@ def stream_session(settings: Settings, app_name: str = "topproducts-stream") -> 
 
 
 def local_session(app_name: str = "topproducts-tests", master: str = "local[1]") -> SparkSession:
-    """A small session without Kafka, for unit tests of the transforms."""
+    """A small session for unit tests of the transforms. It carries the Kafka source jars
+    too: a JVM's class path is fixed at its start, and later sessions in the same test
+    process (integration tests) reuse this JVM."""
+    from topproducts.settings import get_settings
+    from topproducts.stack.spark import kafka_jars
+
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (SparkSession.builder.master(master).appName(app_name)
+               .config("spark.jars", ",".join(kafka_jars(get_settings())))
                .config("spark.driver.memory", "1g")
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")

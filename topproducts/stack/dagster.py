@@ -9,7 +9,6 @@ coordinator queues runs, so without the daemon a launched run never starts).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 import time
@@ -17,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from topproducts.errors import StackError
-from topproducts.settings import PREFIX, REPO_ROOT, Settings
+from topproducts.settings import REPO_ROOT, Settings
 from topproducts.stack import process
 
 WORKSPACE = REPO_ROOT / "workspace.yaml"
@@ -46,14 +45,6 @@ def log_file(settings: Settings, name: str) -> Path:
 
 def pid_file(settings: Settings, name: str) -> Path:
     return settings.run_dir / f"{name}.pid"
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """``settings`` as the ``TOPPRODUCTS_*`` variables that rebuild it in a child process."""
-    return {
-        PREFIX + f.name.upper(): str(getattr(settings, f.name))
-        for f in dataclasses.fields(settings)
-    }
 
 
 def version(settings: Settings, timeout: float = 3.0) -> str | None:
@@ -88,7 +79,7 @@ def start(settings: Settings, workspace: Path = WORKSPACE, timeout: float = 120.
         raise StackError(f"no Dagster workspace at {workspace}")
     home = dagster_home(settings)
     home.mkdir(parents=True, exist_ok=True)
-    env = {**settings_env(settings), "DAGSTER_HOME": str(home)}
+    env = {**settings.to_env(), "DAGSTER_HOME": str(home)}
     commands = _commands(settings, workspace)
     deadline = time.monotonic() + timeout
     # One after the other: on a fresh DAGSTER_HOME both would create the SQLite storage at

@@ -12,16 +12,24 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
-def read_pid(pid_file: Path) -> int | None:
-    """The pid in ``pid_file`` if that process is alive, else None (and the stale file goes)."""
+def read_pid(pid_file: Path, expect: str | None = None) -> int | None:
+    """The pid in ``pid_file`` if that process is alive (and, with ``expect``, its command
+    line contains that text: a recycled pid is not ours), else None; a stale file goes."""
     try:
         pid = int(pid_file.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
-    if is_alive(pid):
+    if is_alive(pid) and (expect is None or expect in command_line(pid)):
         return pid
     pid_file.unlink(missing_ok=True)
     return None
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
 
 
 def is_alive(pid: int) -> bool:
@@ -62,10 +70,14 @@ def spawn(
     return proc.pid
 
 
-def stop(pid: int, timeout: float = 30.0) -> bool:
-    """SIGTERM the process group, wait, then SIGKILL. True if it stopped gracefully."""
+def stop(pid: int, timeout: float = 30.0, term_group: bool = True) -> bool:
+    """SIGTERM the process group (or only its leader, which then stops its children
+    itself), wait, then SIGKILL the group. True if it stopped gracefully."""
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
+        if term_group:
+            os.killpg(pid, signal.SIGTERM)
+        else:
+            os.kill(pid, signal.SIGTERM)
     if wait_gone(pid, timeout):
         return True
     with contextlib.suppress(ProcessLookupError):
@@ -123,11 +135,8 @@ def listener_pid(port: int) -> int | None:
 
 
 def describe_pid(pid: int) -> str:
-    try:
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-    except OSError:
-        return f"pid {pid}"
-    return f"pid {pid} ({cmd[:80]})"
+    cmd = command_line(pid).strip()
+    return f"pid {pid} ({cmd[:80]})" if cmd else f"pid {pid}"
 
 
 def tail(path: Path, lines: int = 20) -> str:

@@ -57,15 +57,21 @@ def spark_conf(settings: Settings, app_name: str, master: str | None = None) -> 
 
 
 def spark_session(settings: Settings, app_name: str, master: str | None = None) -> SparkSession:
-    """A SparkSession (reused if one exists in this process) ready to read Kafka."""
+    """A SparkSession ready to read Kafka (this process's session is reused if it can)."""
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     scratch = settings.state_dir / "spark-tmp"
     scratch.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("SPARK_LOCAL_DIRS", str(scratch))
+    conf = spark_conf(settings, app_name, master)
+    active = SparkSession.getActiveSession()
+    if active is not None and active.conf.get("spark.jars", "") != conf["spark.jars"]:
+        # The driver's class path is fixed when its JVM starts: jars cannot be added later.
+        raise StackError("a SparkSession without the Kafka source jars already runs in this "
+                         "process; build every session with topproducts.stack.spark")
     builder = SparkSession.builder
-    for key, value in spark_conf(settings, app_name, master).items():
+    for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")

@@ -1,0 +1,83 @@
+"""Exact through restarts of the broker and of Cassandra (design §12).
+
+The shop places orders while the stream runs; Kafka is restarted, then Cassandra is
+stopped while orders keep coming (the stream's writes fail and the job exits, as a
+crash would), Cassandra comes back and the stream is restarted from its checkpoints,
+as the Dagster sensor would. Every total still equals MySQL, all-time and per window.
+
+This module restarts the shared services, so it runs last among the integration tests
+(files run in name order) and leaves them running.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from streaming import process
+from topproducts import cassandra_io, reconcile, stack
+from topproducts.leaderboards.schema import drop_keyspace
+from topproducts.settings import Settings
+from topproducts.shop import sandbox, seed, simulator
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture
+def shop(running_stack: Settings, unique: str, tmp_path) -> Iterator[Settings]:
+    settings = sandbox.sandbox(running_stack, unique).replace(
+        cassandra_keyspace=unique, state_dir=tmp_path, stream_trigger_seconds=1.0,
+        spark_ui_port=4090)
+    try:
+        yield settings
+    finally:
+        process.stop(settings, timeout=60)
+        stack.up(running_stack)  # whatever happened, leave the stack running
+        session = cassandra_io.connect(settings)
+        drop_keyspace(session, settings)
+        session.cluster.shutdown()
+        sandbox.drop(settings)
+
+
+def wait_for_exit(settings: Settings, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.running_pid(settings) is None:
+            return True
+        time.sleep(1)
+    return False
+
+
+def assert_exact(settings: Settings) -> None:
+    for kind in (reconcile.ALL_TIME, "windows"):
+        report = reconcile.run(settings, kind, wait_seconds=300)
+        assert report.consistent, report.summary()
+        assert not report.mismatches, "\n".join(str(m) for m in report.mismatches[:10])
+        assert report.compared > 0
+
+
+def test_exact_after_kafka_and_cassandra_restarts(running_stack: Settings, shop: Settings
+                                                  ) -> None:
+    seed.seed(shop, customers=150, products=40, seed=21)
+    simulator.produce(shop, 300, seed=1, batch_size=100)
+    process.start(shop)
+
+    # The broker goes away and comes back while the stream reads.
+    assert stack.down(running_stack, ["kafka"]) == ["kafka"]
+    time.sleep(3)
+    stack.up(running_stack, ["kafka"])
+    simulator.produce(shop, 200, seed=2, batch_size=50)
+    assert_exact(shop)
+    assert process.running_pid(shop) is not None, "the stream should ride out a broker restart"
+
+    # Cassandra goes away while orders keep coming: the stream cannot write and exits.
+    assert stack.down(running_stack, ["cassandra"]) == ["cassandra"]
+    simulator.produce(shop, 200, seed=3, batch_size=50)
+    exited = wait_for_exit(shop, timeout=180)
+    stack.up(running_stack, ["cassandra"])
+    if exited:  # what the Dagster sensor does for a dead stream
+        process.start(shop)
+    simulator.produce(shop, 100, seed=4, batch_size=50)
+    assert_exact(shop)
