@@ -61,8 +61,13 @@ def down(names: tuple[str, ...]) -> None:
 @stack.command()
 def status() -> None:
     """Tell, per service, whether it runs and answers, and where its log is."""
-    statuses = local_stack.status(get_settings())
+    settings = get_settings()
+    statuses = local_stack.status(settings)
     _table(statuses)
+    others = local_stack.other_processes(settings)
+    for name, pid in others.items():
+        console.print(f"also running: {name} (pid {pid}), log {_short(str(settings.logs_dir))}/"
+                      f"{name}.log")
     if any(s.state != "running" for s in statuses):
         sys.exit(3)
 

@@ -69,6 +69,20 @@ def status(settings: Settings, names: Iterable[str] | None = None) -> list[Servi
     return result
 
 
+def other_processes(settings: Settings) -> dict[str, int]:
+    """Our other background processes (the stream, Dagster, Airflow, ...): name -> pid,
+    from the pid files in the run folder that no service owns."""
+    owned = {svc.pid_file for svc in services(settings)}
+    result = {}
+    for pid_file in sorted(settings.run_dir.glob("*.pid")):
+        if pid_file in owned:
+            continue
+        pid = process.read_pid(pid_file)
+        if pid is not None:
+            result[pid_file.stem] = pid
+    return result
+
+
 Progress = Callable[[str, str], None]  # (service name, message)
 
 
@@ -146,15 +160,10 @@ def down(settings: Settings, names: Iterable[str] | None = None,
     stopped = []
     chosen = services(settings, names)
     if not names:
-        ours = {svc.pid_file for svc in chosen}
-        for pid_file in sorted(settings.run_dir.glob("*.pid")):
-            pid = process.read_pid(pid_file) if pid_file not in ours else None
-            if pid is None:
-                continue
-            name = pid_file.stem
+        for name, pid in other_processes(settings).items():
             say(name, f"stopping pid {pid}")
             process.stop(pid, timeout=60)
-            pid_file.unlink(missing_ok=True)
+            (settings.run_dir / f"{name}.pid").unlink(missing_ok=True)
             stopped.append(name)
     for svc in reversed(chosen):
         pid = process.read_pid(svc.pid_file)
