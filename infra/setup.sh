@@ -54,4 +54,4 @@ from topproducts.stack import maven
 for c in maven.COMPONENTS:
     print(f"  {c}: {len(maven.classpath(c, get_settings()))} jars")
 '
-log "ready"
+log "ready in ${SECONDS}s"
