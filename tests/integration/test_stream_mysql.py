@@ -4,32 +4,19 @@ cancelled), all-time and per sliding window."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from streaming import process
-from topproducts import cassandra_io, reconcile
-from topproducts.leaderboards.schema import drop_keyspace
+from topproducts import reconcile
 from topproducts.settings import Settings
-from topproducts.shop import sandbox, seed, simulator
+from topproducts.shop import seed, simulator
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def shop(running_stack: Settings, unique: str, tmp_path) -> Iterator[Settings]:
-    settings = sandbox.sandbox(running_stack, unique).replace(
-        cassandra_keyspace=unique, state_dir=tmp_path, stream_trigger_seconds=1.0,
-        spark_ui_port=4080)
-    try:
-        yield settings
-    finally:
-        process.stop(settings, timeout=60)
-        session = cassandra_io.connect(settings)
-        drop_keyspace(session, settings)
-        session.cluster.shutdown()
-        sandbox.drop(settings)
+def shop(stream_shop: Settings) -> Settings:
+    return stream_shop.replace(spark_ui_port=4080)
 
 
 def test_every_leaderboard_total_equals_mysql(shop: Settings) -> None:

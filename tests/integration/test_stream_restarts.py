@@ -17,28 +17,19 @@ from collections.abc import Iterator
 import pytest
 
 from streaming import process
-from topproducts import cassandra_io, reconcile, stack
-from topproducts.leaderboards.schema import drop_keyspace
+from topproducts import reconcile, stack
 from topproducts.settings import Settings
-from topproducts.shop import sandbox, seed, simulator
+from topproducts.shop import seed, simulator
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture
-def shop(running_stack: Settings, unique: str, tmp_path) -> Iterator[Settings]:
-    settings = sandbox.sandbox(running_stack, unique).replace(
-        cassandra_keyspace=unique, state_dir=tmp_path, stream_trigger_seconds=1.0,
-        spark_ui_port=4090)
+def shop(running_stack: Settings, stream_shop: Settings) -> Iterator[Settings]:
     try:
-        yield settings
+        yield stream_shop.replace(spark_ui_port=4090)
     finally:
-        process.stop(settings, timeout=60)
-        stack.up(running_stack)  # whatever happened, leave the stack running
-        session = cassandra_io.connect(settings)
-        drop_keyspace(session, settings)
-        session.cluster.shutdown()
-        sandbox.drop(settings)
+        stack.up(running_stack)  # whatever happened, leave the stack running (before teardown)
 
 
 def wait_for_exit(settings: Settings, timeout: float) -> bool:

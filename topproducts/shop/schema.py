@@ -39,6 +39,14 @@ def _t(sql: str) -> str:
     return f"{sql.strip()} {_TABLE_OPTIONS}"
 
 
+# Each database that allocates ids keeps its own sequences (no cross-database writes).
+ID_SEQUENCES = _t("""
+    CREATE TABLE IF NOT EXISTS id_sequences (
+        name VARCHAR(64) NOT NULL PRIMARY KEY,
+        next_id BIGINT NOT NULL
+    )""")
+
+
 MIGRATIONS: dict[str, tuple[Migration, ...]] = {
     "user_management": (
         Migration(1, "countries and customers", (
@@ -127,11 +135,7 @@ MIGRATIONS: dict[str, tuple[Migration, ...]] = {
     ),
     "order_management": (
         Migration(1, "orders, line items, status history, outbox, id sequences", (
-            _t("""
-            CREATE TABLE IF NOT EXISTS id_sequences (
-                name VARCHAR(64) NOT NULL PRIMARY KEY,
-                next_id BIGINT NOT NULL
-            )"""),
+            ID_SEQUENCES,
             _t("""
             CREATE TABLE IF NOT EXISTS orders (
                 order_id BIGINT NOT NULL PRIMARY KEY,
@@ -200,11 +204,7 @@ MIGRATIONS: dict[str, tuple[Migration, ...]] = {
     ),
     "transaction_management": (
         Migration(1, "fx rates, payments, id sequences", (
-            _t("""
-            CREATE TABLE IF NOT EXISTS id_sequences (
-                name VARCHAR(64) NOT NULL PRIMARY KEY,
-                next_id BIGINT NOT NULL
-            )"""),
+            ID_SEQUENCES,
             _t("""
             CREATE TABLE IF NOT EXISTS fx_rates (
                 currency CHAR(3) NOT NULL PRIMARY KEY,
@@ -231,11 +231,7 @@ MIGRATIONS: dict[str, tuple[Migration, ...]] = {
     ),
     "shipping_management": (
         Migration(1, "shipments, status history, id sequences", (
-            _t("""
-            CREATE TABLE IF NOT EXISTS id_sequences (
-                name VARCHAR(64) NOT NULL PRIMARY KEY,
-                next_id BIGINT NOT NULL
-            )"""),
+            ID_SEQUENCES,
             _t("""
             CREATE TABLE IF NOT EXISTS shipments (
                 shipment_id BIGINT NOT NULL PRIMARY KEY,
