@@ -6,8 +6,9 @@ the real services quickly (a Dagster sensor has about a minute in all).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from confluent_kafka import TopicPartition
@@ -56,9 +57,14 @@ def lag(end: Offsets, consumed: Offsets) -> int:
 
 def assess(
     pid: int | None, progress: list[Progress], end: Offsets, now: datetime,
-    stall_after: timedelta,
+    stall_after: timedelta, started_at: datetime | None = None,
 ) -> Health:
-    """Decide the stream's state from its pid, its progress rows and Kafka's end offsets."""
+    """Decide the stream's state from its pid, its progress rows and Kafka's end offsets.
+
+    Stalled means: input waits and there was no batch for ``stall_after``, counted from
+    the last batch or from the process's start, whichever is later (a freshly restarted
+    stream is not stalled because its predecessor's last batch is old).
+    """
     by_query = {p.query: lag(end, p.offsets()) for p in progress}
     total_lag = max(by_query.values(), default=lag(end, {}))
     last_batch = max((p.batch_at for p in progress if p.batch_at), default=None)
@@ -73,7 +79,8 @@ def assess(
         return Health(State.HEALTHY, "starting: no batch yet", **common)
     if total_lag == 0:
         return Health(State.IDLE, "running, caught up with Kafka", **common)
-    quiet_for = now - last_batch if last_batch else None
+    since = max((t for t in (last_batch, started_at) if t is not None), default=None)
+    quiet_for = now - since if since else None
     if quiet_for is not None and quiet_for > stall_after:
         return Health(State.STALLED, f"no batch for {quiet_for.total_seconds():.0f}s "
                       f"while {total_lag} events wait", **common)
@@ -104,6 +111,12 @@ def snapshot(settings: Settings, now: datetime) -> tuple[Health, list[Progress]]
     with open_store(settings) as store:
         progress = store.progress()
     end = end_offsets(settings, [settings.topic(Topic.ORDERS)])
-    health = assess(stream_process.running_pid(settings), progress, end, now,
-                    timedelta(seconds=settings.stream_stall_seconds))
+    pid = stream_process.running_pid(settings)
+    started_at = None
+    if pid is not None:  # the pid file is written when the process starts
+        with contextlib.suppress(OSError):
+            started_at = datetime.fromtimestamp(
+                stream_process.pid_file(settings).stat().st_mtime, UTC)
+    health = assess(pid, progress, end, now, timedelta(seconds=settings.stream_stall_seconds),
+                    started_at)
     return health, progress

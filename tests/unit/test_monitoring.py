@@ -45,6 +45,14 @@ def test_healthy_idle_stalled_dead_not_started() -> None:
     assert assess(123, [], END, NOW, STALL).state is State.HEALTHY  # starting
 
 
+def test_a_fresh_restart_is_not_stalled_by_its_predecessors_last_batch() -> None:
+    old = [progress("all", '{"shop.orders": {"0": 90, "1": 50}}', NOW - timedelta(minutes=10))]
+    just_started = assess(123, old, END, NOW, STALL, started_at=NOW - timedelta(seconds=20))
+    assert just_started.state is State.HEALTHY
+    long_ago = assess(123, old, END, NOW, STALL, started_at=NOW - timedelta(seconds=90))
+    assert long_ago.state is State.STALLED and "no batch for 90s" in long_ago.reason
+
+
 def test_slowest_query_sets_the_lag() -> None:
     rows = [progress("all", '{"shop.orders": {"0": 100, "1": 50}}', NOW),
             progress("windows", '{"shop.orders": {"0": 80, "1": 40}}', NOW)]
