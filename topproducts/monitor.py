@@ -40,6 +40,7 @@ class Health:
     last_batch_at: datetime | None = None
     input_rows_per_second: float = 0.0
     processed_rows_per_second: float = 0.0
+    late_rows_dropped: int = 0  # events too late for their windows (still counted all-time)
 
     @property
     def needs_restart(self) -> bool:
@@ -70,7 +71,8 @@ def assess(
     last_batch = max((p.batch_at for p in progress if p.batch_at), default=None)
     common = dict(pid=pid, lag=total_lag, lag_by_query=by_query, last_batch_at=last_batch,
                   input_rows_per_second=sum(p.input_rows_per_second for p in progress),
-                  processed_rows_per_second=sum(p.processed_rows_per_second for p in progress))
+                  processed_rows_per_second=sum(p.processed_rows_per_second for p in progress),
+                  late_rows_dropped=sum(p.late_rows_dropped_total for p in progress))
     if pid is None:
         if not progress:
             return Health(State.NOT_STARTED, "the stream has never run", **common)

@@ -29,7 +29,7 @@ def cli(verbose: bool) -> None:
 
 def _register() -> None:
     # Each command group lives in its own module; this list is the table of contents.
-    from topproducts.cli import airflow, demo, shop, stack, stream, ui
+    from topproducts.cli import airflow, demo, reconcile, shop, stack, stream, ui
     from topproducts.cli import api as api_cli
 
     cli.add_command(stack.stack)
@@ -41,6 +41,7 @@ def _register() -> None:
     cli.add_command(stream.stream)
     cli.add_command(stream.leaderboard)
     cli.add_command(ui.ui)
+    cli.add_command(reconcile.reconcile)
 
 
 _register()
