@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from topproducts import cassandra_io, kafka_io
 from topproducts.leaderboards import schema as lb_schema
 from topproducts.settings import Settings
+from topproducts.shop import sandbox
 from topproducts.shop import seed as shop_seed
 from topproducts.shop.schema import drop_databases
 
@@ -21,10 +22,10 @@ log = logging.getLogger(__name__)
 
 
 def isolated(base: Settings, tag: str | None = None) -> Settings:
-    """``base`` with its own MySQL prefix, Kafka topic prefix and Cassandra keyspace."""
+    """``base`` with its own MySQL prefix, Kafka topic prefix (the shop's sandbox) and
+    Cassandra keyspace."""
     tag = tag or "tapi" + uuid.uuid4().hex[:8]
-    return base.replace(mysql_database_prefix=f"{tag}_", kafka_topic_prefix=tag,
-                        cassandra_keyspace=tag)
+    return sandbox.sandbox(base, tag).replace(cassandra_keyspace=tag)
 
 
 @contextmanager
