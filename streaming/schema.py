@@ -224,7 +224,10 @@ def leaf_rules(n: Node, path: str) -> list[Rule]:
                           lambda c, m=n.min_length: F.length(c) < m))
     if n.kind == "datetime":
         rules.append(Rule(path, f"{path}: not an ISO-8601 date-time with a time zone",
-                          lambda c: ~c.rlike(AWARE_RE) | c.try_cast("timestamp").isNull()))
+                          # null is the 'missing' rule's business (an optional field may be
+                          # null), so only a present value can break this rule
+                          lambda c: c.isNotNull() & (~c.rlike(AWARE_RE)
+                                                     | c.try_cast("timestamp").isNull())))
     if n.kind == "uuid":
         rules.append(Rule(path, f"{path}: not a UUID", lambda c: ~c.rlike(UUID_RE)))
     if n.kind == "choice":

@@ -94,9 +94,27 @@ def test_each_bad_message_gets_its_specific_reason(spark) -> None:
     assert got == [(i, reason) for i, (_, reason) in enumerate(BAD)]
 
 
+def cancelled_unconfirmed(doc: dict) -> None:
+    """A failed payment: ``order_cancelled`` with ``confirmed_at`` null (nothing to retract)."""
+    doc["event_type"] = "order_cancelled"
+    doc["payload"].update(reason="payment_failed", confirmed_at=None)
+
+
+GOOD_EDGE_CASES = [
+    mutate(cancelled_unconfirmed),
+    mutate(lambda d: (cancelled_unconfirmed(d), d["payload"].pop("confirmed_at"))),
+]
+
+
+def test_valid_edge_cases_are_not_dead_lettered(spark) -> None:
+    rows = t.dead_letters(t.parse(kafka_df(spark, GOOD_EDGE_CASES))).collect()
+    assert rows == []
+
+
 def test_stream_rejects_what_the_pydantic_models_reject(spark) -> None:
     # The schema is written once: decode() and the stream agree on every sample.
-    samples = [v for v, _ in BAD] + [encode(e) for e in synthetic_orders(20, seed=5, start=T0)]
+    samples = [v for v, _ in BAD] + GOOD_EDGE_CASES + [
+        encode(e) for e in synthetic_orders(20, seed=5, start=T0)]
     reasons = [r["reason"] for r in t.parse(kafka_df(spark, samples)).orderBy("offset")
                .select("reason").collect()]
     for value, reason in zip(samples, reasons, strict=True):
