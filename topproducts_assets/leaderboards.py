@@ -62,6 +62,15 @@ class Board:
 
 BOARDS = [Board(m, w) for w in (False, True) for m in (Metric.QUANTITY, Metric.REVENUE)]
 
+DEAD_LETTERS = dg.AssetSpec(
+    "dead_letter_events", deps=[LEADERBOARD_STREAM], group_name=GROUP, owners=OWNERS,
+    kinds={"cassandra"},
+    description="Messages the stream rejected (not JSON, wrong types, unknown event type, "
+                "negative quantity, unknown currency...), each with its reason and its "
+                "topic/partition/offset (Cassandra table dead_letters). Nothing is lost: "
+                "they are kept here and the stream goes on.",
+)
+
 
 def observed_window(store: LeaderboardStore, board: Board) -> str | None:
     """The window id a board shows: ``all``, or the newest window with data (None: none)."""
@@ -110,13 +119,30 @@ def observe_board(store: LeaderboardStore, board: Board, health: monitor.Health)
     )
 
 
+def observe_dead_letters(store: LeaderboardStore, settings: Settings) -> Observation:
+    """Today's (UTC) rejected messages: how many, and the latest reasons."""
+    topic = settings.topic("orders")
+    today = datetime.now(UTC).date()
+    count = store.count_dead_letters(topic, today)
+    latest = sorted(store.dead_letters(topic, today, limit=200),
+                    key=lambda d: d.kafka_timestamp, reverse=True)[:5]
+    reasons = "\n".join(f"- {d.kafka_timestamp:%H:%M:%S} partition {d.partition} offset "
+                         f"{d.offset}: {d.reason}" for d in latest) or "none"
+    return Observation(
+        key=DEAD_LETTERS.key, data_version=f"{today}:{count}",
+        metadata={"rejected_today": count, "day": str(today), "topic": topic,
+                  "latest": dg.MetadataValue.md(reasons)},
+    )
+
+
 def observe_all(settings: Settings, health: monitor.Health) -> list[Observation]:
     with open_store(settings) as store:
-        return [observe_board(store, board, health) for board in BOARDS]
+        return [*(observe_board(store, board, health) for board in BOARDS),
+                observe_dead_letters(store, settings)]
 
 
 @dg.multi_observable_source_asset(
-    specs=[b.spec for b in BOARDS], name="cassandra_leaderboards",
+    specs=[*(b.spec for b in BOARDS), DEAD_LETTERS], name="cassandra_leaderboards",
     description="Reads the leaderboards from Cassandra and records what they show. The "
                 "stream_health sensor records the same observations every 30 s.",
 )
@@ -261,7 +287,21 @@ def _checks_for(board: Board) -> list[dg.AssetChecksDefinition]:
     return [rank_sanity, freshness, reconciliation]
 
 
-CHECKS = [c for b in BOARDS for c in _checks_for(b)]
+@dg.asset_check(asset=DEAD_LETTERS.key, name="no_rejected_events_today",
+                description="Warns when the stream rejected messages today (UTC); they are "
+                            "kept with their reason, so this is a warning, not an error.")
+def no_rejected_events_today(stream: StreamResource) -> dg.AssetCheckResult:
+    settings = stream.settings()
+    with open_store(settings) as store:
+        seen = observe_dead_letters(store, settings)
+    count = seen.metadata["rejected_today"]
+    return dg.AssetCheckResult(
+        passed=count == 0, severity=dg.AssetCheckSeverity.WARN,
+        description=f"{count} messages rejected today" if count else "no message rejected",
+        metadata=seen.metadata)
+
+
+CHECKS = [*(c for b in BOARDS for c in _checks_for(b)), no_rejected_events_today]
 
 ASSETS = [cassandra_leaderboards]
 ASSET_CHECKS = CHECKS

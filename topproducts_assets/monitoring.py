@@ -104,9 +104,9 @@ def stream_health(context: dg.SensorEvaluationContext, stream: StreamResource) -
 observe_leaderboards = dg.define_asset_job(
     "observe_leaderboards",
     selection=(dg.AssetSelection.assets(leaderboards.cassandra_leaderboards)
-               | dg.AssetSelection.checks_for_assets(*[b.key for b in leaderboards.BOARDS])),
-    description="Observe the Cassandra leaderboards (row counts, leader, last update, lag), "
-                "then run their freshness, reconciliation and rank checks.",
+               | dg.AssetSelection.checks_for_assets(leaderboards.cassandra_leaderboards)),
+    description="Observe the Cassandra leaderboards (row counts, leader, last update, lag) "
+                "and the dead letters, then run their checks.",
 )
 
 ASSETS: list = []

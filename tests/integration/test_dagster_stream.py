@@ -70,7 +70,7 @@ def wait_caught_up(settings: Settings, timeout: float = 180) -> monitor.Health:
 
 
 def observe_and_check(instance: dg.DagsterInstance, resources: dict) -> dict[str, bool]:
-    """Run ``observe_leaderboards``: four observations, then twelve checks."""
+    """Run ``observe_leaderboards``: five observations, then thirteen checks."""
     job = dg.Definitions(
         assets=leaderboards.ASSETS, asset_checks=leaderboards.ASSET_CHECKS,
         jobs=[monitoring.observe_leaderboards], resources=resources,
@@ -80,7 +80,7 @@ def observe_and_check(instance: dg.DagsterInstance, resources: dict) -> dict[str
     observed = {e.asset_key for e in (ev.asset_observation_data.asset_observation
                                       for ev in result.all_events
                                       if ev.event_type_value == "ASSET_OBSERVATION")}
-    assert observed == {b.key for b in leaderboards.BOARDS}
+    assert observed == {b.key for b in leaderboards.BOARDS} | {leaderboards.DEAD_LETTERS.key}
     for board in leaderboards.BOARDS:
         latest = instance.get_latest_data_version_record(board.key, is_source=True)
         assert latest is not None and latest.asset_observation.metadata["rows"].value > 0
@@ -125,7 +125,7 @@ def test_launch_observe_check_kill_freeze_restart(pipeline: tuple[Settings, dict
     assert observed.metadata["state"].value in ("idle", "healthy")
 
     checks = observe_and_check(instance, resources)
-    assert len(checks) == 12 and all(checks.values()), checks
+    assert len(checks) == 13 and all(checks.values()), checks
 
     # Dead: kill -9; the sensor asks for a restart, the restart run brings it back.
     killed = stream_process.kill(settings)

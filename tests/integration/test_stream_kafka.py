@@ -23,6 +23,7 @@ from topproducts.events import Envelope, encode
 from topproducts.leaderboards import Metric, open_store, parse_duration, rank
 from topproducts.leaderboards.schema import drop_keyspace
 from topproducts.settings import Settings
+from topproducts_assets.leaderboards import observe_dead_letters
 
 pytestmark = pytest.mark.integration
 
@@ -121,6 +122,10 @@ def test_totals_exact_duplicates_ignored_and_bad_messages_dead_lettered(env: Set
     produce(env, [("k6", b"\x00\xff garbage")])
     wait_until(lambda: caught_up(env), 120, "the stream to catch up", process.log_file(env))
     assert process.running_pid(env) == pid
+    with open_store(env) as store:  # what Dagster's dead_letter_events observation reports
+        seen = observe_dead_letters(store, env)
+    assert seen.metadata["rejected_today"] == len(bad) + 1
+    assert "partition" in seen.metadata["latest"].value
     assert process.stop(env) == pid
     assert "stream stopped" in process.log_file(env).read_text()
 

@@ -305,6 +305,11 @@ class LeaderboardStore:
         cql = ("SELECT * FROM {ks}.stream_progress_history WHERE query = ? AND day = ? LIMIT ?")
         return [_progress(r) for r in self.session.execute(self._p(cql), (query, day, limit))]
 
+    def count_dead_letters(self, topic: str, day: date) -> int:
+        """How many messages of ``topic`` (by Kafka timestamp) were rejected on ``day``."""
+        cql = "SELECT COUNT(*) FROM {ks}.dead_letters WHERE topic = ? AND day = ?"
+        return int(self.session.execute(self._p(cql), (topic, day)).one()[0])
+
     def dead_letters(self, topic: str, day: date, limit: int = 1000) -> list[DeadLetter]:
         cql = ("SELECT * FROM {ks}.dead_letters WHERE topic = ? AND day = ? LIMIT ?")
         rows = self.session.execute(self._p(cql), (topic, day, limit))
