@@ -18,12 +18,13 @@ import logging
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from streaming import transforms as t
-from streaming.progress import ProgressListener
+from streaming.progress import ProgressListener, sync_committed
 from streaming.session import stream_session
 from streaming.sink import DeadLetterSink, TotalsSink
 from topproducts import kafka_io
@@ -77,6 +78,7 @@ def run(settings: Settings, stop: threading.Event) -> int:
     kafka_io.ensure_topics(settings, [settings.topic(Topic.ORDERS.value)])
     settings.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     with open_store(settings) as store:
+        sync_committed(store, settings.checkpoint_dir, QUERIES, datetime.now(UTC))
         late_totals = {p.query: p.late_rows_dropped_total for p in store.progress()}
         spark = stream_session(settings)
         listener = ProgressListener(store, late_totals)

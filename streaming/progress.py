@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pyspark.sql.streaming import StreamingQueryListener
@@ -24,6 +25,37 @@ def _ts(text: str | None) -> datetime | None:
     if not text:
         return None
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def parse_offsets_log(text: str) -> dict[str, dict[str, int]]:
+    """The source offsets in a Spark offset-log file (``v1``, batch metadata, then one JSON
+    line per source; ours is one Kafka source: ``{"topic": {"partition": offset}}``)."""
+    lines = text.splitlines()
+    if len(lines) < 3 or lines[0] != "v1":
+        raise ValueError("not a Spark offset log entry")
+    source = json.loads(lines[2])
+    return {topic: {str(p): int(o) for p, o in parts.items()} for topic, parts in source.items()}
+
+
+def committed(checkpoint: Path) -> tuple[int, dict[str, dict[str, int]]] | None:
+    """The last batch a query's checkpoint committed, with its end offsets (None: no batch)."""
+    try:
+        batches = [int(f.name) for f in (checkpoint / "commits").iterdir() if f.name.isdigit()]
+    except FileNotFoundError:
+        return None
+    if not batches:
+        return None
+    batch = max(batches)
+    return batch, parse_offsets_log((checkpoint / "offsets" / str(batch)).read_text())
+
+
+def sync_committed(store, checkpoints: Path, queries: Sequence[str], now: datetime) -> None:
+    """At start-up, bring every query's progress row up to its checkpoint's last commit."""
+    for query in queries:
+        found = committed(checkpoints / query)
+        if found is not None:
+            batch, offsets = found
+            store.sync_committed(query, batch, json.dumps(offsets, sort_keys=True), now)
 
 
 def progress_row(p: dict[str, Any], late_total_before: int, now: datetime) -> Progress:

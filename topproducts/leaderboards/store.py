@@ -220,6 +220,14 @@ class LeaderboardStore:
         self.session.execute(history, (*values, p.state_rows, p.batch_at,
                                        p.batch_at.astimezone(UTC).date()))
 
+    def sync_committed(self, query: str, batch_id: int, end_offsets: str, now: datetime
+                       ) -> None:
+        """Set a query's progress to what its checkpoint committed (at start-up: a crash
+        between a batch's commit and its progress row leaves the row one batch behind)."""
+        stmt = self._p("UPDATE {ks}.stream_progress SET batch_id = ?, end_offsets = ?, "
+                       "updated_at = ? WHERE query = ?")
+        self.session.execute(stmt, (batch_id, end_offsets, now, query))
+
     def heartbeat(self, query: str, now: datetime) -> None:
         """Say the query is alive though idle (no new data, so no batch)."""
         stmt = self._p("UPDATE {ks}.stream_progress SET updated_at = ? WHERE query = ?")
