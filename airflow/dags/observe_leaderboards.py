@@ -7,7 +7,7 @@
 Every 5 minutes: observe the leaderboards and check them.
 
 Job `observe_leaderboards`: Observe the Cassandra leaderboards (row counts, leader, last
-update, lag), then run their freshness, reconciliation and rank checks.
+update, lag) and the dead letters, then run their checks.
 
 Dagster runs this schedule itself by default, so this DAG starts paused:
 unpause it only if you stop the schedule in Dagster.

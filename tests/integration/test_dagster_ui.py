@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ASSETS = ["fx_rates", "catalogue", "customers", "order_events", "leaderboard_stream",
           "leaderboard_quantity_all_time", "leaderboard_revenue_all_time",
-          "leaderboard_quantity_windowed", "leaderboard_revenue_windowed"]
+          "leaderboard_quantity_windowed", "leaderboard_revenue_windowed", "dead_letter_events"]
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,8 @@ def test_every_definition_loads_in_the_webserver(webserver: Settings) -> None:
 
 
 def test_lineage_page_in_headless_chromium(webserver: Settings, browser) -> None:
-    page = browser.new_page(viewport={"width": 1800, "height": 900})
+    # tall enough that the graph is not zoomed out (zoomed out, names are cut short)
+    page = browser.new_page(viewport={"width": 1800, "height": 1400})
     url = (f"http://{webserver.dagster_host}:{webserver.dagster_port}/assets/"
            "leaderboard_stream?view=lineage&lineageScope=neighbors&lineageDepth=5")
     page.goto(url)
