@@ -78,8 +78,10 @@ def test_api_order_reaches_the_leaderboard_and_cancelling_retracts_it(
         wait_for(lambda scope=scope, qty=qty, rev=rev:
                  item(client, vid, scope) == (qty + 3, rev + revenue_usd),
                  f"variant {vid} +3 units, +{revenue_usd} USD in {scope}")
-    board = client.get("/leaderboards/quantity", params={"scope": country, "limit": 100}).json()
-    assert vid in {e["variant_id"] for e in board["entries"]}
+    # the ranks are written right after the totals, in the same batch
+    wait_for(lambda: vid in {e["variant_id"] for e in client.get(
+        "/leaderboards/quantity", params={"scope": country, "limit": 100}).json()["entries"]},
+        f"variant {vid} ranked in {country}", timeout=30)
 
     cancelled = client.post(f"/orders/{order['order_id']}/cancel")
     assert cancelled.status_code == 200, cancelled.text
