@@ -22,8 +22,15 @@ def stream_shop(running_stack: Settings, unique: str, tmp_path) -> Iterator[Sett
     try:
         yield settings
     finally:
-        process.stop(settings, timeout=60)
-        session = cassandra_io.connect(settings)
-        drop_keyspace(session, settings)
-        session.cluster.shutdown()
+        stop_stream_and_drop_keyspace(settings)
         sandbox.drop(settings)
+
+
+def stop_stream_and_drop_keyspace(settings: Settings) -> None:
+    """Teardown of a test's stream: stop the job, drop its leaderboard keyspace."""
+    process.stop(settings, timeout=60)
+    session = cassandra_io.connect(settings)
+    try:
+        drop_keyspace(session, settings)
+    finally:
+        session.cluster.shutdown()

@@ -18,10 +18,10 @@ from confluent_kafka import TopicPartition
 from streaming import process
 from streaming.job import QUERIES
 from streaming.reference import expected_totals, synthetic_orders
-from topproducts import cassandra_io, kafka_io
+from tests.integration.conftest import stop_stream_and_drop_keyspace
+from topproducts import kafka_io
 from topproducts.events import Envelope, encode
 from topproducts.leaderboards import Metric, open_store, parse_duration, rank
-from topproducts.leaderboards.schema import drop_keyspace
 from topproducts.settings import Settings
 from topproducts_assets.leaderboards import observe_dead_letters
 
@@ -37,10 +37,7 @@ def env(running_stack: Settings, unique: str, tmp_path) -> Iterator[Settings]:
     try:
         yield settings
     finally:
-        process.stop(settings, timeout=60)
-        session = cassandra_io.connect(settings)
-        drop_keyspace(session, settings)
-        session.cluster.shutdown()
+        stop_stream_and_drop_keyspace(settings)
         admin = kafka_io.admin(settings)  # keep the handle alive until the futures end
         for future in admin.delete_topics([settings.topic("orders")]).values():
             future.result(timeout=30)  # wait: the process may exit right after
