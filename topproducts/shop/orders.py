@@ -41,14 +41,12 @@ from topproducts import db
 from topproducts.countries import BY_CODE
 from topproducts.errors import TopProductsError
 from topproducts.events import (
-    Envelope,
     LineItem,
     OrderCancelled,
     OrderConfirmed,
     OrderPlaced,
     PaymentRecorded,
     ShipmentUpdated,
-    make_event,
 )
 from topproducts.settings import Settings, get_settings
 from topproducts.shop import outbox, pricing, sql
@@ -177,10 +175,10 @@ class _Batch:
         self.settings, self.t, self.now = settings, tables, now
         self.ts = outbox.naive_utc(now)
         self.rows: dict[str, list[tuple]] = defaultdict(list)
-        self.events: list[Envelope] = []
+        self.events = outbox.EventRows(settings, now)
 
     def event(self, payload, occurred_at: datetime | None = None) -> None:
-        self.events.append(make_event(payload, occurred_at or self.now))
+        self.events.add(payload, occurred_at)
 
     def flush(self, cur) -> tuple[int, int]:
         t = self.t
@@ -206,7 +204,7 @@ class _Batch:
             if self.rows[name]:
                 sql.insert_many(cur, statement, self.rows[name])
                 rows += len(self.rows[name])
-        rows += outbox.write(cur, self.t, outbox.outbox_rows(self.settings, self.events, self.now))
+        rows += outbox.write(cur, self.t, self.events.rows())
         return rows, len(self.events)
 
 

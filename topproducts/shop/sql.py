@@ -19,14 +19,19 @@ MAX_STATEMENT = 1 << 20  # bytes per statement, well below max_allowed_packet (1
 
 
 def _renderers(conn) -> dict[type, Callable[[object], str]]:
+    dates: dict[datetime, str] = {}  # a batch's rows share a few timestamps: render each once
+
     def dt(v: datetime) -> str:
-        if v.tzinfo is not None:
-            raise ValueError(f"aware datetime {v!r}: store naive UTC")
-        return "'" + v.isoformat(" ") + "'"
+        text = dates.get(v)
+        if text is None:
+            if v.tzinfo is not None:
+                raise ValueError(f"aware datetime {v!r}: store naive UTC")
+            text = dates[v] = "'" + v.isoformat(" ") + "'"
+        return text
 
     # str and bytes: PyMySQL's own first branches (quote-escaped text, X'hex' bytes).
-    return {int: str, str: conn.escape, Decimal: lambda v: format(v, "f"), datetime: dt,
-            bytes: conn.escape,
+    return {int: int.__repr__, str: conn.escape, Decimal: lambda v: format(v, "f"),
+            datetime: dt, bytes: conn.escape,
             bool: lambda v: "1" if v else "0", type(None): lambda v: "NULL"}
 
 
@@ -40,15 +45,13 @@ def insert_many(cur, statement: str, rows: Sequence[Sequence[object]]) -> int:
     conn = cur.connection
     render = _renderers(conn)
     fallback = conn.escape
+
     prefix = statement.rstrip() + " "
     parts: list[str] = []
     size = len(prefix)
     for row in rows:
-        values = []
-        for v in row:
-            f = render.get(type(v))
-            values.append(f(v) if f is not None else fallback(v))
-        literal = "(" + ",".join(values) + ")"
+        literal = "(" + ",".join([render[type(v)](v) if type(v) in render else fallback(v)
+                                  for v in row]) + ")"
         if parts and size + len(literal) + 1 > MAX_STATEMENT:
             cur.execute(prefix + ",".join(parts))
             parts, size = [], len(prefix)
