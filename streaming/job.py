@@ -1,15 +1,13 @@
 """The streaming job: ``python -m streaming.job``.
 
-Three queries in one SparkSession, each with its own checkpoint under
-``settings.checkpoint_dir``:
+One query, ``leaderboards``, with its checkpoint under ``settings.checkpoint_dir``:
+Kafka -> parse once (canonical fast path, full validation for the rest) -> dedupe
+(Spark state) -> ``foreachBatch``: the driver counts all-time and per pane, ranks,
+and writes totals, boards and dead letters to Cassandra (:mod:`streaming.sink`).
 
-- ``leaderboard_all``: all-time totals (no watermark: late events still count);
-- ``leaderboard_windows``: sliding-window totals, late events dropped and counted;
-- ``dead_letters``: rejected messages, with their reason, kept in Cassandra.
-
-SIGTERM or SIGINT stops the queries and exits 0. If a query fails, the others are
-stopped and the process exits 1 (the Dagster sensor restarts it; the checkpoints
-make the restart exact).
+SIGTERM or SIGINT stops the query and exits 0. If the query fails, the process
+exits 1 (the Dagster sensor restarts it; the checkpoint and the stored totals make
+the restart exact).
 """
 
 from __future__ import annotations
@@ -24,20 +22,32 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from streaming import transforms as t
-from streaming.progress import ProgressListener, sync_committed
+from streaming.progress import ProgressListener, committed, sync_committed
 from streaming.session import stream_session
-from streaming.sink import DeadLetterSink, TotalsSink
+from streaming.sink import LeaderboardSink, restore_counter
 from topproducts import kafka_io
+from topproducts.errors import TopProductsError
 from topproducts.events import Topic
-from topproducts.leaderboards.store import LeaderboardStore, open_store
+from topproducts.leaderboards.ranking import Geometry
+from topproducts.leaderboards.schema import outdated
+from topproducts.leaderboards.store import open_store
 from topproducts.settings import Settings, get_settings
 
 log = logging.getLogger("streaming.job")
 
-QUERY_ALL = "leaderboard_all"
-QUERY_WINDOWS = "leaderboard_windows"
-QUERY_DEAD_LETTERS = "dead_letters"
-QUERIES = (QUERY_ALL, QUERY_WINDOWS, QUERY_DEAD_LETTERS)
+QUERY = "leaderboards"
+QUERIES = (QUERY,)
+OLD_QUERIES = ("leaderboard_all", "leaderboard_windows", "dead_letters")  # before panes
+RESET = ("run `topproducts stream reset --yes` (with the stream stopped): the next start "
+         "counts every event again from the earliest Kafka offset")
+
+
+class OutdatedState(TopProductsError):
+    """Checkpoints or tables of an older layout, or one without the other."""
+
+
+def geometry(settings: Settings) -> Geometry:
+    return Geometry.parse(settings.window_duration, settings.window_slide, settings.watermark)
 
 
 def kafka_source(spark: SparkSession, settings: Settings) -> DataFrame:
@@ -45,63 +55,75 @@ def kafka_source(spark: SparkSession, settings: Settings) -> DataFrame:
             .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
             .option("subscribe", settings.topic(Topic.ORDERS.value))
             .option("startingOffsets", "earliest")
+            .option("maxOffsetsPerTrigger", str(settings.stream_max_offsets_per_trigger))
             # Retention may delete unread data while the job is down: log and go on.
             .option("failOnDataLoss", "false")
             .load())
 
 
-def start_queries(raw: DataFrame, settings: Settings, store: LeaderboardStore
-                  ) -> list[StreamingQuery]:
-    """Wire the transforms between ``raw`` (Kafka-shaped rows) and the Cassandra sinks."""
-    parsed = t.parse(raw, Topic.ORDERS)
-    counting = t.counting_events(t.valid_events(parsed))
-    trigger = {"processingTime": f"{settings.stream_trigger_seconds} seconds"}
-    checkpoints = settings.checkpoint_dir
+def start_query(raw: DataFrame, settings: Settings, sink: LeaderboardSink) -> StreamingQuery:
+    """Wire the transforms between ``raw`` (Kafka-shaped rows) and the sink."""
+    rows = t.dedupe(t.keyed_rows(t.parse(raw, Topic.ORDERS)))
+    return (rows.writeStream.queryName(QUERY).outputMode("append")
+            .trigger(processingTime=f"{settings.stream_trigger_seconds} seconds")
+            .option("checkpointLocation", str(settings.checkpoint_dir / QUERY))
+            .foreachBatch(sink).start())
 
-    def start(df: DataFrame, name: str, sink, mode: str) -> StreamingQuery:
-        return (df.writeStream.queryName(name).outputMode(mode).trigger(**trigger)
-                .option("checkpointLocation", str(checkpoints / name))
-                .foreachBatch(sink).start())
 
-    all_time = t.all_time_totals(t.item_rows(t.dedupe_all_time(counting)))
-    windows = t.window_totals(t.item_rows(t.dedupe_windowed(counting, settings.watermark)),
-                              settings.window_duration, settings.window_slide)
-    return [
-        start(all_time, QUERY_ALL, TotalsSink(store, settings.top_n, QUERY_ALL), "update"),
-        start(windows, QUERY_WINDOWS, TotalsSink(store, settings.top_n, QUERY_WINDOWS), "update"),
-        start(t.dead_letters(parsed), QUERY_DEAD_LETTERS, DeadLetterSink(store), "append"),
-    ]
+def check_layout(settings: Settings, session) -> None:
+    """Refuse to start on state of an older layout, or on a checkpoint whose tables are gone."""
+    old = [q for q in OLD_QUERIES if (settings.checkpoint_dir / q).exists()]
+    if old:
+        raise OutdatedState(f"checkpoints of an older layout ({', '.join(old)}) in "
+                            f"{settings.checkpoint_dir}; {RESET}")
+    why = outdated(session, settings)
+    if why:
+        raise OutdatedState(f"{why}; {RESET}")
+
+
+def last_committed(settings: Settings) -> int | None:
+    found = committed(settings.checkpoint_dir / QUERY)
+    return None if found is None else found[0]
 
 
 def run(settings: Settings, stop: threading.Event) -> int:
-    """Run until ``stop`` is set (0) or a query fails (1)."""
+    """Run until ``stop`` is set (0) or the query fails (1)."""
     kafka_io.ensure_topics(settings, [settings.topic(Topic.ORDERS.value)])
     settings.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     with open_store(settings) as store:
+        check_layout(settings, store.session)
+        committed_batch = last_committed(settings)
+        if committed_batch is not None and store.stream_state(QUERY) is None:
+            raise OutdatedState(
+                f"the checkpoint in {settings.checkpoint_dir} has committed batches but "
+                f"keyspace {settings.cassandra_keyspace} has no stream state (was it dropped?); "
+                f"{RESET}")
         sync_committed(store, settings.checkpoint_dir, QUERIES, datetime.now(UTC))
+        counter = restore_counter(store, geometry(settings), settings.top_n, QUERY,
+                                  committed_batch)
+        log.info("restored %d totals as of batch %s (watermark %s)", counter.state_rows(),
+                 committed_batch, counter.watermark)
+        sink = LeaderboardSink(store, counter, QUERY)
         late_totals = {p.query: p.late_rows_dropped_total for p in store.progress()}
         spark = stream_session(settings)
-        listener = ProgressListener(store, late_totals)
+        listener = ProgressListener(store, late_totals, facts={QUERY: sink.facts})
         spark.streams.addListener(listener)
-        queries = start_queries(kafka_source(spark, settings), settings, store)
-        log.info("stream started: topic %s -> keyspace %s, checkpoints %s, trigger %ss",
+        query = start_query(kafka_source(spark, settings), settings, sink)
+        log.info("stream started: topic %s -> keyspace %s, checkpoint %s, trigger %ss",
                  settings.topic(Topic.ORDERS.value), settings.cassandra_keyspace,
                  settings.checkpoint_dir, settings.stream_trigger_seconds)
         code = 0
-        while not stop.wait(1.0):
-            failed = [q for q in queries if not q.isActive]
-            if failed:
-                for q in failed:
-                    error = q.exception()
-                    log.error("query %s stopped: %s", q.name,
-                              error.desc.splitlines()[0] if error else "no error")
+        while not stop.wait(0.5):
+            if not query.isActive:
+                error = query.exception()
+                log.error("query %s stopped: %s", query.name,
+                          error.desc.splitlines()[0] if error else "no error")
                 code = 1
                 break
-        for q in queries:
-            if q.isActive:
-                log.info("stopping %s (last batch %s)", q.name,
-                         (q.lastProgress or {}).get("batchId"))
-                q.stop()
+        if query.isActive:
+            log.info("stopping %s (last batch %s)", query.name,
+                     (query.lastProgress or {}).get("batchId"))
+            query.stop()
         spark.streams.removeListener(listener)
         spark.stop()
         log.info("stream stopped")
@@ -121,7 +143,11 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    sys.exit(run(get_settings(), stop))
+    try:
+        sys.exit(run(get_settings(), stop))
+    except TopProductsError as exc:
+        log.error("%s", exc)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -58,10 +58,16 @@ def sync_committed(store, checkpoints: Path, queries: Sequence[str], now: dateti
             store.sync_committed(query, batch, json.dumps(offsets, sort_keys=True), now)
 
 
-def progress_row(p: dict[str, Any], late_total_before: int, now: datetime) -> Progress:
-    """A :class:`Progress` from a ``StreamingQueryProgress`` as JSON (``progress.json``)."""
+def progress_row(p: dict[str, Any], late_total_before: int, now: datetime,
+                 facts: Any = None) -> Progress:
+    """A :class:`Progress` from a ``StreamingQueryProgress`` as JSON (``progress.json``).
+
+    ``facts`` (a :class:`streaming.sink.BatchFacts`) are what the driver's counting
+    knows and Spark does not: late events, the watermark, the driver's state rows.
+    """
     operators = p.get("stateOperators") or []
     late = sum(int(o.get("numRowsDroppedByWatermark") or 0) for o in operators)
+    state_rows = sum(int(o.get("numRowsTotal") or 0) for o in operators)
     offsets: dict[str, dict[str, int]] = {}
     for source in p.get("sources") or []:
         end = source.get("endOffset")
@@ -78,6 +84,10 @@ def progress_row(p: dict[str, Any], late_total_before: int, now: datetime) -> Pr
     watermark = _ts((p.get("eventTime") or {}).get("watermark"))
     if watermark is not None and watermark.timestamp() == 0:
         watermark = None  # Spark's "no watermark yet"
+    late_total = late_total_before + late
+    if facts is not None:
+        late, late_total, watermark = facts.late, facts.late_total, facts.watermark
+        state_rows += facts.state_rows
     return Progress(
         query=p.get("name") or p.get("id") or "?",
         run_id=str(p.get("runId") or ""),
@@ -89,8 +99,8 @@ def progress_row(p: dict[str, Any], late_total_before: int, now: datetime) -> Pr
         batch_duration_ms=int(p.get("batchDuration") or 0),
         watermark=watermark,
         late_rows_dropped=late,
-        late_rows_dropped_total=late_total_before + late,
-        state_rows=sum(int(o.get("numRowsTotal") or 0) for o in operators),
+        late_rows_dropped_total=late_total,
+        state_rows=state_rows,
         batch_at=_ts(p.get("timestamp")) or now,
         updated_at=now,
     )
@@ -100,9 +110,11 @@ class ProgressListener(StreamingQueryListener):
     """Writes progress rows; never raises (a failed write is logged, the stream goes on)."""
 
     def __init__(self, store, late_totals: dict[str, int] | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 facts: dict[str, dict[int, Any]] | None = None) -> None:
         self.store = store
         self.late_totals = dict(late_totals or {})
+        self.facts = facts or {}  # query -> batch id -> the sink's BatchFacts
         self.names: dict[str, str] = {}
         self.clock = clock
 
@@ -114,7 +126,8 @@ class ProgressListener(StreamingQueryListener):
         try:
             raw = json.loads(event.progress.json)
             name = raw.get("name") or str(raw.get("id"))
-            row = progress_row(raw, self.late_totals.get(name, 0), self.clock())
+            batch_facts = self.facts.get(name, {}).pop(int(raw.get("batchId", -1)), None)
+            row = progress_row(raw, self.late_totals.get(name, 0), self.clock(), batch_facts)
             self.late_totals[name] = row.late_rows_dropped_total
             self.store.write_progress(row)
             if row.input_rows or row.late_rows_dropped:

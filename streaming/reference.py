@@ -22,7 +22,15 @@ from topproducts.events import (
     OrderPlaced,
     make_event,
 )
-from topproducts.leaderboards.ranking import ItemTotal, Metric, window_id
+from topproducts.leaderboards.ranking import (
+    Geometry,
+    ItemTotal,
+    Metric,
+    parse_window_id,
+    to_micros,
+    window_id,
+)
+from topproducts.leaderboards.store import BatchWrite, StoredTotal, StreamState
 from topproducts.money import round_money
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -138,27 +146,49 @@ class InMemoryStore:
     Implements what :mod:`streaming.sink` writes and reads, for tests without Cassandra.
     """
 
-    def __init__(self) -> None:
-        self.totals: dict[tuple[str, str], dict[int, ItemTotal]] = {}
+    def __init__(self, geometry: Geometry | None = None) -> None:
+        self.geometry = geometry or Geometry.parse("1 hour", "5 minutes")
+        self.rows: dict[tuple[str, int | None, int], StoredTotal] = {}
         self.boards: dict[tuple[Metric, str, str], list] = {}
         self.dead: dict[tuple[str, int, int], object] = {}
-        self.full_reads = 0
+        self.state: dict[str, StreamState] = {}
+        self.writes = 0
 
-    def upsert_totals(self, rows, now) -> None:
-        for r in rows:
-            self.totals.setdefault((r.scope, r.window.id), {})[r.item.variant_id] = r.item
-
-    def top_items_many(self, keys):
-        return {k: [r.item for r in self.boards.get(k, [])] for k in keys}
-
-    def totals_many(self, keys):
-        self.full_reads += len(keys)
-        return {k: list(self.totals.get(k, {}).values()) for k in keys}
-
-    def replace_ranks(self, boards, now) -> None:
-        for metric, scope, window, ranked in boards:
+    def write_batch(self, w: BatchWrite) -> None:
+        self.writes += 1
+        for t in w.totals:
+            self.rows[(t.scope, t.period_us, t.new.variant_id)] = StoredTotal(
+                t.scope, t.period_us, w.batch_id, t.new, t.old)
+        for metric, scope, window, ranked in w.boards:
             self.boards[(metric, scope, window.id)] = list(ranked)
-
-    def add_dead_letters(self, letters) -> None:
-        for d in letters:
+        self.state[w.state.query] = w.state
+        for d in w.dead_letters:
             self.dead[(d.topic, d.partition, d.offset)] = d
+
+    def stream_state(self, query: str) -> StreamState | None:
+        return self.state.get(query)
+
+    def stored_totals(self, scopes, pane_horizon_us):
+        for row in list(self.rows.values()):
+            if row.scope in scopes and (row.period_us is None or pane_horizon_us is None
+                                        or row.period_us >= pane_horizon_us):
+                yield row
+
+    def totals(self, scope: str, wid: str) -> list[ItemTotal]:
+        """What :meth:`LeaderboardStore.totals` reads: all-time, or a window's panes summed."""
+        if wid == "all":
+            periods: set[int | None] = {None}
+        else:
+            start = to_micros(parse_window_id(wid))  # type: ignore[arg-type]
+            periods = set(self.geometry.panes_of_window(start))
+        acc: dict[int, ItemTotal] = {}
+        for (s, period, variant), row in sorted(self.rows.items(), key=lambda kv: str(kv[0])):
+            if s == scope and period in periods:
+                old, new = acc.get(variant), row.new
+                acc[variant] = new if old is None else ItemTotal(
+                    variant, new.product_id, new.product_name, new.material,
+                    old.quantity + new.quantity, old.revenue_usd + new.revenue_usd)
+        return [acc[v] for v in sorted(acc)]
+
+    def top_items(self, metric: Metric, scope: str, wid: str) -> list:
+        return [r.item for r in self.boards.get((metric, scope, wid), [])]

@@ -57,6 +57,8 @@ class Node:
     decimal_places: int | None = None
     choices: tuple[str, ...] | None = None
     children: tuple[Node, ...] = ()  # struct fields, or the fields of an array's elements
+    quoted: bool = True  # a choice serialized as a JSON string (False: a bare literal, ``1``)
+    nullable: bool = False  # ``X | None``: JSON null is a valid value
 
 
 def model_nodes(model: type[BaseModel]) -> tuple[Node, ...]:
@@ -74,7 +76,7 @@ def _field_node(name: str, field) -> Node:
             raise TypeError(f"{name}: unions other than Optional are not supported")
         annotation, required = args[0], False
         origin = typing.get_origin(annotation)
-    constraints: dict[str, object] = {}
+    constraints: dict[str, object] = {"nullable": annotation is not field.annotation}
     for meta in field.metadata:
         for key in ("ge", "gt", "min_length", "max_digits", "decimal_places"):
             value = getattr(meta, key, None)
@@ -89,6 +91,7 @@ def _field_node(name: str, field) -> Node:
     if origin is typing.Literal:
         kind = "choice"
         constraints["choices"] = tuple(str(a) for a in typing.get_args(annotation))
+        constraints["quoted"] = all(isinstance(a, str) for a in typing.get_args(annotation))
     elif origin is list:
         (element,) = typing.get_args(annotation)
         if not (isinstance(element, type) and issubclass(element, BaseModel)):
@@ -234,3 +237,113 @@ def leaf_rules(n: Node, path: str) -> list[Rule]:
         rules.append(Rule(path, f"{path}: unexpected value ",
                           lambda c, v=n.choices: ~c.isin(*v), with_value=True))
     return rules
+
+
+# -- the producer's canonical form (the stream's fast path) -------------------
+#
+# Every producer of the project serializes with ``Envelope.model_dump_json``: fields in
+# declaration order, no spaces, UUIDs in lower case, date-times in UTC with ``Z``,
+# decimals as strings. A message in exactly that form, whose values also satisfy the
+# rules, matches :func:`canonical_pattern`; the stream accepts it with one regular
+# expression instead of evaluating every rule. Anything else (another serializer, a
+# bad value) takes the full validation, which finds the specific reason. The pattern
+# only ever accepts what the rules accept (a unit test checks it against pydantic).
+
+_STRING = r'"(?:[^"\\]|\\.)*+"'
+_NONEMPTY_STRING = r'"(?:[^"\\]|\\.)++"'
+_UUID = r'"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"'
+# the date is checked again by a cast (a pattern cannot know that February has 28 days)
+_DATETIME = r'"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?Z"'
+
+
+class NoCanonicalForm(TypeError):
+    """A field whose constraints the canonical pattern does not express."""
+
+
+def _int_pattern(n: Node) -> str:
+    if n.gt is not None or (n.ge is not None and n.ge not in (0, 1)):
+        raise NoCanonicalForm(f"{n.name}: only ge=0 or ge=1 integers have a canonical form")
+    if n.ge == 1:
+        return "[1-9][0-9]{0,17}"
+    return "(?:0|[1-9][0-9]{0,17})" if n.ge == 0 else "-?(?:0|[1-9][0-9]{0,17})"
+
+
+def _decimal_pattern(n: Node) -> str:
+    if n.max_digits is None or n.decimal_places is None:
+        raise NoCanonicalForm(f"{n.name}: decimals need max_digits and decimal_places")
+    whole, places = n.max_digits - n.decimal_places, n.decimal_places
+    fraction = f"(?:\\.[0-9]{{1,{places}}})?" if places else ""
+    positive = f"[1-9][0-9]{{0,{whole - 1}}}{fraction}"
+    if n.gt == 0:  # strictly positive: no zero value, however written
+        small = f"|0\\.(?=[0-9]*[1-9])[0-9]{{1,{places}}}" if places else ""
+        return f'"(?:{positive}{small})"'
+    if n.gt is not None or (n.ge is not None and n.ge != 0):
+        raise NoCanonicalForm(f"{n.name}: only ge=0 or gt=0 decimals have a canonical form")
+    zero = f"0{fraction}"
+    sign = "" if n.ge == 0 else "-?"
+    return f'"{sign}(?:{positive}|{zero})"'
+
+
+def _value_pattern(n: Node) -> str:
+    if n.kind == "struct":
+        return _object_pattern(n.children)
+    if n.kind == "array":
+        element = _object_pattern(n.children)
+        first = f"{element}(?:,{element})*+"
+        return f"\\[{first}\\]" if n.min_length else f"\\[(?:{first})?\\]"
+    if n.kind == "int":
+        return _int_pattern(n)
+    if n.kind == "decimal":
+        return _decimal_pattern(n)
+    if n.kind == "datetime":
+        return _DATETIME
+    if n.kind == "uuid":
+        return _UUID
+    if n.kind == "choice":
+        choices = n.choices or ()
+        if not all(c.replace("_", "").isalnum() for c in choices):
+            raise NoCanonicalForm(f"{n.name}: choices must be plain words")
+        alternatives = "|".join(choices)
+        return f'"(?:{alternatives})"' if n.quoted else f"(?:{alternatives})"
+    if n.kind == "str":
+        return _NONEMPTY_STRING if n.min_length else _STRING
+    raise NoCanonicalForm(f"{n.name}: kind {n.kind}")
+
+
+def _field_pattern(n: Node) -> str:
+    value = _value_pattern(n)
+    return f'"{n.name}":' + (f"(?:null|{value})" if n.nullable else value)
+
+
+def _object_pattern(nodes: Sequence[Node]) -> str:
+    return "\\{" + ",".join(_field_pattern(n) for n in nodes) + "\\}"
+
+
+def canonical_pattern(ts: TopicSchema) -> str:
+    """A Java regular expression matching exactly the canonical, valid messages of a topic."""
+    branches = []
+    for event_type, payload in ts.payloads.items():
+        fields = []
+        for n in model_nodes(Envelope):
+            if n.name == "event_type":
+                fields.append(f'"event_type":"{event_type}"')
+            elif n.name == "payload":
+                fields.append('"payload":' + _object_pattern(payload))
+            else:
+                fields.append(_field_pattern(n))
+        branches.append("\\{" + ",".join(fields) + "\\}")
+    return "^(?:" + "|".join(branches) + ")$"
+
+
+def datetime_paths(nodes: Sequence[Node], prefix: tuple[str, ...] = ()
+                   ) -> list[tuple[tuple[str, ...], bool]]:
+    """(path, required) of every date-time leaf outside arrays (the fast path casts them)."""
+    found = []
+    for n in nodes:
+        if n.kind == "datetime":
+            found.append(((*prefix, n.name), n.required))
+        elif n.kind == "struct":
+            found += datetime_paths(n.children, (*prefix, n.name))
+        elif n.kind == "array" and datetime_paths(n.children):
+            raise NoCanonicalForm(f"{n.name}: date-times inside arrays")
+    return found

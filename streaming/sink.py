@@ -1,113 +1,95 @@
-"""``foreachBatch`` writers: absolute totals, re-ranked boards, dead letters.
+"""The ``foreachBatch`` writer: one micro-batch in Arrow -> counting -> one concurrent write.
 
-Spark keeps the exact totals in its (checkpointed) state and emits, in update
-mode, the groups a batch changed with their new absolute values. We upsert
-those and rebuild the rank partitions they touch. Nothing is read and
-incremented, so replaying a batch after a crash writes the same rows.
+Spark keeps the offsets and the dedupe state (checkpointed); the driver keeps the
+totals, window sums and boards (:class:`streaming.counting.Counter`), rebuilt from
+Cassandra at start-up by :func:`restore_counter`. Every write is an absolute value
+with the batch id and the value it replaces, so a batch replayed after a crash
+writes the same rows and counts once. Nothing is read from Cassandra per batch.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from topproducts.leaderboards.ranking import ItemTotal, Metric, Ranked, merge_top, rank
-from topproducts.leaderboards.store import DeadLetter, TotalRow, Window
+from streaming.counting import Counter, batch_input, dead_letter, restore, window_of
+from topproducts.countries import COUNTRIES, GLOBAL_SCOPE
+from topproducts.leaderboards.ranking import Geometry
+from topproducts.leaderboards.store import BatchWrite, StoredTotal, StreamState
 
 log = logging.getLogger(__name__)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+SCOPES: tuple[str, ...] = (*(c.code for c in COUNTRIES), GLOBAL_SCOPE)
 
 
 class Store(Protocol):  # the part of LeaderboardStore the sink uses (a fake in unit tests)
-    def upsert_totals(self, rows: Sequence[TotalRow], now: datetime) -> None: ...
-    def top_items_many(self, keys: Sequence[tuple[Metric, str, str]]
-                       ) -> dict[tuple[Metric, str, str], list[ItemTotal]]: ...
-    def totals_many(self, keys: Sequence[tuple[str, str]]
-                    ) -> dict[tuple[str, str], list[ItemTotal]]: ...
-    def replace_ranks(self, boards: Iterable[tuple[Metric, str, Window, list[Ranked]]],
-                      now: datetime) -> None: ...
-    def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None: ...
+    def write_batch(self, w: BatchWrite) -> None: ...
+    def stream_state(self, query: str) -> StreamState | None: ...
+    def stored_totals(self, scopes: Sequence[str], pane_horizon_us: int | None
+                      ) -> Iterator[StoredTotal]: ...
 
 
-def from_micros(us: int | None) -> datetime | None:
-    return None if us is None else _EPOCH + timedelta(microseconds=us)
+@dataclass(frozen=True)
+class BatchFacts:
+    """What the progress listener reports beside Spark's figures."""
+
+    late: int
+    late_total: int
+    watermark: datetime | None
+    state_rows: int
 
 
-def total_row(r: Any) -> TotalRow:
-    """A Spark row of :data:`streaming.transforms.TOTAL_COLUMNS` as a :class:`TotalRow`."""
-    return TotalRow(
-        scope=r["scope"],
-        window=Window(from_micros(r["window_start_us"]), from_micros(r["window_end_us"])),
-        item=ItemTotal(variant_id=r["variant_id"], product_id=r["product_id"],
-                       product_name=r["product_name"], material=r["material"],
-                       quantity=int(r["quantity"]), revenue_usd=r["revenue_usd"]),
-    )
+def restore_counter(store: Store, geometry: Geometry, top_n: int, query: str,
+                    last_committed: int | None) -> Counter:
+    """The counter as of Spark's last committed batch (see :mod:`streaming.counting`)."""
+    counter = Counter(geometry, top_n)
+    state = store.stream_state(query)
+    if state is not None:
+        replayed = last_committed is None or state.batch_id > last_committed
+        counter.max_event_us = state.prev_max_event_us if replayed else state.max_event_us
+        counter.late_total = state.prev_late_total if replayed else state.late_total
+    restore(counter, store.stored_totals(SCOPES, counter.pane_horizon_us()), last_committed)
+    return counter
 
 
-def apply_totals(store: Store, rows: Sequence[TotalRow], top_n: int, now: datetime) -> dict:
-    """Write absolute totals, then rebuild every touched board. Returns counts for the log."""
-    store.upsert_totals(rows, now)
-    changed: dict[tuple[str, Window], list[ItemTotal]] = defaultdict(list)
-    for r in rows:
-        changed[(r.scope, r.window)].append(r.item)
-    keys = [(m, scope, w.id) for scope, w in changed for m in Metric]
-    old = store.top_items_many(keys)
-    boards: dict[tuple[Metric, str, Window], list[Ranked] | None] = {}
-    for (scope, w), items in changed.items():
-        for m in Metric:
-            boards[(m, scope, w)] = merge_top(old[(m, scope, w.id)], items, m, top_n)
-    # A top item lost value (a cancellation): rank the whole partition from its totals.
-    full_keys = sorted({(scope, w.id) for (_, scope, w), b in boards.items() if b is None})
-    full = store.totals_many(full_keys) if full_keys else {}
-    result = []
-    for (m, scope, w), board in boards.items():
-        if board is None:
-            board = rank(full[(scope, w.id)], m, top_n)
-        result.append((m, scope, w, board))
-    store.replace_ranks(result, now)
-    return {"totals": len(rows), "boards": len(result), "full_reranks": len(full_keys)}
+class LeaderboardSink:
+    """``foreachBatch`` function of the stream's one query."""
 
-
-class TotalsSink:
-    """``foreachBatch`` function of a totals query."""
-
-    def __init__(self, store: Store, top_n: int, name: str,
+    def __init__(self, store: Store, counter: Counter, query: str,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self.store, self.top_n, self.name, self.clock = store, top_n, name, clock
+        self.store, self.counter, self.query, self.clock = store, counter, query, clock
+        self.facts: dict[int, BatchFacts] = {}  # read (and popped) by the progress listener
 
-    def __call__(self, df, batch_id: int) -> None:
+    def __call__(self, df: Any, batch_id: int) -> None:
         started = time.monotonic()
-        rows = [total_row(r) for r in df.collect()]  # runs the micro-batch's Spark job
-        if not rows:
-            return
-        computed = time.monotonic()
-        counts = apply_totals(self.store, rows, self.top_n, self.clock())
-        log.info("%s batch %d: %s; spark %.2fs, cassandra %.2fs", self.name, batch_id, counts,
-                 computed - started, time.monotonic() - computed)
+        table = df.toArrow()  # runs the micro-batch's Spark job
+        fetched = time.monotonic()
+        counts = self.process(table, batch_id)
+        log.info("batch %d: %d rows; spark %.3fs, driver+cassandra %.3fs; %s", batch_id,
+                 table.num_rows, fetched - started, time.monotonic() - fetched, counts)
 
-
-class DeadLetterSink:
-    """``foreachBatch`` function of the dead-letter query."""
-
-    def __init__(self, store: Store, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-                 ) -> None:
-        self.store, self.clock = store, clock
-
-    def __call__(self, df, batch_id: int) -> None:
+    def process(self, table: Any, batch_id: int) -> dict[str, int]:
+        """Count one batch (an Arrow table of keyed rows) and write what changed."""
+        c = self.counter
+        before = (c.max_event_us, c.late_total)
+        batch = batch_input(table, c.watermark_us, c.geometry)
+        changes = c.apply(batch)
         now = self.clock()
-        letters = [
-            DeadLetter(topic=r["topic"], partition=r["partition"], offset=r["offset"],
-                       kafka_timestamp=from_micros(r["kafka_timestamp_us"]), key=r["key"],
-                       value=None if r["value"] is None else bytes(r["value"]),
-                       reason=r["reason"], seen_at=now)
-            for r in df.collect()
-        ]
-        if letters:
-            self.store.add_dead_letters(letters)
-            log.warning("dead letters batch %d: %d rejected, first: %s", batch_id, len(letters),
-                        letters[0].reason)
-
+        self.store.write_batch(BatchWrite(
+            query=self.query, batch_id=batch_id, totals=changes.totals, boards=changes.boards,
+            panes=changes.panes,
+            windows=[(scope, window_of(c.geometry, start)) for scope, start in changes.windows],
+            state=StreamState(self.query, batch_id, c.max_event_us, c.late_total, *before),
+            dead_letters=[dead_letter(r, now) for r in batch.dead], now=now))
+        self.facts[batch_id] = BatchFacts(batch.late, c.late_total, c.watermark, c.state_rows())
+        if len(self.facts) > 100:  # the listener normally pops them
+            self.facts.pop(min(self.facts))
+        if batch.dead:
+            log.warning("batch %d: %d rejected, first: %s", batch_id, len(batch.dead),
+                        batch.dead[0]["reason"])
+        return {"events": batch.events, "late": batch.late, "dead": len(batch.dead),
+                "totals": len(changes.totals), "boards": len(changes.boards)}

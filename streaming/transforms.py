@@ -1,13 +1,15 @@
 """Pure ``DataFrame -> DataFrame`` transforms of the stream (no I/O, no session state).
 
 Input is the Kafka source's shape: ``key``, ``value`` (binary), ``topic``,
-``partition``, ``offset``, ``timestamp``. The pipeline:
+``partition``, ``offset``, ``timestamp``. Each message is parsed once:
 
-    parse -> dead_letters                      (rejected rows, with a specific reason)
-          -> valid_events -> counting_events   (confirmations, and retractions of them)
-             -> dedupe_all_time | dedupe_windowed
-             -> item_rows                      (one row per item per scope, signed)
-             -> all_time_totals | window_totals
+    parse -> keyed_rows                        (one row per counting event or rejected
+                                                message, with its dedupe key; others null)
+          -> dedupe                            (each key once, ever: Spark state)
+          -> the driver (streaming.counting)   (sums per pane and all-time, ranks)
+
+``dead_letters``, ``valid_events`` and ``counting_events`` are the same rules as
+separate views, for tests and batch use.
 """
 
 from __future__ import annotations
@@ -19,28 +21,50 @@ from collections.abc import Callable, Iterator
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from streaming.schema import Node, TopicSchema, leaf_rules, spark_type, topic_schema
-from topproducts.countries import GLOBAL_SCOPE
+from streaming.schema import (
+    Node,
+    TopicSchema,
+    canonical_pattern,
+    datetime_paths,
+    leaf_rules,
+    spark_type,
+    topic_schema,
+)
 from topproducts.events import EventType, Topic
 
 CORRUPT = "_corrupt_record"
 CONFIRMED = EventType.ORDER_CONFIRMED.value
 CANCELLED = EventType.ORDER_CANCELLED.value
 ALL_EVENT_TYPES = tuple(t.value for t in EventType)
-TOTAL_COLUMNS = ("scope", "window_start_us", "window_end_us", "variant_id", "product_id",
-                 "product_name", "material", "quantity", "revenue_usd")
+DEAD = "dead"  # key_kind of a rejected message (its key_id is made from its offset)
 
 Check = tuple[str, Callable[[Column], Column], Callable[[Column], Column]]
 
 
 def parse(raw: DataFrame, topic: Topic = Topic.ORDERS) -> DataFrame:
-    """Parse the JSON envelope into struct ``e`` and add ``reason`` (null when valid)."""
+    """Parse the JSON envelope into struct ``e`` and add ``reason`` (null when valid).
+
+    A message in the producer's canonical form is valid by one regular expression
+    and two casts (:func:`canonical`); only the others evaluate every rule.
+    """
     ts = topic_schema(topic)
     schema = spark_type(ts.envelope).add(CORRUPT, "string")
     value = F.col("value").cast("string")
     parsed = raw.withColumn("e", F.from_json(value, schema,
                                              {"columnNameOfCorruptRecord": CORRUPT}))
-    return parsed.withColumn("reason", reason(ts, F.col("e"), value))
+    e = F.col("e")
+    return parsed.withColumn("reason", F.when(canonical(ts, e, value), F.lit(None))
+                             .otherwise(reason(ts, e, value)))
+
+
+def canonical(ts: TopicSchema, e: Column, value: Column) -> Column:
+    """True for a message in the producer's canonical form with valid values."""
+    checks = [value.rlike(canonical_pattern(ts))]
+    for path, required in datetime_paths(ts.envelope):
+        column = functools.reduce(lambda c, name: c[name], path, e)
+        valid = column.try_cast("timestamp").isNotNull()
+        checks.append(valid if required else column.isNull() | valid)
+    return functools.reduce(operator.and_, checks)
 
 
 def reason(ts: TopicSchema, e: Column, value: Column) -> Column:
@@ -119,21 +143,13 @@ def dead_letters(parsed: DataFrame) -> DataFrame:
 def valid_events(parsed: DataFrame) -> DataFrame:
     """Valid events with typed columns (casts are safe: the values were validated)."""
     e, p = F.col("e"), F.col("e.payload")
-    item = lambda x: F.struct(  # noqa: E731
-        x["variant_id"].try_cast("bigint").alias("variant_id"),
-        x["product_id"].try_cast("bigint").alias("product_id"),
-        x["product_name"].alias("product_name"),
-        x["material"].alias("material"),
-        x["quantity"].try_cast("bigint").alias("quantity"),
-        x["revenue_usd"].try_cast("decimal(18,2)").alias("revenue_usd"),
-    )
     return parsed.where(F.col("reason").isNull()).select(
         F.lower(F.trim(e["event_id"])).alias("event_id"),
         e["event_type"].alias("event_type"),
         p["order_id"].try_cast("bigint").alias("order_id"),
         p["country"].alias("country"),
         p["confirmed_at"].try_cast("timestamp").alias("confirmed_at"),
-        F.transform(p["items"], item).alias("items"),
+        F.transform(p["items"], item_struct).alias("items"),
         F.col("timestamp").alias("kafka_timestamp"),
     )
 
@@ -153,75 +169,59 @@ def counting_events(events: DataFrame) -> DataFrame:
     )
 
 
-DEDUPE_KEY = ["order_id", "event_type"]
+DEDUPE_KEY = ["key_id", "key_kind"]
+_OFFSET_BITS = 40  # key_id of a rejected message: -(partition * 2**40 + offset) - 1
 
 
-def dedupe_all_time(counting: DataFrame) -> DataFrame:
-    """Count each order's confirmation and cancellation at most once, forever.
-
-    Keyed by (order_id, event_type) rather than event_id: a re-published event
-    and a re-emitted one with a new id are both caught. State grows with orders
-    (one small key each); the RocksDB state store keeps it off the heap.
-    """
-    return counting.dropDuplicates(DEDUPE_KEY)
-
-
-def dedupe_windowed(counting: DataFrame, watermark: str) -> DataFrame:
-    """Dedupe within the event-time watermark, which also bounds lateness.
-
-    Rows with ``event_time`` older than the watermark are dropped here, whole, and
-    counted by Spark as dropped by watermark: an event is on time (in all its
-    windows) or late (in none). Late events still count all-time.
-    """
-    marked = counting.withWatermark("event_time", watermark)
-    if not counting.isStreaming:  # batch (tests, backfills): plain dedupe is the same
-        return marked.dropDuplicates(DEDUPE_KEY)
-    return marked.dropDuplicatesWithinWatermark(DEDUPE_KEY)
-
-
-def item_rows(counting: DataFrame) -> DataFrame:
-    """One row per line item and scope (its country, and GLOBAL), with signed metrics."""
-    negative = F.col("sign") < 0
-    return (
-        counting
-        .select("event_time", "sign", "country", F.explode("items").alias("item"))
-        .select(
-            "event_time",
-            F.explode(F.array(F.col("country"), F.lit(GLOBAL_SCOPE))).alias("scope"),
-            F.col("item.variant_id").alias("variant_id"),
-            F.col("item.product_id").alias("product_id"),
-            F.col("item.product_name").alias("product_name"),
-            F.col("item.material").alias("material"),
-            (F.col("item.quantity") * F.col("sign")).alias("quantity"),
-            F.when(negative, -F.col("item.revenue_usd"))
-             .otherwise(F.col("item.revenue_usd")).alias("revenue_usd"),
-        )
+def item_struct(x: Column) -> Column:
+    """A line item as the counting needs it (casts are safe: the values were validated)."""
+    return F.struct(
+        x["variant_id"].try_cast("bigint").alias("variant_id"),
+        x["product_id"].try_cast("bigint").alias("product_id"),
+        x["product_name"].alias("product_name"),
+        x["material"].alias("material"),
+        x["quantity"].try_cast("bigint").alias("quantity"),
+        x["revenue_usd"].try_cast("decimal(18,2)").alias("revenue_usd"),
     )
 
 
-def _metrics() -> list[Column]:
-    return [
-        F.max("product_id").alias("product_id"),
-        F.max("product_name").alias("product_name"),
-        F.max("material").alias("material"),
-        F.sum("quantity").alias("quantity"),
-        F.sum("revenue_usd").alias("revenue_usd"),
-    ]
+def keyed_rows(parsed: DataFrame) -> DataFrame:
+    """One projection of every message: a counting event, a rejected message, or nulls.
+
+    Counting events (confirmations, and cancellations of confirmed orders) carry
+    ``key_id`` = order id and ``key_kind`` = event type: the same order's same fact
+    counts once, whoever re-published it. A rejected message carries a key made of
+    its partition and offset (unique) and ``key_kind`` = ``dead``. Every other
+    message (placements, cancellations that retract nothing) has a null key, and the
+    dedupe keeps at most one of those, ever; the driver ignores it.
+
+    No filter here: a filter on these columns would be pushed below the projection
+    and parse the JSON a second time.
+    """
+    e, p, bad = F.col("e"), F.col("e.payload"), F.col("reason").isNotNull()
+    event_type = e["event_type"]
+    confirmed = ~bad & (event_type == CONFIRMED)
+    counted = confirmed | (~bad & (event_type == CANCELLED) & p["confirmed_at"].isNotNull())
+    dead_id = -(F.col("partition").cast("bigint") * (1 << _OFFSET_BITS) + F.col("offset")) - 1
+    return parsed.select(
+        F.when(bad, dead_id).when(counted, p["order_id"].try_cast("bigint")).alias("key_id"),
+        F.when(bad, F.lit(DEAD)).when(counted, event_type).alias("key_kind"),
+        F.when(counted, F.when(confirmed, F.lit(1)).otherwise(F.lit(-1))).alias("sign"),
+        F.when(counted, p["country"]).alias("country"),
+        F.when(counted, F.unix_micros(p["confirmed_at"].try_cast("timestamp")))
+         .alias("event_time_us"),
+        F.when(counted, F.transform(p["items"], item_struct)).alias("items"),
+        F.when(bad, F.col("topic")).alias("topic"),
+        F.when(bad, F.col("partition")).alias("partition"),
+        F.when(bad, F.col("offset")).alias("offset"),
+        F.when(bad, F.unix_micros("timestamp")).alias("kafka_timestamp_us"),
+        F.when(bad, F.col("key").cast("string")).alias("key"),
+        F.when(bad, F.col("value")).alias("value"),
+        F.col("reason"),
+    )
 
 
-def all_time_totals(items: DataFrame) -> DataFrame:
-    """Exact totals per (scope, variant) since the beginning (no watermark)."""
-    none = F.lit(None).cast("bigint")
-    return (items.groupBy("scope", "variant_id").agg(*_metrics())
-            .select("scope", none.alias("window_start_us"), none.alias("window_end_us"),
-                    *TOTAL_COLUMNS[3:]))
-
-
-def window_totals(items: DataFrame, duration: str, slide: str) -> DataFrame:
-    """Exact totals per (scope, sliding window of event time, variant)."""
-    return (items.groupBy(F.window("event_time", duration, slide).alias("window"),
-                          "scope", "variant_id").agg(*_metrics())
-            .select("scope",
-                    F.unix_micros(F.col("window.start")).alias("window_start_us"),
-                    F.unix_micros(F.col("window.end")).alias("window_end_us"),
-                    *TOTAL_COLUMNS[3:]))
+def dedupe(rows: DataFrame) -> DataFrame:
+    """Each key once, forever (state: one small key per order fact and rejected message;
+    the RocksDB state store keeps it off the heap)."""
+    return rows.dropDuplicates(DEDUPE_KEY)

@@ -52,9 +52,13 @@ class Settings:
     # Spark.
     spark_master: str = "local[2]"
     spark_driver_memory: str = "1g"
-    spark_shuffle_partitions: int = 2
+    spark_shuffle_partitions: int = 1  # the stream's dedupe state: one RocksDB store
     spark_ui_port: int = 4040
-    stream_trigger_seconds: float = 2.0
+    # A micro-batch starts at most this often (sooner is wasted polling; a busy stream
+    # starts the next batch as soon as the last one ends).
+    stream_trigger_seconds: float = 0.2
+    # The largest micro-batch, in Kafka messages (a backlog drains in batches this big).
+    stream_max_offsets_per_trigger: int = 200_000
     # Monitoring (the Dagster sensor and checks).
     stream_stall_seconds: float = 120.0  # no batch for this long while input waits = stalled
     stream_restart_cooldown_seconds: float = 120.0  # at most one restart request per period

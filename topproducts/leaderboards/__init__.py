@@ -25,13 +25,12 @@ from topproducts.leaderboards.store import (
     Leaderboard,
     LeaderboardStore,
     Progress,
-    TotalRow,
     Window,
     open_store,
 )
 
 __all__ = [
     "ALL", "ALL_TIME", "DeadLetter", "ItemTotal", "Leaderboard", "LeaderboardStore", "Metric",
-    "Progress", "Ranked", "TotalRow", "Window", "current_window_start", "ensure_schema",
+    "Progress", "Ranked", "Window", "current_window_start", "ensure_schema",
     "merge_top", "open_store", "parse_duration", "parse_window_id", "rank", "window_id",
 ]

@@ -99,6 +99,50 @@ def parse_duration(text: str) -> timedelta:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class Geometry:
+    """Window length, slide (= pane length) and watermark delay, in microseconds.
+
+    A pane is one slide of event time; the sliding window starting at ``s`` is the
+    sum of the panes ``s, s + slide, ..., s + duration - slide``.
+    """
+
+    duration_us: int
+    slide_us: int
+    delay_us: int = 0
+
+    @classmethod
+    def of(cls, duration: timedelta, slide: timedelta,
+           delay: timedelta = timedelta(0)) -> Geometry:
+        if duration % slide:
+            raise ValueError(f"the window ({duration}) must be a whole number of slides "
+                             f"({slide})")
+        us = timedelta(microseconds=1)
+        return cls(duration // us, slide // us, delay // us)
+
+    @classmethod
+    def parse(cls, duration: str, slide: str, delay: str = "0 seconds") -> Geometry:
+        return cls.of(parse_duration(duration), parse_duration(slide), parse_duration(delay))
+
+    def pane_of(self, event_us: int) -> int:
+        return event_us - event_us % self.slide_us
+
+    def windows_of_pane(self, pane_us: int) -> range:
+        """Starts of the windows that contain a pane (Spark's epoch alignment)."""
+        return range(pane_us - self.duration_us + self.slide_us, pane_us + 1, self.slide_us)
+
+    def panes_of_window(self, start_us: int) -> range:
+        return range(start_us, start_us + self.duration_us, self.slide_us)
+
+
+def to_micros(moment: datetime) -> int:
+    return (moment.astimezone(UTC) - _EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
 def current_window_start(now: datetime, duration: timedelta, slide: timedelta) -> datetime:
     """Start of the sliding window that contains ``now`` and closes first: the trailing period.
 

@@ -3,9 +3,16 @@
 Each table answers one query in one partition read:
 
 - ``leaderboard``: top N for (metric, scope, window), ranks 1..N in clustering order.
-- ``item_totals``: exact totals of every item for (scope, window): what ranks are
-  computed from, and what reconciliation compares to MySQL.
+- ``item_totals``: exact all-time totals of every item per scope (``window_id = 'all'``).
+- ``pane_totals``: exact totals of every item per (scope, pane); a pane is one slide
+  of event time, and a sliding window's totals are the sum of its panes.
+- ``panes``: the panes that have data, newest first, per scope.
 - ``leaderboard_windows``: the windows that have data, newest first, per scope.
+- ``stream_state``: the stream's watermark and late count, per query.
+
+Totals rows carry the batch that wrote them and the value they replaced
+(``prev_*``, null for a new row): at start-up the stream takes the replaced value
+for a batch Spark did not commit, so a replayed batch counts once.
 - ``stream_progress``: the latest batch of each streaming query (the Dagster
   sensor's input); ``stream_progress_history`` keeps a week of batches.
 - ``dead_letters``: rejected messages with their reason, by topic and day.
@@ -27,7 +34,24 @@ TABLES: dict[str, str] = {
             product_id bigint, product_name text, material text,
             quantity bigint, revenue_usd decimal,
             window_start timestamp, window_end timestamp, updated_at timestamp,
+            batch_id bigint, prev_quantity bigint, prev_revenue_usd decimal,
             PRIMARY KEY ((scope, window_id), variant_id))""",
+    "pane_totals": """
+        CREATE TABLE IF NOT EXISTS {ks}.pane_totals (
+            scope text, pane_start timestamp, variant_id bigint,
+            product_id bigint, product_name text, material text,
+            quantity bigint, revenue_usd decimal, updated_at timestamp,
+            batch_id bigint, prev_quantity bigint, prev_revenue_usd decimal,
+            PRIMARY KEY ((scope, pane_start), variant_id))""",
+    "panes": """
+        CREATE TABLE IF NOT EXISTS {ks}.panes (
+            scope text, pane_start timestamp, updated_at timestamp,
+            PRIMARY KEY ((scope), pane_start))
+        WITH CLUSTERING ORDER BY (pane_start DESC)""",
+    "stream_state": """
+        CREATE TABLE IF NOT EXISTS {ks}.stream_state (
+            query text PRIMARY KEY, batch_id bigint, max_event_us bigint, late_total bigint,
+            prev_max_event_us bigint, prev_late_total bigint, updated_at timestamp)""",
     "leaderboard": """
         CREATE TABLE IF NOT EXISTS {ks}.leaderboard (
             metric text, scope text, window_id text, rank int,
@@ -77,6 +101,18 @@ def ensure_schema(session: Session, settings: Settings) -> None:
     """Create the keyspace and tables if missing (idempotent, safe to run concurrently)."""
     for statement in ddl(settings):
         session.execute(statement, timeout=60)
+
+
+def outdated(session: Session, settings: Settings) -> str | None:
+    """Why the keyspace's tables are from an older layout, or None when they are current."""
+    rows = session.execute(
+        "SELECT column_name FROM system_schema.columns WHERE keyspace_name = %s "
+        "AND table_name = 'item_totals'", (settings.cassandra_keyspace,))
+    columns = {r.column_name for r in rows}
+    if columns and "batch_id" not in columns:
+        return (f"keyspace {settings.cassandra_keyspace} holds leaderboards of an older layout "
+                "(window totals per item instead of panes)")
+    return None
 
 
 def drop_keyspace(session: Session, settings: Settings) -> None:

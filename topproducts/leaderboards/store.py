@@ -21,9 +21,13 @@ from cassandra.query import BatchStatement, BatchType, PreparedStatement
 from topproducts import cassandra_io
 from topproducts.leaderboards.ranking import (
     ALL_TIME,
+    Geometry,
     ItemTotal,
     Metric,
     Ranked,
+    from_micros,
+    parse_window_id,
+    to_micros,
     window_id,
 )
 from topproducts.leaderboards.schema import ensure_schema
@@ -49,10 +53,51 @@ ALL = Window()
 
 
 @dataclass(frozen=True)
-class TotalRow:
+class TotalChange:
+    """An absolute total the stream writes, with the value it replaces (None: a new row)."""
+
     scope: str
-    window: Window
-    item: ItemTotal
+    period_us: int | None  # None: all-time; else the pane's start
+    new: ItemTotal
+    old: ItemTotal | None
+
+
+@dataclass(frozen=True)
+class StoredTotal:
+    """A total as stored: its value, the batch that wrote it, and the value it replaced."""
+
+    scope: str
+    period_us: int | None
+    batch_id: int
+    new: ItemTotal
+    old: ItemTotal | None
+
+
+@dataclass(frozen=True)
+class StreamState:
+    """The stream's own state beside the totals: watermark input and late count."""
+
+    query: str
+    batch_id: int
+    max_event_us: int | None
+    late_total: int
+    prev_max_event_us: int | None
+    prev_late_total: int
+
+
+@dataclass
+class BatchWrite:
+    """Everything one micro-batch writes; every value absolute."""
+
+    query: str
+    batch_id: int
+    totals: Sequence[TotalChange]
+    boards: Sequence[tuple[Metric, str, Window, list[Ranked]]]
+    panes: Iterable[tuple[str, int]]  # (scope, pane start us)
+    windows: Iterable[tuple[str, Window]]
+    state: StreamState
+    dead_letters: Sequence[DeadLetter]
+    now: datetime
 
 
 @dataclass(frozen=True)
@@ -123,9 +168,11 @@ def _item(row: Any) -> ItemTotal:
 class LeaderboardStore:
     """Prepared statements over one Cassandra session and keyspace."""
 
-    def __init__(self, session: Session, keyspace: str) -> None:
+    def __init__(self, session: Session, keyspace: str, geometry: Geometry | None = None
+                 ) -> None:
         self.session = session
         self.ks = keyspace
+        self.geometry = geometry  # needed to read a window's totals (the sum of its panes)
         self._prepared: dict[str, PreparedStatement] = {}
 
     def _p(self, cql: str) -> PreparedStatement:
@@ -135,37 +182,38 @@ class LeaderboardStore:
         return stmt
 
     # -- writes (the stream) ---------------------------------------------------
-    def upsert_totals(self, rows: Sequence[TotalRow], now: datetime) -> None:
-        stmt = self._p(
-            "INSERT INTO {ks}.item_totals (scope, window_id, variant_id, product_id, "
-            "product_name, material, quantity, revenue_usd, window_start, window_end, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        # One single-partition batch per (scope, window) chunk: Cassandra applies it as
-        # one mutation, far cheaper than a request per row (the windows query writes
-        # each item into 12 windows x 2 scopes).
-        by_partition: dict[tuple[str, str], list[TotalRow]] = {}
-        for r in rows:
-            by_partition.setdefault((r.scope, r.window.id), []).append(r)
-        statements = []
-        for part in by_partition.values():
-            for i in range(0, len(part), ROWS_PER_BATCH):
-                batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-                for r in part[i:i + ROWS_PER_BATCH]:
-                    batch.add(stmt, (r.scope, r.window.id, r.item.variant_id, r.item.product_id,
-                                     r.item.product_name, r.item.material, r.item.quantity,
-                                     r.item.revenue_usd, r.window.start, r.window.end, now))
-                statements.append((batch, ()))
-        self._run_all(statements)
-        windows = {(r.scope, r.window) for r in rows if r.window.start is not None}
-        if windows:
-            stmt = self._p("INSERT INTO {ks}.leaderboard_windows (scope, window_start, "
-                           "window_end, updated_at) VALUES (?, ?, ?, ?)")
-            self._run(stmt, [(s, w.start, w.end, now) for s, w in windows])
+    def write_batch(self, w: BatchWrite) -> None:
+        """Write one batch's totals, boards, indexes, state and dead letters, concurrently."""
+        self._run_all([*self._total_statements(w), *self._board_statements(w.boards, w.now),
+                       *self._index_statements(w), *self._dead_letter_statements(w.dead_letters)])
 
-    def replace_ranks(
-        self, boards: Iterable[tuple[Metric, str, Window, list[Ranked]]], now: datetime
-    ) -> None:
-        """Rewrite whole rank partitions: ranks 1..k upserted, ranks above k deleted.
+    def _total_statements(self, w: BatchWrite) -> Iterator[tuple]:
+        cols = ("variant_id, product_id, product_name, material, quantity, revenue_usd, "
+                "updated_at, batch_id, prev_quantity, prev_revenue_usd")
+        all_time = self._p(f"INSERT INTO {{ks}}.item_totals (scope, window_id, {cols}) "
+                           "VALUES (?, 'all', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        pane = self._p(f"INSERT INTO {{ks}}.pane_totals (scope, pane_start, {cols}) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        # One single-partition batch per (scope, period) chunk: one mutation for Cassandra.
+        by_partition: dict[tuple[str, int | None], list[TotalChange]] = {}
+        for t in w.totals:
+            by_partition.setdefault((t.scope, t.period_us), []).append(t)
+        for (scope, period), rows in by_partition.items():
+            key = (scope,) if period is None else (scope, from_micros(period))
+            stmt = all_time if period is None else pane
+            for i in range(0, len(rows), ROWS_PER_BATCH):
+                batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+                for t in rows[i:i + ROWS_PER_BATCH]:
+                    n, o = t.new, t.old
+                    batch.add(stmt, (*key, n.variant_id, n.product_id, n.product_name,
+                                     n.material, n.quantity, n.revenue_usd, w.now, w.batch_id,
+                                     None if o is None else o.quantity,
+                                     None if o is None else o.revenue_usd))
+                yield batch, ()
+
+    def _board_statements(self, boards: Iterable[tuple[Metric, str, Window, list[Ranked]]],
+                          now: datetime) -> Iterator[tuple]:
+        """Whole rank partitions: ranks 1..k upserted, ranks above k deleted.
 
         One single-partition batch per board, so a reader sees the old or the new
         board, never a mix; items that fell out of the top disappear.
@@ -176,7 +224,6 @@ class LeaderboardStore:
             "window_end, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         delete = self._p("DELETE FROM {ks}.leaderboard WHERE metric = ? AND scope = ? "
                          "AND window_id = ? AND rank > ?")
-        statements = []
         for metric, scope, window, ranked in boards:
             batch = BatchStatement(batch_type=BatchType.UNLOGGED)
             batch.add(delete, (metric.value, scope, window.id, len(ranked)))
@@ -185,10 +232,30 @@ class LeaderboardStore:
                 batch.add(insert, (metric.value, scope, window.id, r.rank, i.variant_id,
                                    i.product_id, i.product_name, i.material, r.value,
                                    i.quantity, i.revenue_usd, window.start, window.end, now))
-            statements.append((batch, ()))
-        self._run_all(statements)
+            yield batch, ()
 
-    def _run_all(self, statements: list[tuple[BatchStatement, tuple]]) -> None:
+    def _index_statements(self, w: BatchWrite) -> Iterator[tuple]:
+        pane = self._p("INSERT INTO {ks}.panes (scope, pane_start, updated_at) VALUES (?, ?, ?)")
+        for scope, start in w.panes:
+            yield pane, (scope, from_micros(start), w.now)
+        window = self._p("INSERT INTO {ks}.leaderboard_windows (scope, window_start, "
+                         "window_end, updated_at) VALUES (?, ?, ?, ?)")
+        for scope, win in w.windows:
+            yield window, (scope, win.start, win.end, w.now)
+        st = w.state
+        yield self._p("INSERT INTO {ks}.stream_state (query, batch_id, max_event_us, late_total, "
+                      "prev_max_event_us, prev_late_total, updated_at) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?)"), (
+            st.query, st.batch_id, st.max_event_us, st.late_total, st.prev_max_event_us,
+            st.prev_late_total, w.now)
+
+    def replace_ranks(
+        self, boards: Iterable[tuple[Metric, str, Window, list[Ranked]]], now: datetime
+    ) -> None:
+        """Rewrite whole rank partitions (see :meth:`_board_statements`)."""
+        self._run_all(list(self._board_statements(boards, now)))
+
+    def _run_all(self, statements: list[tuple]) -> None:
         if statements:
             for ok, result in execute_concurrent(self.session, statements,
                                                  concurrency=CONCURRENCY,
@@ -196,13 +263,60 @@ class LeaderboardStore:
                 if not ok:
                     raise result
 
+    # -- the stream's start-up -----------------------------------------------------
+    def stream_state(self, query: str) -> StreamState | None:
+        row = self.session.execute(self._p("SELECT * FROM {ks}.stream_state WHERE query = ?"),
+                                   (query,)).one()
+        if row is None:
+            return None
+        return StreamState(row.query, row.batch_id, row.max_event_us, row.late_total or 0,
+                           row.prev_max_event_us, row.prev_late_total or 0)
+
+    def stored_totals(self, scopes: Sequence[str], pane_horizon_us: int | None
+                      ) -> Iterator[StoredTotal]:
+        """Every all-time total of ``scopes``, and pane totals from the horizon on."""
+        cols = ("variant_id, product_id, product_name, material, quantity, revenue_usd, "
+                "batch_id, prev_quantity, prev_revenue_usd")
+        all_time = self._p(f"SELECT {cols} FROM {{ks}}.item_totals WHERE scope = ? "
+                           "AND window_id = 'all'")
+        for scope, (_ok, rows) in zip(scopes, execute_concurrent_with_args(
+                self.session, all_time, [(s,) for s in scopes], concurrency=CONCURRENCY,
+                raise_on_first_error=True, results_generator=False), strict=True):
+            for r in rows:
+                yield _stored(scope, None, r)
+        panes = [(scope, start) for scope in scopes
+                 for start in self.pane_starts(scope, pane_horizon_us)]
+        stmt = self._p(f"SELECT {cols} FROM {{ks}}.pane_totals WHERE scope = ? "
+                       "AND pane_start = ?")
+        for (scope, start), (_ok, rows) in zip(panes, execute_concurrent_with_args(
+                self.session, stmt, [(s, from_micros(p)) for s, p in panes],
+                concurrency=CONCURRENCY, raise_on_first_error=True,
+                results_generator=False), strict=True):
+            for r in rows:
+                yield _stored(scope, start, r)
+
+    def pane_starts(self, scope: str, since_us: int | None = None) -> list[int]:
+        """Starts (µs) of the panes with data for ``scope``, from ``since_us`` on."""
+        if since_us is None:
+            rows = self.session.execute(
+                self._p("SELECT pane_start FROM {ks}.panes WHERE scope = ?"), (scope,))
+        else:
+            rows = self.session.execute(
+                self._p("SELECT pane_start FROM {ks}.panes WHERE scope = ? AND pane_start >= ?"),
+                (scope, from_micros(since_us)))
+        return [to_micros(_utc(r.pane_start)) for r in rows]
+
     def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        self._run_all(list(self._dead_letter_statements(letters)))
+
+    def _dead_letter_statements(self, letters: Sequence[DeadLetter]) -> Iterator[tuple]:
         stmt = self._p(
             "INSERT INTO {ks}.dead_letters (topic, day, kafka_partition, kafka_offset, "
             "kafka_timestamp, message_key, value, reason, seen_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        self._run(stmt, [(d.topic, d.day, d.partition, d.offset, d.kafka_timestamp, d.key,
-                          d.value, d.reason, d.seen_at) for d in letters])
+        for d in letters:
+            yield stmt, (d.topic, d.day, d.partition, d.offset, d.kafka_timestamp, d.key,
+                         d.value, d.reason, d.seen_at)
 
     def write_progress(self, p: Progress) -> None:
         cols = ("query, run_id, batch_id, end_offsets, input_rows, input_rows_per_second, "
@@ -265,30 +379,48 @@ class LeaderboardStore:
         )
 
     def totals(self, scope: str, wid: str) -> list[ItemTotal]:
-        """Exact totals of every item in (scope, window), by variant_id."""
-        cql = ("SELECT variant_id, product_id, product_name, material, quantity, revenue_usd "
-               "FROM {ks}.item_totals WHERE scope = ? AND window_id = ?")
-        return [_item(r) for r in self.session.execute(self._p(cql), (scope, wid))]
+        """Exact totals of every item in (scope, window): all-time, or the sum of the
+        window's panes; by variant_id."""
+        return self.totals_many([(scope, wid)])[(scope, wid)]
 
     def totals_many(
         self, keys: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], list[ItemTotal]]:
-        """:meth:`totals` for many (scope, window_id) partitions, concurrently."""
-        cql = ("SELECT variant_id, product_id, product_name, material, quantity, revenue_usd "
-               "FROM {ks}.item_totals WHERE scope = ? AND window_id = ?")
-        return self._many(cql, keys, _item)
+        """:meth:`totals` for many (scope, window_id) partitions, read concurrently."""
+        all_time = [(scope,) for scope, wid in keys if wid == ALL_TIME]
+        panes: dict[tuple[str, str], list[tuple[str, datetime]]] = {}
+        for scope, wid in keys:
+            if wid != ALL_TIME:
+                start = to_micros(parse_window_id(wid))  # type: ignore[arg-type]
+                panes[(scope, wid)] = [(scope, from_micros(p))
+                                       for p in self._geometry().panes_of_window(start)]
+        cols = "variant_id, product_id, product_name, material, quantity, revenue_usd"
+        read_all = self._many(f"SELECT {cols} FROM {{ks}}.item_totals WHERE scope = ? "
+                              "AND window_id = 'all'", all_time, _item)
+        read_panes = self._many(f"SELECT {cols} FROM {{ks}}.pane_totals WHERE scope = ? "
+                                "AND pane_start = ?",
+                                sorted({p for ps in panes.values() for p in ps}), _item)
+        out: dict[tuple[str, str], list[ItemTotal]] = {}
+        for scope, wid in keys:
+            if wid == ALL_TIME:
+                out[(scope, wid)] = sorted(read_all[(scope,)], key=lambda i: i.variant_id)
+            else:
+                out[(scope, wid)] = _sum_items(i for p in panes[(scope, wid)]
+                                               for i in read_panes[p])
+        return out
 
-    def top_items_many(
-        self, keys: Sequence[tuple[Metric, str, str]]
-    ) -> dict[tuple[Metric, str, str], list[ItemTotal]]:
-        """The items of many rank partitions, in rank order, concurrently."""
-        cql = ("SELECT variant_id, product_id, product_name, material, quantity, revenue_usd "
-               "FROM {ks}.leaderboard WHERE metric = ? AND scope = ? AND window_id = ?")
-        params = [(m.value, s, w) for m, s, w in keys]
-        results = self._many(cql, params, _item)
-        return {k: results[p] for k, p in zip(keys, params, strict=True)}
+    def item_total(self, scope: str, wid: str, variant_id: int) -> ItemTotal | None:
+        """One item's exact totals in (scope, window)."""
+        return next((i for i in self.totals(scope, wid) if i.variant_id == variant_id), None)
+
+    def _geometry(self) -> Geometry:
+        if self.geometry is None:
+            raise ValueError("this store was opened without the window geometry")
+        return self.geometry
 
     def _many(self, cql: str, keys: Sequence[tuple], convert) -> dict:
+        if not keys:
+            return {}
         stmt = self._p(cql)
         out = {}
         for key, (_ok, rows) in zip(keys, execute_concurrent_with_args(
@@ -327,6 +459,26 @@ class LeaderboardStore:
                 for r in rows]
 
 
+def _sum_items(items: Iterable[ItemTotal]) -> list[ItemTotal]:
+    """Items summed per variant (a window's totals from its panes), by variant_id."""
+    acc: dict[int, ItemTotal] = {}
+    for i in items:
+        old = acc.get(i.variant_id)
+        acc[i.variant_id] = i if old is None else ItemTotal(
+            i.variant_id, i.product_id, i.product_name, i.material,
+            old.quantity + i.quantity, old.revenue_usd + i.revenue_usd)
+    return [acc[v] for v in sorted(acc)]
+
+
+def _stored(scope: str, period_us: int | None, r: Any) -> StoredTotal:
+    old = None
+    if r.prev_quantity is not None:
+        old = ItemTotal(r.variant_id, r.product_id, r.product_name, r.material,
+                        r.prev_quantity, r.prev_revenue_usd)
+    return StoredTotal(scope, period_us, r.batch_id if r.batch_id is not None else -1,
+                       _item(r), old)
+
+
 def _progress(r: Any) -> Progress:
     return Progress(
         query=r.query, run_id=r.run_id or "", batch_id=r.batch_id,
@@ -348,12 +500,13 @@ def open_store(settings: Settings, create: bool = True) -> Iterator[LeaderboardS
     try:
         if create:
             ensure_schema(session, settings)
-        yield LeaderboardStore(session, settings.cassandra_keyspace)
+        yield LeaderboardStore(session, settings.cassandra_keyspace,
+                               Geometry.parse(settings.window_duration, settings.window_slide))
     finally:
         session.cluster.shutdown()
 
 
 __all__ = [
-    "ALL", "DeadLetter", "Leaderboard", "LeaderboardStore", "Progress", "TotalRow", "Window",
-    "open_store",
+    "ALL", "BatchWrite", "DeadLetter", "Leaderboard", "LeaderboardStore", "Progress",
+    "StoredTotal", "StreamState", "TotalChange", "Window", "open_store",
 ]
