@@ -30,12 +30,12 @@ from topproducts.errors import TopProductsError
 from topproducts.events import Topic
 from topproducts.leaderboards.ranking import Geometry
 from topproducts.leaderboards.schema import outdated
-from topproducts.leaderboards.store import open_store
+from topproducts.leaderboards.store import STREAM_QUERY, open_store
 from topproducts.settings import Settings, get_settings
 
 log = logging.getLogger("streaming.job")
 
-QUERY = "leaderboards"
+QUERY = STREAM_QUERY
 QUERIES = (QUERY,)
 OLD_QUERIES = ("leaderboard_all", "leaderboard_windows", "dead_letters")  # before panes
 RESET = ("run `topproducts stream reset --yes` (with the stream stopped): the next start "

@@ -20,7 +20,7 @@ from topproducts.countries import COUNTRIES, GLOBAL_SCOPE
 from topproducts.errors import ConfigError
 from topproducts.events import Topic
 from topproducts.leaderboards.ranking import parse_duration, window_id
-from topproducts.leaderboards.store import open_store
+from topproducts.leaderboards.store import STREAM_QUERY, open_store
 from topproducts.settings import Settings
 
 ALL_TIME = "all"
@@ -222,9 +222,7 @@ def run(settings: Settings, kind: str = ALL_TIME, wait_seconds: float | None = N
     consumed up to Kafka's end offsets, both before and after the two reads (the
     end offsets unchanged). Waits up to ``wait_seconds`` for such a moment.
     """
-    from streaming.job import QUERY_ALL, QUERY_WINDOWS  # imports pyspark: only when used
-
-    query = QUERY_ALL if kind == ALL_TIME else QUERY_WINDOWS
+    query = STREAM_QUERY
     topics = [settings.topic(Topic.ORDERS)]
     scopes = [GLOBAL_SCOPE, *(c.code for c in COUNTRIES)]
     duration = parse_duration(settings.window_duration)

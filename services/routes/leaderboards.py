@@ -110,10 +110,7 @@ def item(
     if found is None:
         raise ApiError(404, "not_found", f"variant {variant_id} has no totals in "
                        f"{scope.value}, window {w.id}", "variant_id")
-    if w.start is None and found["window_start"] is not None:
-        w = WindowOut(id=w.id, start=found["window_start"], end=found["window_end"])
-    return ItemTotals(scope=scope, window=w, **{k: v for k, v in found.items()
-                                                if not k.startswith("window")})
+    return ItemTotals(scope=scope, window=w, updated_at=None, **found)
 
 
 @router.get("/{metric}", summary="Top N products by quantity or revenue",

@@ -63,7 +63,7 @@ def wait_caught_up(settings: Settings, timeout: float = 180) -> monitor.Health:
     while time.monotonic() < deadline:
         health, progress = monitor.snapshot(settings, datetime.now(UTC))
         queries = {p.query for p in progress}
-        if health.pid and health.lag == 0 and {"leaderboard_all", "leaderboard_windows"} <= queries:
+        if health.pid and health.lag == 0 and "leaderboards" in queries:
             return health
         time.sleep(1)
     raise AssertionError(f"the stream did not catch up in {timeout}s: {health}")

@@ -147,8 +147,35 @@ def test_kill_minus_9_mid_run_then_restart_keeps_totals_exact(env: Settings) -> 
     assert process.stop(env) is not None
     with open_store(env) as store:
         stale = json.dumps({env.topic("orders"): {"0": 1}})
-        store.sync_committed("dead_letters", 0, stale, datetime.now(UTC))
+        store.sync_committed(QUERIES[0], 0, stale, datetime.now(UTC))
     assert not caught_up(env)
     process.start(env)
     wait_until(lambda: caught_up(env), 120, "the progress rows to match the checkpoints",
                process.log_file(env))
+
+
+def test_kill_minus_9_in_the_middle_of_a_large_drain_keeps_every_board_exact(env: Settings
+                                                                            ) -> None:
+    """Small micro-batches over a big backlog, a kill -9 while they run, a restart: every
+    total and board (all-time and each window, global and per country) equals the events."""
+    settings = env.replace(stream_max_offsets_per_trigger=1500)
+    start = datetime.now(UTC) - timedelta(minutes=50)
+    events = synthetic_orders(6000, seed=51, start=start, step=timedelta(milliseconds=500),
+                              cancel_rate=0.1, variants=300)
+    produce(settings, events_of(events) + [("bad", b"{broken")])
+
+    def batches_done() -> int:
+        with open_store(settings) as store:
+            rows = {p.query: p for p in store.progress()}
+        return rows[QUERIES[0]].batch_id + 1 if QUERIES[0] in rows else 0
+
+    process.start(settings)
+    wait_until(lambda: batches_done() >= 3, 300, "a few batches", process.log_file(settings))
+    assert not caught_up(settings), "the drain ended before the kill: make it bigger"
+    assert process.kill(settings) is not None
+    process.start(settings)
+    wait_until(lambda: caught_up(settings), 600, "the restarted stream",
+               process.log_file(settings))
+    assert_leaderboards_exact(settings, events)
+    with open_store(settings) as store:
+        assert len(store.dead_letters(settings.topic("orders"), datetime.now(UTC).date())) == 1

@@ -33,6 +33,7 @@ from topproducts.leaderboards.ranking import (
 from topproducts.leaderboards.schema import ensure_schema
 from topproducts.settings import Settings
 
+STREAM_QUERY = "leaderboards"  # the streaming job's one query: its progress row's name
 CONCURRENCY = 64
 ROWS_PER_BATCH = 40  # ~4 KB: under Cassandra's batch size warning (5 KB)
 
@@ -507,6 +508,6 @@ def open_store(settings: Settings, create: bool = True) -> Iterator[LeaderboardS
 
 
 __all__ = [
-    "ALL", "BatchWrite", "DeadLetter", "Leaderboard", "LeaderboardStore", "Progress",
-    "StoredTotal", "StreamState", "TotalChange", "Window", "open_store",
+    "ALL", "STREAM_QUERY", "BatchWrite", "DeadLetter", "Leaderboard", "LeaderboardStore",
+    "Progress", "StoredTotal", "StreamState", "TotalChange", "Window", "open_store",
 ]
