@@ -1,188 +1,213 @@
-"""Benchmark the streaming job on the real stack: drain rate and event-to-leaderboard latency.
+"""Benchmark the stream on the real stack; every figure in one run (``make bench``).
 
-    .venv/bin/python bench/bench_stream.py [--events 20000] [--rate 20] [--seconds 60]
+    .venv/bin/python bench/bench_stream.py [--events 1000000] [--latency-seconds 120]
 
-1. Drain: with the job running and warm, write ``--events`` events at once and
-   time until every query's progress reaches the topic's end (events/s).
-2. Latency: produce ``--rate`` orders/s for ``--seconds``; once a second a probe
-   order with a fresh variant id; latency = from produce to the probe's total
-   being readable in Cassandra (``item_totals``; its board is rewritten in the
-   same batch, right after). Prints p50/p99.
+1. **Drain**: a topic preloaded with ``--events`` events in the simulator's mix
+   (:mod:`bench.drain_data`), read first by a bare confluent-kafka consumer
+   (``assign()`` from offset 0) and by the original project's per-event
+   read-modify-write consumer (:mod:`bench.baselines`), then drained by the stream.
+   The warm rate counts from the end of the stream's first micro-batch (JVM start
+   and code generation excluded) to the moment its progress reaches the topic's end;
+   the cold rate counts from the process start. Every all-time total is then
+   compared with what the preload says it must be.
+2. **Flat cost**: the same drain, smaller, with 1,000 and with 10,000 variants and
+   the same micro-batch size: mean per-batch time of each.
+3. **Memory**: the stream's resident memory (driver and JVM) after the big drain,
+   and the state rows it reports (Spark's dedupe keys plus the driver's totals).
+4. **Latency** at 1,000 orders/s through MySQL, the outbox and Kafka
+   (:mod:`bench.latency`), and the **simulator**'s rate (``bench/bench_shop.py``).
 
-Runs in its own topic prefix, keyspace and state dir, all removed at the end.
+Prints each figure and writes them all to ``<state_dir>/bench/latest.json``.
+Each part runs in its own topic prefix, keyspace and state folder, removed after.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import TopicPartition
 
+from bench.baselines import bare_consumer_rate, rss_mib, seed_baseline_rate
+from bench.drain_data import preload
 from streaming import process
-from streaming.job import QUERIES
-from streaming.reference import synthetic_orders
 from topproducts import cassandra_io, kafka_io
-from topproducts.events import LineItem, OrderConfirmed, encode, make_event
 from topproducts.leaderboards import open_store
 from topproducts.leaderboards.schema import drop_keyspace
-from topproducts.settings import Settings, get_settings
+from topproducts.leaderboards.store import STREAM_QUERY
+from topproducts.settings import REPO_ROOT, Settings, get_settings
 
 
-def end_offsets(settings: Settings) -> dict[str, dict[int, int]]:
+def end_offsets(settings: Settings, topic: str) -> dict[str, int]:
     consumer = kafka_io.consumer(f"{settings.kafka_topic_prefix}-bench", settings)
     try:
-        topic = settings.topic("orders")
         parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return {topic: {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                        for p in parts}}
+        return {str(p): consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in parts}
     finally:
         consumer.close()
 
 
-def wait_caught_up(settings: Settings, store, timeout: float) -> float:
-    target = end_offsets(settings)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        rows = {p.query: p for p in store.progress()}
-        if all(q in rows and rows[q].offsets() == target for q in QUERIES):
-            return time.monotonic()
-        time.sleep(0.25)
-    raise SystemExit(f"not caught up after {timeout}s; see {process.log_file(settings)}")
+def isolated(base: Settings, **changes: Any) -> Settings:
+    name = "bench" + uuid.uuid4().hex[:8]
+    return base.replace(kafka_topic_prefix=name, cassandra_keyspace=name,
+                        state_dir=Path(tempfile.mkdtemp(prefix="bench-stream-")),
+                        spark_ui_port=4070, **changes)
 
 
-def probe(variant_id: int, order_id: int) -> bytes:
-    item = LineItem(line_no=1, variant_id=variant_id, product_id=variant_id,
-                    product_name="probe", material="probe", quantity=1,
-                    unit_price=Decimal("1.00"), revenue=Decimal("1.00"),
-                    revenue_usd=Decimal("1.00"))
-    now = datetime.now(UTC)
-    return encode(make_event(OrderConfirmed(
-        order_id=order_id, customer_id=1, country="US", currency="USD",
-        fx_rate_usd=Decimal("1"), total=Decimal("1.00"), items=[item], confirmed_at=now)))
+def drop(settings: Settings) -> None:
+    process.stop(settings, timeout=60)
+    session = cassandra_io.connect(settings)
+    try:
+        drop_keyspace(session, settings)
+    finally:
+        session.cluster.shutdown()
+    admin = kafka_io.admin(settings)
+    for future in admin.delete_topics([settings.topic("orders")]).values():
+        future.result(timeout=30)
+
+
+def drain(settings: Settings, events: int, variants: int, baselines: bool = False
+          ) -> dict[str, Any]:
+    """Preload, optionally measure the baselines on the same topic, then drain it."""
+    topic = settings.topic("orders")
+    loaded = preload(settings, topic, events, variants=variants)
+    print(f"  preloaded {loaded.events:,} events ({loaded.malformed:,} malformed, "
+          f"{variants:,} variants) in {loaded.seconds:.1f}s")
+    out: dict[str, Any] = {"events": loaded.events}
+    if baselines:
+        bare = bare_consumer_rate(settings, topic)
+        out["bare_consumer_msgs_per_s"] = round(bare.per_second)
+        print(f"  bare consumer (assign, offset 0): {bare.count:,} messages in "
+              f"{bare.seconds:.2f}s = {bare.per_second:,.0f} msgs/s")
+        seed = seed_baseline_rate(settings, topic, seconds_budget=20.0)
+        out["seed_baseline_events_per_s"] = round(seed.per_second, 1)
+        print(f"  seed-style baseline (read-modify-write per item): {seed.count:,} events in "
+              f"{seed.seconds:.1f}s = {seed.per_second:,.1f} events/s")
+    target = {topic: end_offsets(settings, topic)}
+    total = sum(target[topic].values())
+    with open_store(settings) as store:
+        started = time.monotonic()
+        pid = process.start(settings)
+        first: tuple[float, int] | None = None
+        deadline = started + 1800
+        while True:
+            row = next((p for p in store.progress() if p.query == STREAM_QUERY), None)
+            now = time.monotonic()
+            if row is not None and first is None:
+                first = (now, sum(row.offsets().get(topic, {}).values()))
+            if row is not None and {t: {str(k): v for k, v in parts.items()}
+                                    for t, parts in row.offsets().items()} == target:
+                break
+            if now > deadline:
+                raise SystemExit(f"not caught up; see {process.log_file(settings)}")
+            time.sleep(0.05)
+        done = time.monotonic()
+        out["stream_rss_mib"] = round(rss_mib(pid))
+        out["state_rows"] = row.state_rows
+        history = store.progress_history(STREAM_QUERY, datetime.now(UTC).date(), 1000)
+        batches = sorted((p for p in history if p.input_rows), key=lambda p: p.batch_id)
+        exact = all(
+            {i.variant_id: (i.quantity, i.revenue_usd) for i in store.totals(scope, "all")}
+            == {v: qr for (s, v), qr in loaded.totals.items() if s == scope}
+            for scope in {s for s, _ in loaded.totals})
+    assert first is not None
+    warm_events = total - first[1]
+    out.update({
+        "drain_events_per_s": round(warm_events / (done - first[0])) if warm_events else None,
+        "drain_cold_events_per_s": round(total / (done - started)),
+        "batches": len(batches),
+        "batch_seconds_mean": round(statistics.fmean(
+            p.batch_duration_ms for p in batches[1:] or batches) / 1000, 3),
+        "exact": exact,
+    })
+    print(f"  stream: {total:,} events, warm {out['drain_events_per_s']:,} events/s (after the "
+          f"first batch), cold {out['drain_cold_events_per_s']:,} events/s (from process "
+          f"start); {len(batches)} batches, mean {out['batch_seconds_mean']}s; all-time totals "
+          f"{'equal' if exact else 'DIFFER FROM'} the preload's")
+    print(f"  memory: {out['stream_rss_mib']:,} MiB resident (driver + JVM); state rows "
+          f"{out['state_rows']:,}")
+    return out
+
+
+def simulator_rate() -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "bench/bench_shop.py", "--customers", "20000", "--products", "2000",
+         "--orders", "20000", "--json"], cwd=REPO_ROOT, capture_output=True, text=True,
+        check=True)
+    print(result.stdout.rstrip())
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--events", type=int, default=20000, help="events to drain")
-    ap.add_argument("--rate", type=float, default=20.0, help="orders/s during the latency run")
-    ap.add_argument("--seconds", type=int, default=60, help="length of the latency run")
-    ap.add_argument("--trigger", type=float, default=None,
-                    help="trigger seconds (default: settings)")
+    ap.add_argument("--events", type=int, default=1_000_000, help="events to drain")
+    ap.add_argument("--flat-events", type=int, default=300_000,
+                    help="events per flat-cost drain")
+    ap.add_argument("--latency-seconds", type=float, default=120.0)
+    ap.add_argument("--rate", type=float, default=1000.0, help="orders/s in the latency run")
+    ap.add_argument("--skip", action="append", default=[],
+                    choices=["drain", "flat", "latency", "simulator"])
     args = ap.parse_args()
-
-    name = "bench" + uuid.uuid4().hex[:8]
     base = get_settings()
-    settings = base.replace(kafka_topic_prefix=name, cassandra_keyspace=name,
-                            state_dir=Path(tempfile.mkdtemp(prefix="bench-stream-")),
-                            stream_trigger_seconds=args.trigger or base.stream_trigger_seconds,
-                            spark_ui_port=4070)
-    topic = settings.topic("orders")
-    kafka_io.ensure_topics(settings, [topic])
-    producer = kafka_io.producer(settings)
-    next_order = 1
+    figures: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
+                               "cores": __import__("os").cpu_count()}
 
-    def send(values: list[tuple[str, bytes]]) -> None:
-        for key, value in values:
-            while True:
-                try:
-                    producer.produce(topic, key=key, value=value)
-                    break
-                except BufferError:
-                    producer.poll(0.05)
-        producer.poll(0)
+    if "drain" not in args.skip:
+        print(f"== drain: {args.events:,} events")
+        s = isolated(base)
+        try:
+            d = drain(s, args.events, variants=1000, baselines=True)
+        finally:
+            drop(s)
+        figures.update({k: d[k] for k in (
+            "drain_events_per_s", "drain_cold_events_per_s", "bare_consumer_msgs_per_s",
+            "seed_baseline_events_per_s", "stream_rss_mib", "state_rows", "exact")})
+        figures["drain_vs_bare_consumer"] = round(d["drain_events_per_s"]
+                                                  / d["bare_consumer_msgs_per_s"], 3)
+        figures["drain_vs_seed_baseline"] = round(d["drain_events_per_s"]
+                                                  / d["seed_baseline_events_per_s"])
+        print(f"  ratios: {figures['drain_vs_bare_consumer']:.1%} of the bare consumer, "
+              f"{figures['drain_vs_seed_baseline']:,}x the seed-style baseline")
 
-    try:
-        with open_store(settings) as store:
-            # warm up: the JVM, the codegen, the state stores
-            warm = synthetic_orders(20, seed=1, first_order_id=next_order)
-            next_order += 20
-            send([(e.key, encode(e)) for e in warm])
-            producer.flush()
-            started = time.monotonic()
-            process.start(settings)
-            wait_caught_up(settings, store, 600)
-            print(f"startup + warm-up: {time.monotonic() - started:.1f}s")
+    if "flat" not in args.skip:
+        print(f"== flat cost: {args.flat_events:,} events, 50,000 per micro-batch")
+        for variants in (1000, 10000):
+            s = isolated(base, stream_max_offsets_per_trigger=50_000)
+            try:
+                d = drain(s, args.flat_events, variants=variants)
+            finally:
+                drop(s)
+            figures[f"batch_seconds_{variants}_variants"] = d["batch_seconds_mean"]
+        figures["flat_cost_ratio"] = round(figures["batch_seconds_10000_variants"]
+                                           / figures["batch_seconds_1000_variants"], 2)
+        print(f"  per-batch time, 10,000 vs 1,000 variants: {figures['flat_cost_ratio']}x")
 
-            # 1. drain
-            orders = max(1, args.events // 2)
-            backlog = timedelta(seconds=0.1)  # a backlog of the recent past, 10 orders/s
-            events = [(e.key, encode(e)) for e in synthetic_orders(
-                orders, seed=2, first_order_id=next_order, cancel_rate=0.05,
-                start=datetime.now(UTC) - orders * backlog, step=backlog)][: args.events]
-            next_order += orders
-            t0 = time.monotonic()
-            send(events)
-            producer.flush()
-            produced = time.monotonic()
-            t1 = wait_caught_up(settings, store, 1800)
-            print(f"drain: {len(events)} events produced in {produced - t0:.1f}s, all three "
-                  f"queries caught up after {t1 - t0:.1f}s -> {len(events) / (t1 - t0):,.0f} "
-                  "events/s")
+    if "latency" not in args.skip:
+        from bench.latency import run_latency
 
-            # 2. latency at a steady rate
-            pending: dict[int, float] = {}
-            latencies: list[float] = []
-            done = threading.Event()
-            lock = threading.Lock()
-            read = store.session.prepare(
-                f"SELECT variant_id FROM {settings.cassandra_keyspace}.item_totals "
-                "WHERE scope = 'GLOBAL' AND window_id = 'all' AND variant_id IN ?")
+        print(f"== latency: {args.rate:g} orders/s for {args.latency_seconds:g}s, "
+              "a probe every 100 ms")
+        figures.update(run_latency(base, rate=args.rate, seconds=args.latency_seconds))
 
-            def poller() -> None:
-                while not done.is_set() or pending:
-                    with lock:
-                        ids = list(pending)
-                    if ids:
-                        for row in store.session.execute(read, (ids,)):
-                            with lock:
-                                sent = pending.pop(row.variant_id, None)
-                            if sent is not None:
-                                latencies.append(time.monotonic() - sent)
-                    time.sleep(0.05)
-                    if done.is_set() and time.monotonic() > stop_at + 120:
-                        return
+    if "simulator" not in args.skip:
+        print("== simulator (MySQL + outbox + Kafka)")
+        shop = simulator_rate()
+        figures["orders_per_s"] = shop["orders_per_s"]
 
-            stop_at = time.monotonic() + args.seconds
-            thread = threading.Thread(target=poller, daemon=True)
-            thread.start()
-            tick, probe_id = time.monotonic(), 10_000_000
-            while time.monotonic() < stop_at:
-                batch = synthetic_orders(max(1, int(args.rate)), seed=next_order,
-                                         first_order_id=next_order, cancel_rate=0.05,
-                                         step=timedelta(seconds=1 / args.rate))
-                next_order += len(batch)
-                send([(e.key, encode(e)) for e in batch])
-                probe_id += 1
-                with lock:
-                    pending[probe_id] = time.monotonic()
-                send([(str(next_order), probe(probe_id, next_order))])
-                next_order += 1
-                producer.flush()
-                tick += 1.0
-                time.sleep(max(0.0, tick - time.monotonic()))
-            done.set()
-            thread.join()
-            if latencies:
-                q = statistics.quantiles(latencies, n=100)
-                print(f"latency over {len(latencies)} probes at {args.rate:g} orders/s "
-                      f"(trigger {settings.stream_trigger_seconds}s): p50 {q[49]:.2f}s, "
-                      f"p99 {q[98]:.2f}s, max {max(latencies):.2f}s; {len(pending)} unseen")
-    finally:
-        process.stop(settings, timeout=60)
-        session = cassandra_io.connect(settings)
-        drop_keyspace(session, settings)
-        session.cluster.shutdown()
-        admin = kafka_io.admin(settings)  # keep the handle alive until the futures end
-        for future in admin.delete_topics([topic]).values():
-            future.result(timeout=30)  # wait: the process may exit right after
+    out = base.state_dir / "bench" / "latest.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2, default=str) + "\n")
+    print(f"== written to {out}")
 
 
 if __name__ == "__main__":

@@ -21,13 +21,14 @@ from topproducts.leaderboards import (
     ItemTotal,
     LeaderboardStore,
     Metric,
-    TotalRow,
     Window,
     current_window_start,
     ensure_schema,
     parse_duration,
     rank,
 )
+from topproducts.leaderboards.ranking import Geometry, to_micros
+from topproducts.leaderboards.store import BatchWrite, StreamState, TotalChange
 from topproducts.money import money_str
 from topproducts.settings import Settings
 
@@ -44,9 +45,15 @@ def item(variant_id: int, quantity: int, revenue: str, name: str = "") -> ItemTo
 
 def write(store: LeaderboardStore, scope: str, window: Window, items: list[ItemTotal],
           n: int = 10) -> None:
-    """What the stream's sink does for one (scope, window)."""
-    store.upsert_totals([TotalRow(scope, window, i) for i in items], NOW)
-    store.replace_ranks([(m, scope, window, rank(items, m, n)) for m in Metric], NOW)
+    """What the stream's sink does for one (scope, window): a window's totals go into its
+    first pane (a window is the sum of its panes)."""
+    pane = None if window.start is None else to_micros(window.start)
+    store.write_batch(BatchWrite(
+        query="test", batch_id=0, totals=[TotalChange(scope, pane, i, None) for i in items],
+        boards=[(m, scope, window, rank(items, m, n)) for m in Metric],
+        panes=[] if pane is None else [(scope, pane)],
+        windows=[] if window.start is None else [(scope, window)],
+        state=StreamState("test", 0, None, 0, None, 0), dead_letters=[], now=NOW))
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +62,8 @@ def lb(running_stack: Settings) -> Iterator[tuple[Settings, LeaderboardStore]]:
     session = cassandra_io.connect(s)
     try:
         ensure_schema(session, s)
-        yield s, LeaderboardStore(session, s.cassandra_keyspace)
+        yield s, LeaderboardStore(session, s.cassandra_keyspace,
+                                  Geometry.parse(s.window_duration, s.window_slide))
     finally:
         session.cluster.shutdown()
         drop_shop(s)

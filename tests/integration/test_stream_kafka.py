@@ -162,7 +162,7 @@ def test_kill_minus_9_in_the_middle_of_a_large_drain_keeps_every_board_exact(env
     start = datetime.now(UTC) - timedelta(minutes=50)
     events = synthetic_orders(6000, seed=51, start=start, step=timedelta(milliseconds=500),
                               cancel_rate=0.1, variants=300)
-    produce(settings, events_of(events) + [("bad", b"{broken")])
+    produce(settings, [*events_of(events), ("bad", b"{broken")])
 
     def batches_done() -> int:
         with open_store(settings) as store:
