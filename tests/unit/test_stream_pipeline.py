@@ -1,7 +1,7 @@
-"""The job's wiring (start_queries) on local files instead of Kafka, into an in-memory store.
+"""The job's wiring (``start_query``) on local files instead of Kafka, into an in-memory store.
 
-Covers what only a streaming run shows: dedupe across batches, late events dropped
-from windows but counted all-time, the late-row count, and dead letters.
+Covers what only a streaming run shows: dedupe across batches (Spark state), late events
+dropped from windows but counted all-time and as late, and dead letters.
 """
 
 from __future__ import annotations
@@ -12,15 +12,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pyspark.sql import functions as F
 
-from streaming.job import QUERY_WINDOWS, start_queries
+from streaming.counting import Counter
+from streaming.job import QUERY, geometry, start_query
 from streaming.reference import InMemoryStore, expected_totals, synthetic_orders
 from streaming.session import local_session
+from streaming.sink import LeaderboardSink
 from topproducts.events import encode
-from topproducts.leaderboards.ranking import Metric, rank
+from topproducts.leaderboards.ranking import Metric, rank, to_micros
 from topproducts.settings import Settings
 
 RAW = "key string, value string, topic string, partition int, offset long, timestamp string"
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+TOP_N = 3
 
 
 @pytest.fixture(scope="module")
@@ -31,56 +34,82 @@ def spark():
 def test_stream_dedupes_drops_late_events_from_windows_and_keeps_dead_letters(spark, tmp_path):
     inbox = tmp_path / "in"
     inbox.mkdir()
-    offset = 0
+    next_offset = 0
 
-    def publish(name: str, values: list[bytes | None]) -> None:
-        nonlocal offset
+    def publish(name: str, values: list[bytes | None], offsets: list[int] | None = None) -> None:
+        nonlocal next_offset
         lines = []
-        for v in values:
+        for i, v in enumerate(values):
+            if offsets is None:
+                offset, next_offset = next_offset, next_offset + 1
+            else:
+                offset = offsets[i]
             lines.append(json.dumps({"key": "k", "value": v.decode() if v else None,
                                      "topic": "shop.orders", "partition": 0, "offset": offset,
                                      "timestamp": "2026-11-25T10:00:00Z"}))
-            offset += 1
         staged = tmp_path / f"{name}.tmp"
         staged.write_text("\n".join(lines) + "\n")
         staged.rename(inbox / f"{name}.json")  # atomic: the source never sees half a file
 
-    settings = Settings(state_dir=tmp_path / "state", stream_trigger_seconds=0.2, top_n=3)
+    settings = Settings(state_dir=tmp_path / "state", stream_trigger_seconds=0.2, top_n=TOP_N)
+    g = geometry(settings)
     raw = spark.readStream.schema(RAW).json(str(inbox)).select(
         "key", F.col("value").cast("binary").alias("value"), "topic", "partition", "offset",
         F.to_timestamp("timestamp").alias("timestamp"))
-    store = InMemoryStore()
+    store = InMemoryStore(g)
+    sink = LeaderboardSink(store, Counter(g, TOP_N), QUERY)
     on_time = synthetic_orders(30, seed=8, start=T0, step=timedelta(minutes=1), cancel_rate=0.3)
+    # an hour older than the first batch's max event time: late (the watermark is 10 min)
     late = synthetic_orders(2, seed=9, start=T0 - timedelta(hours=1), cancel_rate=0,
                             first_order_id=1000)
-    queries = start_queries(raw, settings, store)
+    bad_first = [b"not json", None, b"[1, 2]", b"  "]
+    bad_second = [b'{"event_id": ']
+    max_event = T0 + timedelta(minutes=29)  # the last confirmation
+    query = start_query(raw, settings, sink)
     try:
-        publish("b1", [encode(e) for e in on_time] + [b"not json", None])
-        for q in queries:
-            q.processAllAvailable()
-        # late events, then re-published ones: old (late too) and recent (deduped)
-        publish("b2", [encode(e) for e in late + on_time[:10] + on_time[-6:]])
-        for q in queries:
-            q.processAllAvailable()
-        windows_query = next(q for q in queries if q.name == QUERY_WINDOWS)
-        late_rows = sum(op["numRowsDroppedByWatermark"] for p in windows_query.recentProgress
-                        for op in p["stateOperators"])
+        publish("b1", [encode(e) for e in on_time] + bad_first)
+        query.processAllAvailable()
+        first_batches = set(sink.facts)
+        assert store.stream_state(QUERY).max_event_us == to_micros(max_event)
+        # late events, then re-published ones: old and recent (deduped either way), and
+        # a bad message delivered again (same partition and offset: one dead letter)
+        publish("b2", [encode(e) for e in late + on_time[:10] + on_time[-6:]] + bad_second)
+        publish("b3", [bad_first[0]], offsets=[len(on_time)])
+        query.processAllAvailable()
+        assert query.exception() is None
     finally:
-        for q in queries:
-            q.stop()
+        query.stop()
 
-    expected = expected_totals(on_time + late)
-    for key, items in expected.items():
-        assert store.totals[key] == items
-    windowed = expected_totals(on_time, timedelta(hours=1), timedelta(minutes=5))
-    got_windows = {k: v for k, v in store.totals.items() if k[1] != "all"}
-    assert got_windows == {k: v for k, v in windowed.items() if k[1] != "all"}
-    # Dropped as late: the two old confirmations, and the re-published counting events
-    # (older than the watermark too, so the dedupe never needed to see them).
-    replayed = sum(e.event_type.value != "order_placed" for e in on_time[:10])
-    assert late_rows == 2 + replayed
-    assert sorted(d.reason for d in store.dead.values()) == ["empty message value",
-                                                             "not a JSON object"]
+    # counting events: each order fact once; late ones counted as late, once
+    assert sum(f.late for f in sink.facts.values()) == 2
+    assert all(sink.facts[b].late == 0 for b in first_batches)
+    late_batch = next(b for b, f in sink.facts.items() if f.late)
+    assert sink.facts[late_batch].late_total == 2 == sink.counter.late_total
+    assert sink.facts[max(sink.facts)].watermark == max_event - timedelta(minutes=10)
+
+    all_time = expected_totals(on_time + late)
+    for (scope, wid), items in all_time.items():
+        assert {i.variant_id: i for i in store.totals(scope, wid)} == items, (scope, wid)
+    windowed = {k: v for k, v in expected_totals(
+        on_time, timedelta(hours=1), timedelta(minutes=5)).items() if k[1] != "all"}
+    for (scope, wid), items in windowed.items():
+        assert {i.variant_id: i for i in store.totals(scope, wid)} == items, (scope, wid)
+    # the late events are in no pane: every pane written is one of an on-time event
+    on_time_panes = {g.pane_of(to_micros(e.occurred_at)) for e in on_time}
+    assert {period for _, period, _ in store.rows if period is not None} == on_time_panes
+    assert {(scope, wid) for _, scope, wid in store.boards} == set(all_time) | set(windowed)
     for (metric, scope, wid), board in store.boards.items():
-        assert board == rank(store.totals[(scope, wid)].values(), metric, 3)
+        assert board == rank(store.totals(scope, wid), metric, TOP_N), (metric, scope, wid)
     assert (Metric.REVENUE, "GLOBAL", "all") in store.boards
+
+    # dead letters: one per bad message, with its reason and where to find it
+    got = sorted((d.offset, d.reason, d.value) for d in store.dead.values())
+    first_offset = len(on_time)
+    second_offset = first_offset + len(bad_first) + len(late) + 16
+    assert got == [
+        (first_offset, "not a JSON object", b"not json"),
+        (first_offset + 1, "empty message value", None),
+        (first_offset + 2, "not a JSON object", b"[1, 2]"),
+        (first_offset + 3, "empty message value", b"  "),
+        (second_offset, "malformed JSON", b'{"event_id": '),
+    ]

@@ -1,89 +1,429 @@
-"""foreachBatch logic against an in-memory store: absolute writes, re-ranking, replays."""
+"""The driver's counting and the foreachBatch sink, without Spark: Arrow tables in the shape
+of ``keyed_rows`` -> ``LeaderboardSink.process`` -> an in-memory store.
+
+Every result is checked against a plain-Python model of the rule (all-time, sliding
+windows, Spark's watermark) and a full re-rank.
+"""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pyarrow as pa
+
+from streaming.counting import Counter, batch_input
 from streaming.progress import progress_row
-from streaming.reference import InMemoryStore as FakeStore
-from streaming.sink import apply_totals
-from topproducts.leaderboards.ranking import ItemTotal, Metric, rank
-from topproducts.leaderboards.store import ALL, TotalRow, Window
+from streaming.reference import InMemoryStore, windows_of
+from streaming.sink import BatchFacts, LeaderboardSink, restore_counter
+from topproducts.countries import GLOBAL_SCOPE
+from topproducts.leaderboards.ranking import (
+    Geometry,
+    ItemTotal,
+    Metric,
+    from_micros,
+    rank,
+    to_micros,
+    window_id,
+)
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)  # a pane (and window) boundary
+DURATION, SLIDE, DELAY = timedelta(hours=1), timedelta(minutes=5), timedelta(minutes=10)
+GEOMETRY = Geometry.of(DURATION, SLIDE, DELAY)
+QUERY = "q"
+
+# -- keyed rows as Arrow ---------------------------------------------------------------
+
+ITEM = pa.struct([("variant_id", pa.int64()), ("product_id", pa.int64()),
+                  ("product_name", pa.string()), ("material", pa.string()),
+                  ("quantity", pa.int64()), ("revenue_usd", pa.decimal128(18, 2))])
+KEYED = pa.schema([
+    ("key_id", pa.int64()), ("key_kind", pa.string()), ("sign", pa.int32()),
+    ("country", pa.string()), ("event_time_us", pa.int64()), ("items", pa.list_(ITEM)),
+    ("topic", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()),
+    ("kafka_timestamp_us", pa.int64()), ("key", pa.string()), ("value", pa.binary()),
+    ("reason", pa.string()),
+])
 
 
-def row(scope: str, v: int, q: int, r: str, window: Window = ALL) -> TotalRow:
-    return TotalRow(scope, window, ItemTotal(v, v, f"P{v}", "Oak", q, Decimal(r)))
+@dataclass(frozen=True)
+class Event:
+    """A counting event: a confirmation (+1) or the cancellation of one (-1)."""
+
+    order_id: int
+    country: str
+    at: datetime  # the confirmation time, for both
+    items: tuple[tuple[int, int, str], ...]  # (variant, quantity, revenue_usd)
+    sign: int = 1
+
+    def row(self) -> dict:
+        return {"key_id": self.order_id,
+                "key_kind": "order_confirmed" if self.sign > 0 else "order_cancelled",
+                "sign": self.sign, "country": self.country, "event_time_us": to_micros(self.at),
+                "items": [{"variant_id": v, "product_id": product_of(v),
+                           "product_name": f"P{product_of(v)}", "material": "Oak",
+                           "quantity": q, "revenue_usd": Decimal(r)} for v, q, r in self.items]}
+
+    def cancelled(self) -> Event:
+        return Event(self.order_id, self.country, self.at, self.items, -1)
 
 
-def board(store: FakeStore, metric: Metric, scope: str = "GLOBAL", wid: str = "all"):
-    return [(x.rank, x.item.variant_id, x.value) for x in store.boards[(metric, scope, wid)]]
+def product_of(variant: int) -> int:
+    return (variant + 1) // 2
 
 
-def test_ranks_follow_absolute_totals_and_fallen_items_disappear() -> None:
-    store = FakeStore()
-    apply_totals(store, [row("GLOBAL", v, v, f"{10 - v}.00") for v in range(1, 6)], 3, NOW)
-    assert board(store, Metric.QUANTITY) == [(1, 5, 5), (2, 4, 4), (3, 3, 3)]
-    assert board(store, Metric.REVENUE) == [(1, 1, Decimal("9.00")), (2, 2, Decimal("8.00")),
-                                            (3, 3, Decimal("7.00"))]
+def dead_row(offset: int, reason: str) -> dict:
+    return {"key_id": -offset - 1, "key_kind": "dead", "topic": "shop.orders", "partition": 0,
+            "offset": offset, "kafka_timestamp_us": to_micros(T0), "key": "k",
+            "value": b"not json", "reason": reason}
+
+
+def table(rows: list[Event | dict]) -> pa.Table:
+    dicts = [r.row() if isinstance(r, Event) else r for r in rows]
+    dicts.append({"key_kind": None})  # a placement: null key, ignored by the driver
+    return pa.Table.from_pylist(dicts, schema=KEYED)
+
+
+def sink(store: InMemoryStore | None = None, top_n: int = 3,
+         counter: Counter | None = None) -> LeaderboardSink:
+    return LeaderboardSink(store if store is not None else InMemoryStore(GEOMETRY),
+                           counter or Counter(GEOMETRY, top_n), QUERY, clock=lambda: NOW)
+
+
+# -- the reference: the rule in plain Python -----------------------------------------
+
+
+def reference(batches: list[list[Event]]) -> tuple[dict, int]:
+    """Totals per (scope, window_id) and variant, and the late count.
+
+    Spark's rule: an event older than (max event time of earlier batches - delay) is
+    late: it counts all-time only.
+    """
+    acc: dict = defaultdict(dict)
+    max_at: datetime | None = None
+    late = 0
+    for batch in batches:
+        watermark = None if max_at is None else max_at - DELAY
+        for ev in batch:
+            is_late = watermark is not None and ev.at < watermark
+            late += is_late
+            wids = ["all"] + ([] if is_late else
+                              [window_id(s) for s in windows_of(ev.at, DURATION, SLIDE)])
+            for variant, q, r in ev.items:
+                for scope in (ev.country, GLOBAL_SCOPE):
+                    for wid in wids:
+                        old = acc[(scope, wid)].get(variant)
+                        acc[(scope, wid)][variant] = ItemTotal(
+                            variant, product_of(variant), f"P{product_of(variant)}", "Oak",
+                            (old.quantity if old else 0) + ev.sign * q,
+                            (old.revenue_usd if old else Decimal("0.00")) + ev.sign * Decimal(r))
+        if batch:
+            top = max(ev.at for ev in batch)
+            max_at = top if max_at is None else max(max_at, top)
+    return dict(acc), late
+
+
+def assert_store_matches(store: InMemoryStore, expected: dict, top_n: int) -> None:
+    for (scope, wid), items in expected.items():
+        assert {i.variant_id: i for i in store.totals(scope, wid)} == items, (scope, wid)
+        for metric in Metric:
+            assert store.boards[(metric, scope, wid)] == rank(items.values(), metric, top_n), (
+                metric, scope, wid)
+    assert {(scope, wid) for _, scope, wid in store.boards} == set(expected)
+
+
+def assert_counter_matches(counter: Counter, expected: dict) -> None:
+    """The counter's all-time totals, and every window it still holds, equal the reference;
+    every board it holds equals a full re-rank of its partition."""
+    for scope, items in counter.all_time.items():
+        assert items == expected[(scope, "all")]
+    for (scope, start), items in counter.windows.items():
+        assert items == expected[(scope, window_id(from_micros(start)))]
+    for (metric, scope, start), board in counter.boards.items():
+        partition = counter.all_time[scope] if start is None else counter.windows[(scope, start)]
+        assert board == rank(partition.values(), metric, counter.top_n)
+
+
+def random_batches(seed: int, n_batches: int = 5, per_batch: int = 25,
+                   first_order: int = 1) -> list[list[Event]]:
+    """Orders in rough time order (2 minutes apart, some jitter), a few variants so boards
+    churn; cancellations of earlier confirmations, some of them older than the watermark."""
+    rng = random.Random(seed)
+    batches: list[list[Event]] = []
+    confirmed: list[Event] = []
+    order_id = first_order
+    for b in range(n_batches):
+        batch = []
+        for i in range(per_batch):
+            at = T0 + timedelta(minutes=2 * (b * per_batch + i) + rng.randint(-7, 7),
+                                seconds=rng.randint(0, 59))
+            items = tuple((v, rng.randint(1, 4), f"{rng.randint(1, 9999) / 100:.2f}")
+                          for v in rng.sample(range(1, 13), rng.randint(1, 3)))
+            ev = Event(order_id, rng.choice(["IN", "US", "GB"]), at, items)
+            order_id += 1
+            batch.append(ev)
+            confirmed.append(ev)
+        for ev in rng.sample(confirmed[:-3], 4):  # cancellations, possibly late
+            confirmed.remove(ev)
+            batch.append(ev.cancelled())
+        rng.shuffle(batch)
+        batches.append(batch)
+    return batches
+
+
+# -- Counter.apply, through the sink -------------------------------------------------
+
+
+def test_totals_windows_and_boards_equal_the_reference_batch_by_batch() -> None:
+    batches = random_batches(seed=3)
+    s = sink(top_n=4)
+    for batch_id, batch in enumerate(batches):
+        s.process(table(batch), batch_id)
+        expected, late = reference(batches[:batch_id + 1])
+        assert_counter_matches(s.counter, expected)
+        assert s.counter.late_total == late == s.facts[batch_id].late_total
+    expected, late = reference(batches)
+    assert late > 0  # the data exercises the watermark
+    assert_store_matches(s.store, expected, 4)
+    assert s.store.state[QUERY].batch_id == len(batches) - 1
+
+
+def test_boards_follow_the_totals_and_fallen_items_disappear() -> None:
+    s = sink(top_n=3)
+    at = T0 + timedelta(minutes=1)
+    s.process(table([Event(v, "US", at, ((v, v, f"{10 - v}.00"),)) for v in range(1, 6)]), 0)
+
+    def board(metric: Metric, wid: str = "all") -> list:
+        return [(x.rank, x.item.variant_id, x.value)
+                for x in s.store.boards[(metric, GLOBAL_SCOPE, wid)]]
+
+    assert board(Metric.QUANTITY) == [(1, 5, 5), (2, 4, 4), (3, 3, 3)]
+    assert board(Metric.REVENUE) == [(1, 1, Decimal("9.00")), (2, 2, Decimal("8.00")),
+                                     (3, 3, Decimal("7.00"))]
     # variant 1 jumps to the top by quantity; variant 3 falls out of the top 3
-    apply_totals(store, [row("GLOBAL", 1, 50, "9.00")], 3, NOW)
-    assert board(store, Metric.QUANTITY) == [(1, 1, 50), (2, 5, 5), (3, 4, 4)]
-    assert store.full_reads == 0
+    s.process(table([Event(10, "US", at, ((1, 45, "0.00"),))]), 1)
+    assert board(Metric.QUANTITY) == [(1, 1, 46), (2, 5, 5), (3, 4, 4)]
+    assert board(Metric.QUANTITY, window_id(T0)) == board(Metric.QUANTITY)
+    assert board(Metric.REVENUE) == [(1, 1, Decimal("9.00")), (2, 2, Decimal("8.00")),
+                                     (3, 3, Decimal("7.00"))]
 
 
-def test_cancellation_of_a_top_item_re_ranks_from_all_totals() -> None:
-    store = FakeStore()
-    apply_totals(store, [row("IN", v, v * 2, f"{v}.00") for v in range(1, 6)], 2, NOW)
-    assert board(store, Metric.QUANTITY, "IN") == [(1, 5, 10), (2, 4, 8)]
-    apply_totals(store, [row("IN", 5, 0, "0.00")], 2, NOW)  # all of variant 5 cancelled
-    assert board(store, Metric.QUANTITY, "IN") == [(1, 4, 8), (2, 3, 6)]
-    assert store.full_reads == 1  # one (scope, window) partition read for both metrics
+def test_cancelling_a_top_item_re_ranks_exactly() -> None:
+    s = sink(top_n=2)
+    at = T0 + timedelta(minutes=3)
+    orders = [Event(v, "IN", at, ((v, v * 2, f"{v}.00"),)) for v in range(1, 6)]
+    s.process(table(orders), 0)
+    assert [r.item.variant_id for r in s.store.boards[(Metric.QUANTITY, "IN", "all")]] == [5, 4]
+    s.process(table([orders[4].cancelled()]), 1)  # all of variant 5 cancelled
+    for wid in ("all", window_id(T0)):
+        for metric in Metric:
+            board = s.store.boards[(metric, "IN", wid)]
+            assert [(r.rank, r.item.variant_id) for r in board] == [(1, 4), (2, 3)]
+            assert board == rank(s.store.totals("IN", wid), metric, 2)
+    assert {i.variant_id: i.quantity for i in s.store.totals("IN", "all")}[5] == 0
 
 
-def test_replaying_a_batch_writes_the_same_rows() -> None:
-    store = FakeStore()
-    first = [row("GLOBAL", v, v, f"{v}.50") for v in range(1, 8)]
-    apply_totals(store, first, 4, NOW)
-    batch = [row("GLOBAL", 2, 1, "0.10"), row("GLOBAL", 9, 30, "99.99")]
-    apply_totals(store, batch, 4, NOW)
-    snapshot = (json.dumps({str(k): v for k, v in store.totals.items()}, default=str),
-                dict(store.boards))
-    apply_totals(store, batch, 4, NOW)  # the crash-and-replay case
-    assert (json.dumps({str(k): v for k, v in store.totals.items()}, default=str),
-            dict(store.boards)) == snapshot
-    for metric in Metric:
-        expected = rank(store.totals[("GLOBAL", "all")].values(), metric, 4)
-        assert store.boards[(metric, "GLOBAL", "all")] == expected
+def test_unchanged_boards_are_not_re_emitted() -> None:
+    counter = Counter(GEOMETRY, 2)
+    at = T0 + timedelta(minutes=1)
+
+    def apply(events: list[Event]):
+        return counter.apply(batch_input(table(events), counter.watermark_us, GEOMETRY))
+
+    first = apply([Event(1, "US", at, ((1, 10, "1.00"), (2, 8, "2.00"),
+                                       (3, 1, "50.00"), (4, 1, "40.00")))])
+    windows = len(GEOMETRY.windows_of_pane(GEOMETRY.pane_of(to_micros(at))))
+    assert windows == 12
+    assert len(first.boards) == 2 * 2 * (1 + windows)  # metrics x scopes x (all + windows)
+    # variant 2 overtakes variant 1 by quantity; the revenue boards stay as they are
+    second = apply([Event(2, "US", at, ((2, 5, "0.00"),))])
+    assert {m for m, *_ in second.boards} == {Metric.QUANTITY}
+    assert len(second.boards) == 2 * (1 + windows)
+    assert second.totals  # the totals did change
+    # a new variant below both tops: totals written, no board
+    third = apply([Event(3, "US", at, ((5, 1, "0.50"),))])
+    assert third.boards == [] and len(third.totals) == 2 * 2  # scopes x (all-time, pane)
+    assert_counter_matches(counter, reference([
+        [Event(1, "US", at, ((1, 10, "1.00"), (2, 8, "2.00"), (3, 1, "50.00"), (4, 1, "40.00")))],
+        [Event(2, "US", at, ((2, 5, "0.00"),))], [Event(3, "US", at, ((5, 1, "0.50"),))]])[0])
 
 
-def test_windows_are_separate_partitions() -> None:
-    store = FakeStore()
-    w = Window(datetime(2026, 11, 25, 7, 5, tzinfo=UTC), datetime(2026, 11, 25, 8, 5, tzinfo=UTC))
-    apply_totals(store, [row("US", 1, 2, "3.00", w), row("US", 2, 1, "1.00")], 10, NOW)
-    assert board(store, Metric.QUANTITY, "US", "2026-11-25T07:05:00Z") == [(1, 1, 2)]
-    assert board(store, Metric.QUANTITY, "US", "all") == [(1, 2, 1)]
+def test_late_events_count_all_time_only_and_are_counted_as_late() -> None:
+    s = sink(top_n=5)
+    # one batch spanning 30 minutes: none of it is late (the watermark comes from earlier
+    # batches only), though 08:00 is older than its max (08:30) minus the delay
+    first = [Event(1, "US", T0, ((1, 1, "1.00"),)),
+             Event(2, "US", T0 + timedelta(minutes=30), ((2, 1, "2.00"),))]
+    counts = s.process(table(first), 0)
+    assert counts["late"] == 0 and s.counter.watermark == T0 + timedelta(minutes=20)
+    late = Event(3, "US", T0 + timedelta(minutes=19), ((3, 4, "4.00"),))
+    on_time = Event(4, "US", T0 + timedelta(minutes=20), ((4, 1, "3.00"),))
+    counts = s.process(table([late, on_time]), 1)
+    assert counts["late"] == 1 and counts["events"] == 2
+    assert s.facts[1] == BatchFacts(late=1, late_total=1, watermark=T0 + timedelta(minutes=20),
+                                    state_rows=s.counter.state_rows())
+    assert s.counter.late_total == 1
+    assert {i.variant_id for i in s.store.totals("US", "all")} == {1, 2, 3, 4}
+    for start in windows_of(late.at, DURATION, SLIDE):
+        assert 3 not in {i.variant_id for i in s.store.totals("US", window_id(start))}
+    assert 3 not in {v for (_, period, v) in s.store.rows if period is not None}
+    assert 4 in {i.variant_id for i in s.store.totals("US", window_id(T0 + timedelta(minutes=20)))}
+    # the late item tops the all-time board, and no window's
+    assert s.store.boards[(Metric.QUANTITY, "US", "all")][0].item.variant_id == 3
+    assert_store_matches(s.store, reference([first, [late, on_time]])[0], 5)
+
+
+def test_panes_and_windows_are_forgotten_once_the_watermark_passes() -> None:
+    s = sink(top_n=3)
+    early = [Event(1, "US", T0 + timedelta(minutes=1), ((1, 2, "2.00"),))]
+    s.process(table(early), 0)
+    pane0 = to_micros(T0)
+    assert ("US", pane0) in s.counter.panes
+    assert len([k for k in s.counter.windows if k[0] == "US"]) == 12
+    rows_before = s.counter.state_rows()
+    later = [Event(2, "US", T0 + timedelta(hours=2), ((2, 1, "1.00"),))]
+    s.process(table(later), 1)
+    c = s.counter
+    wm = to_micros(T0 + timedelta(hours=2) - DELAY)
+    first_open_pane = GEOMETRY.pane_of(wm)
+    assert c.pane_horizon_us() == first_open_pane - GEOMETRY.duration_us
+    assert all(p >= c.pane_horizon_us() for _, p in c.panes)
+    assert ("US", pane0) not in c.panes
+    assert all(start + GEOMETRY.duration_us > first_open_pane for _, start in c.windows)
+    assert all(start is None or start + GEOMETRY.duration_us > first_open_pane
+               for _, _, start in c.boards)
+    assert not any(start is not None and start <= pane0 for _, _, start in c.boards)
+    # the open windows of the new event are held; the old ones stay readable in the store
+    assert ("US", to_micros(T0 + timedelta(hours=2))) in c.windows
+    assert c.state_rows() < rows_before + 4  # pane 0 (US, GLOBAL) gone, 2 panes + 2 all-time new
+    expected, _ = reference([early, later])
+    assert_counter_matches(c, expected)
+    assert_store_matches(s.store, expected, 3)
+    # an on-time event after the eviction still sums its windows right
+    more = [Event(3, "US", T0 + timedelta(hours=1, minutes=55), ((2, 3, "3.00"), (1, 1, "1.00")))]
+    s.process(table(more), 2)
+    expected, _ = reference([early, later, more])
+    assert_counter_matches(s.counter, expected)
+    assert_store_matches(s.store, expected, 3)
+
+
+def test_dead_letters_are_written_with_their_reason() -> None:
+    s = sink()
+    counts = s.process(table([dead_row(7, "not a JSON object"),
+                              Event(1, "US", T0, ((1, 1, "1.00"),)),
+                              dead_row(9, "empty message value")]), 0)
+    assert counts["dead"] == 2 and counts["events"] == 1
+    letters = sorted(s.store.dead.values(), key=lambda d: d.offset)
+    got = [(d.offset, d.reason, d.kafka_timestamp, d.seen_at, d.key, d.value) for d in letters]
+    assert got == [
+        (7, "not a JSON object", T0, NOW, "k", b"not json"),
+        (9, "empty message value", T0, NOW, "k", b"not json")]
+
+
+# -- restart: restore from the store, replay an uncommitted batch ---------------------
+
+
+def counter_state(c: Counter) -> tuple:
+    horizon = c.pane_horizon_us()
+    panes = {k: v for k, v in c.panes.items() if v and (horizon is None or k[1] >= horizon)}
+    return ({k: v for k, v in c.all_time.items() if v}, panes, c.max_event_us, c.late_total)
+
+
+def test_restart_replays_an_uncommitted_batch_exactly() -> None:
+    batches = random_batches(seed=17, n_batches=5)
+    top_n = 4
+    once = sink(top_n=top_n)
+    for batch_id, batch in enumerate(batches[:4]):
+        once.process(table(batch), batch_id)
+    assert once.counter.late_total > 0
+
+    crashed = sink(top_n=top_n)
+    for batch_id, batch in enumerate(batches[:4]):  # batch 3 written, not committed
+        crashed.process(table(batch), batch_id)
+    assert any(row.batch_id == 3 for row in crashed.store.rows.values())
+    restored = restore_counter(crashed.store, GEOMETRY, top_n, QUERY, last_committed=2)
+    after_2 = sink(top_n=top_n)
+    for batch_id, batch in enumerate(batches[:3]):
+        after_2.process(table(batch), batch_id)
+    assert counter_state(restored) == counter_state(after_2.counter)
+    replay = sink(crashed.store, counter=restored)
+    replay.process(table(batches[3]), 3)  # Spark replays batch 3 with the same input
+
+    assert crashed.store.rows == once.store.rows
+    assert crashed.store.boards == once.store.boards
+    assert crashed.store.state == once.store.state
+    assert counter_state(restored) == counter_state(once.counter)
+    assert replay.facts[3] == once.facts[3]
+    expected, _ = reference(batches[:4])
+    assert_store_matches(crashed.store, expected, top_n)
+    # and both go on alike
+    replay.process(table(batches[4]), 4)
+    once.process(table(batches[4]), 4)
+    assert crashed.store.rows == once.store.rows and crashed.store.boards == once.store.boards
+    assert_store_matches(once.store, reference(batches)[0], top_n)
+
+
+def test_restart_after_a_committed_batch_needs_no_replay() -> None:
+    batches = random_batches(seed=29, n_batches=5)
+    top_n = 3
+    once = sink(top_n=top_n)
+    for batch_id, batch in enumerate(batches[:4]):
+        once.process(table(batch), batch_id)
+    restored = restore_counter(once.store, GEOMETRY, top_n, QUERY, last_committed=3)
+    assert counter_state(restored) == counter_state(once.counter)
+    assert restored.watermark == once.counter.watermark
+    # the next batch from the restored counter writes what the running one would
+    copy = InMemoryStore(GEOMETRY)
+    copy.rows, copy.boards = dict(once.store.rows), dict(once.store.boards)
+    sink(copy, counter=restored).process(table(batches[4]), 4)
+    once.process(table(batches[4]), 4)
+    assert copy.rows == once.store.rows and copy.boards == once.store.boards
+    assert_store_matches(copy, reference(batches)[0], top_n)
+
+
+def test_restore_from_an_empty_store_is_an_empty_counter() -> None:
+    c = restore_counter(InMemoryStore(GEOMETRY), GEOMETRY, 3, QUERY, last_committed=None)
+    assert (c.state_rows(), c.max_event_us, c.late_total, c.boards) == (0, None, 0, {})
+
+
+# -- progress rows -----------------------------------------------------------------
+
+RAW_PROGRESS = {
+    "id": "q-id", "runId": "run-1", "name": "leaderboards",
+    "timestamp": "2026-11-25T08:00:02.000Z", "batchId": 7, "batchDuration": 812,
+    "numInputRows": 120, "inputRowsPerSecond": 60.0, "processedRowsPerSecond": 147.8,
+    "eventTime": {"watermark": "2026-11-25T07:50:00.000Z"},
+    "stateOperators": [{"numRowsTotal": 300, "numRowsDroppedByWatermark": 0},
+                       {"numRowsTotal": 40, "numRowsDroppedByWatermark": 3}],
+    "sources": [{"endOffset": {"shop.orders": {"0": 10, "2": 7, "1": 5}}}],
+}
 
 
 def test_progress_row_from_spark_progress_json() -> None:
-    raw = {
-        "id": "q-id", "runId": "run-1", "name": "leaderboard_windows",
-        "timestamp": "2026-11-25T08:00:02.000Z", "batchId": 7, "batchDuration": 812,
-        "numInputRows": 120, "inputRowsPerSecond": 60.0, "processedRowsPerSecond": 147.8,
-        "eventTime": {"watermark": "2026-11-25T07:50:00.000Z"},
-        "stateOperators": [{"numRowsTotal": 300, "numRowsDroppedByWatermark": 0},
-                           {"numRowsTotal": 40, "numRowsDroppedByWatermark": 3}],
-        "sources": [{"endOffset": {"shop.orders": {"0": 10, "2": 7, "1": 5}}}],
-    }
+    raw = RAW_PROGRESS
     p = progress_row(raw, late_total_before=4, now=NOW)
-    assert (p.query, p.batch_id, p.input_rows, p.late_rows_dropped) == (
-        "leaderboard_windows", 7, 120, 3)
+    assert (p.query, p.batch_id, p.input_rows, p.late_rows_dropped) == ("leaderboards", 7, 120, 3)
     assert p.late_rows_dropped_total == 7 and p.state_rows == 340
     assert p.offsets() == {"shop.orders": {0: 10, 1: 5, 2: 7}}
     assert p.watermark == datetime(2026, 11, 25, 7, 50, tzinfo=UTC)
+    assert p.batch_at == datetime(2026, 11, 25, 8, 0, 2, tzinfo=UTC) and p.updated_at == NOW
     no_wm = progress_row({**raw, "eventTime": {"watermark": "1970-01-01T00:00:00.000Z"},
                           "sources": [{"endOffset": json.dumps({"t": {"0": 1}})}]}, 0, NOW)
     assert no_wm.watermark is None and no_wm.offsets() == {"t": {0: 1}}
+
+
+def test_progress_row_takes_late_watermark_and_state_from_the_sinks_facts() -> None:
+    facts = BatchFacts(late=2, late_total=9, watermark=datetime(2026, 11, 25, 7, 42, tzinfo=UTC),
+                       state_rows=1000)
+    p = progress_row(RAW_PROGRESS, late_total_before=4, now=NOW, facts=facts)
+    assert (p.late_rows_dropped, p.late_rows_dropped_total) == (2, 9)  # not Spark's 3 and 7
+    assert p.watermark == datetime(2026, 11, 25, 7, 42, tzinfo=UTC)
+    assert p.state_rows == 340 + 1000  # Spark's dedupe state plus the driver's totals
+    assert (p.query, p.batch_id, p.input_rows) == ("leaderboards", 7, 120)
+    none_yet = progress_row(RAW_PROGRESS, 4, NOW, BatchFacts(0, 0, None, 0))
+    assert none_yet.watermark is None and none_yet.late_rows_dropped_total == 0

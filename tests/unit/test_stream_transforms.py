@@ -7,13 +7,16 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from pyspark.sql import functions as F
 
 from streaming import transforms as t
-from streaming.reference import expected_totals, synthetic_orders
+from streaming.counting import Counter
+from streaming.reference import InMemoryStore, expected_totals, synthetic_orders
+from streaming.schema import canonical_pattern, topic_schema
 from streaming.session import local_session
-from streaming.sink import total_row
-from topproducts.events import InvalidEvent, decode, encode
-from topproducts.leaderboards.ranking import window_id
+from streaming.sink import LeaderboardSink
+from topproducts.events import InvalidEvent, OrderCancelled, decode, encode, make_event
+from topproducts.leaderboards.ranking import Geometry, Metric, rank, window_id
 
 KAFKA = "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -148,28 +151,139 @@ def test_cancellation_without_confirmation_retracts_nothing(spark) -> None:
     assert t.counting_events(t.valid_events(t.parse(kafka_df(spark, values)))).count() == 0
 
 
-def totals_by_key(rows) -> dict:
-    out: dict = {}
-    for r in rows:
-        tr = total_row(r)
-        out.setdefault((tr.scope, tr.window.id), {})[tr.item.variant_id] = tr.item
-    return out
+# -- the canonical fast path ------------------------------------------------------
 
 
-def test_totals_equal_the_python_reference_exactly(spark) -> None:
+def canonical_flags(spark, values: list[bytes | None]) -> list:
+    """Per message, by offset: ``reason``, the canonical regex alone (``rx``, Java regex via
+    Spark ``rlike``) and the whole fast path (``fast``: the regex and the date-time casts)."""
+    ts = topic_schema()
+    value = F.col("value").cast("string")
+    return (t.parse(kafka_df(spark, values))
+            .select("offset", "reason", value.rlike(canonical_pattern(ts)).alias("rx"),
+                    t.canonical(ts, F.col("e"), value).alias("fast"))
+            .orderBy("offset").collect())
+
+
+def unconfirmed_cancellation():
+    """``order_cancelled`` of an order never confirmed, as the producer encodes it."""
+    confirmed = synthetic_orders(1, seed=4, start=T0, cancel_rate=0)[1]
+    p = confirmed.typed_payload()
+    return make_event(OrderCancelled(**p.model_dump(exclude={"confirmed_at"}),
+                                     reason="payment_failed", confirmed_at=None),
+                      occurred_at=T0 + timedelta(minutes=1))
+
+
+def test_canonical_fast_path_accepts_every_encoded_event(spark) -> None:
+    events = synthetic_orders(40, seed=13, start=T0, cancel_rate=0.3)
+    events.append(unconfirmed_cancellation())
+    assert {e.event_type.value for e in events} == {
+        "order_placed", "order_confirmed", "order_cancelled"}
+    rows = canonical_flags(spark, [encode(e) for e in events])
+    assert len(rows) == len(events)
+    for event, r in zip(events, rows, strict=True):
+        assert r["reason"] is None, (event.event_type, r["reason"])
+        assert r["rx"] is True, encode(event)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "schema.merge_nodes keeps OrderConfirmed's required confirmed_at for the merged payload, "
+    "so canonical() demands a valid confirmed_at of every event type: placements and "
+    "unconfirmed cancellations miss the fast path (still accepted by the full rules)"))
+def test_every_encoded_event_takes_the_whole_fast_path(spark) -> None:
+    events = synthetic_orders(5, seed=13, start=T0, cancel_rate=0.5)
+    events.append(unconfirmed_cancellation())
+    rows = canonical_flags(spark, [encode(e) for e in events])
+    assert [(e.event_type.value, r["fast"]) for e, r in zip(events, rows, strict=True)] == [
+        (e.event_type.value, True) for e in events]
+
+
+def compact(value: bytes | None) -> bytes | None:
+    """A JSON object re-serialized in the producer's layout (no spaces, same key order)."""
+    try:
+        doc = json.loads(value or b"")
+    except ValueError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def canonical_mutation(change) -> bytes:
+    return compact(mutate(change))  # type: ignore[return-value]
+
+
+# Canonical layout, values the regex cannot judge: only the date-time casts reject them.
+CALENDAR_ERRORS = [
+    canonical_mutation(set_payload("confirmed_at", "2026-02-30T08:00:00Z")),
+    canonical_mutation(lambda d: d.__setitem__("occurred_at", "2026-11-25T25:00:00.000000Z")),
+]
+# Canonical layout, valid: escapes and non-ASCII in strings, other zones, big numbers.
+CANONICAL_EDGE_CASES = [
+    canonical_mutation(set_item("product_name", 'A "quoted" \\ name')),
+    canonical_mutation(set_item("product_name", "Café Ø")),
+    canonical_mutation(set_payload("confirmed_at", "2026-11-25T08:00:00+05:30")),
+    canonical_mutation(set_payload("confirmed_at", "2026-11-25T08:00:00.123456789Z")),
+    canonical_mutation(set_payload("order_id", -5)),
+    canonical_mutation(set_item("quantity", 10**17)),
+]
+
+
+def test_fast_path_match_implies_pydantic_accepts(spark) -> None:
+    # Every rejected and edge-case message, as written and in the canonical layout (the
+    # layout is what the regex keys on: a bad value there must still fail the fast path).
+    listed = [v for v, _ in BAD] + GOOD_EDGE_CASES
+    listed += [c for c in map(compact, listed) if c is not None]
+    others = CALENDAR_ERRORS + CANONICAL_EDGE_CASES + [compact(encode(unconfirmed_cancellation()))]
+    samples = listed + others
+    rows = canonical_flags(spark, samples)
+    for i, (value, r) in enumerate(zip(samples, rows, strict=True)):
+        try:
+            decode(value)
+            accepted = True
+        except InvalidEvent:
+            accepted = False
+        if r["fast"]:
+            assert accepted and r["reason"] is None, value
+        if i < len(listed) and r["rx"]:
+            assert accepted, value
+    assert any(r["fast"] for r in rows)  # not vacuous: the canonical valid ones take it
+    # The regex accepts impossible dates; the casts of the fast path reject them.
+    for r in rows[len(listed):len(listed) + len(CALENDAR_ERRORS)]:
+        assert (r["rx"], r["fast"]) == (True, False) and r["reason"] is not None
+
+
+# -- parse -> keyed_rows -> dedupe -> the sink, on one batch --------------------------
+
+TOP_N = 10
+GEOMETRY = Geometry.parse("1 hour", "5 minutes", "10 minutes")
+
+
+def test_sink_totals_and_boards_equal_the_python_reference_exactly(spark) -> None:
     events = synthetic_orders(60, seed=21, start=T0, step=timedelta(minutes=1), cancel_rate=0.25)
     duplicated = events + events[:15]  # the outbox relay re-published some
-    counting = t.counting_events(t.valid_events(t.parse(
-        kafka_df(spark, [encode(e) for e in duplicated]))))
-    all_time = totals_by_key(t.all_time_totals(t.item_rows(t.dedupe_all_time(counting)))
-                             .collect())
-    windows = totals_by_key(t.window_totals(
-        t.item_rows(t.dedupe_windowed(counting, "10 minutes")), "1 hour", "5 minutes").collect())
+    values = [encode(e) for e in duplicated] + [b"not json", None]
+    table = t.dedupe(t.keyed_rows(t.parse(kafka_df(spark, values)))).toArrow()
+    store = InMemoryStore(GEOMETRY)
+    sink = LeaderboardSink(store, Counter(GEOMETRY, TOP_N), "q")
+    counts = sink.process(table, 0)
+
     expected = expected_totals(events, timedelta(hours=1), timedelta(minutes=5))
-    assert all_time == {k: v for k, v in expected.items() if k[1] == "all"}
-    assert windows == {k: v for k, v in expected.items() if k[1] != "all"}
+    counted = [e for e in events if e.event_type.value != "order_placed"]
+    assert counts["events"] == len(counted) and counts["late"] == 0 and counts["dead"] == 2
+    for (scope, wid), items in expected.items():
+        assert {i.variant_id: i for i in store.totals(scope, wid)} == items, (scope, wid)
+        for metric in Metric:
+            assert store.boards[(metric, scope, wid)] == rank(items.values(), metric, TOP_N), (
+                metric, scope, wid)
+    # no total or board the reference does not have
+    assert {(s, "all") for s, period, _ in store.rows if period is None} == {
+        k for k in expected if k[1] == "all"}
+    assert {(s, w) for _, s, w in store.boards} == set(expected)
     # scopes: every country seen, plus GLOBAL; revenue stays Decimal with cents
-    assert {k[0] for k in all_time} >= {"GLOBAL"}
-    some = next(iter(all_time[("GLOBAL", "all")].values()))
-    assert isinstance(some.revenue_usd, Decimal) and some.revenue_usd.as_tuple().exponent == -2
-    assert ("GLOBAL", window_id(datetime(2026, 11, 25, 7, 5, tzinfo=UTC))) in windows
+    assert {k[0] for k in expected} >= {"GLOBAL"} and len({k[0] for k in expected}) > 2
+    for item in store.totals("GLOBAL", "all"):
+        assert isinstance(item.revenue_usd, Decimal) and item.revenue_usd.as_tuple().exponent == -2
+    assert ("GLOBAL", window_id(datetime(2026, 11, 25, 7, 5, tzinfo=UTC))) in expected
+    assert sorted(d.reason for d in store.dead.values()) == ["empty message value",
+                                                             "not a JSON object"]
