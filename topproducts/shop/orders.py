@@ -58,6 +58,7 @@ PaymentMode = Literal["prepaid", "pay_on_delivery"]
 PAYMENT_MODES: tuple[str, ...] = ("prepaid", "pay_on_delivery")
 MAX_LINES = 10
 MAX_QUANTITY = 5
+FLUSH_EVERY = 100  # orders: place_orders writes in chunks of this many
 
 # Order statuses.
 PLACED, CONFIRMED, CANCELLED, DELIVERED = "placed", "confirmed", "cancelled", "delivered"
@@ -169,18 +170,24 @@ class _Variant:
 
 
 class _Batch:
-    """Rows and events to write, grouped per table, flushed as multi-row INSERTs."""
+    """Rows and events to write, grouped per table, flushed as multi-row INSERTs.
+
+    It may be flushed more than once (each flush writes what was added since the last);
+    rows keep their order within each table, so the tables end up the same.
+    """
 
     def __init__(self, settings: Settings, tables: Tables, now: datetime) -> None:
         self.settings, self.t, self.now = settings, tables, now
         self.ts = outbox.naive_utc(now)
         self.rows: dict[str, list[tuple]] = defaultdict(list)
         self.events = outbox.EventRows(settings, now)
+        self.written_rows = self.written_events = 0
 
     def event(self, payload, occurred_at: datetime | None = None) -> None:
         self.events.add(payload, occurred_at)
 
     def flush(self, cur) -> tuple[int, int]:
+        """Write the pending rows and events; return the rows and events written so far."""
         t = self.t
         statements = {
             "orders": f"INSERT INTO {t.orders} (order_id, customer_id, country_code, currency, "
@@ -205,7 +212,11 @@ class _Batch:
                 sql.insert_many(cur, statement, self.rows[name])
                 rows += len(self.rows[name])
         rows += outbox.write(cur, self.t, self.events.rows())
-        return rows, len(self.events)
+        self.written_rows += rows
+        self.written_events += len(self.events)
+        self.rows.clear()
+        self.events = outbox.EventRows(self.settings, self.now)
+        return self.written_rows, self.written_events
 
 
 def _in(values: Sequence) -> str:
@@ -319,6 +330,8 @@ def place_orders(
     n_confirmed = sum(1 for r in accepted if r.payment_ok)
     shipment_ids = iter(allocate_ids(cur, t.shipment_sequences, "shipment", n_confirmed))
     ts = batch.ts
+    # Popular variants recur in a batch: price each (variant, quantity, currency) once.
+    priced: dict[tuple[int, int, str], pricing.LinePrice] = {}
     for request, order_id, payment_id in zip(accepted, order_ids, payment_ids, strict=True):
         country = BY_CODE[customers[request.customer_id]]
         fx = fx_rates[country.currency]
@@ -326,7 +339,11 @@ def place_orders(
         prices: list[pricing.LinePrice] = []
         for line_no, line in enumerate(request.lines, start=1):
             v = variants[line.variant_id]
-            p = pricing.price_line(v.price_usd, line.quantity, fx, v.discount_rate, v.tax_rate)
+            key = (v.variant_id, line.quantity, country.currency)
+            p = priced.get(key)
+            if p is None:
+                p = priced[key] = pricing.price_line(v.price_usd, line.quantity, fx,
+                                                     v.discount_rate, v.tax_rate)
             prices.append(p)
             items.append(LineItem(
                 line_no=line_no, variant_id=v.variant_id, product_id=v.product_id,
@@ -381,6 +398,8 @@ def place_orders(
             order_id=order_id, customer_id=request.customer_id, country=country.code,
             currency=country.currency, status=status, total=totals.total,
             total_usd=totals.revenue_usd, lines=len(items), events=events))
+        if len(batch.rows["orders"]) >= FLUSH_EVERY:
+            batch.flush(cur)  # on a PipelinedCursor, MySQL inserts these while we build more
 
     rows, events = batch.flush(cur)
     _set_stock(cur, t, new_stock, ts)

@@ -30,6 +30,7 @@ from topproducts.countries import country as lookup_country
 from topproducts.errors import ConfigError, TopProductsError
 from topproducts.settings import Settings, get_settings
 from topproducts.shop import orders as domain
+from topproducts.shop import sql
 from topproducts.shop.outbox import Relay, RelayReport
 from topproducts.shop.reference import POD_METHODS, PREPAID_METHODS, SHIPMENT_FLOW
 from topproducts.shop.schema import Tables, ensure_schema
@@ -267,15 +268,22 @@ def _write_batch(
 
 
 @contextmanager
-def _transaction(conn) -> Iterator:
-    """A transaction on a long-lived connection: commit on success, roll back on error."""
-    try:
-        with conn.cursor() as cur:
+def _transaction(conn) -> Iterator[sql.PipelinedCursor]:
+    """A transaction on a long-lived connection: commit on success, roll back on error.
+
+    Its bulk inserts run on a worker thread while the next rows are built
+    (:class:`~topproducts.shop.sql.PipelinedCursor`); all have run before the commit.
+    """
+    with conn.cursor() as raw:
+        cur = sql.PipelinedCursor(raw)
+        try:
             yield cur
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
+            cur.wait()
+            conn.commit()
+        except BaseException:
+            cur.settle()
+            conn.rollback()
+            raise
 
 
 def produce(
