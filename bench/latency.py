@@ -1,0 +1,567 @@
+"""End-to-end latency under load: a confirmed order in MySQL -> readable on the API's boards.
+
+    .venv/bin/python bench/latency.py [--rate 1000] [--seconds 120] [--customers 2000]
+                                      [--products 200]
+
+Method (open loop, so a slow pipeline cannot slow the load down and hide its own delay):
+
+1. An isolated shop: ``bench_lat_*`` databases, ``bench_lat.*`` topics, keyspace
+   ``bench_lat`` and a temporary state dir (checkpoints, the stream's log); leftovers
+   of an earlier run are dropped first. The shop is seeded and its outbox published.
+2. One variant P is the *probe item*: its stock is raised to a huge number, and the
+   random shoppers (:class:`~topproducts.shop.simulator.Shoppers`) order every variant
+   but P. So P's quantity on the boards is exactly ``PROBE_QUANTITY`` x the number of
+   probe orders the stream has counted.
+3. The stream starts (a background process, as in production); once its query has
+   consumed the orders topic to its end (JVM up, first batches done), a warm-up of
+   ``warmup_seconds`` runs at the target rate; its probes are placed but not counted.
+4. Ticks on a fixed schedule ``t_k = t0 + k * probe_every``. Each tick is ONE MySQL
+   transaction, the simulator's mix (cancel a few recent orders - never a probe -,
+   move shipments, restock, place ``rate * probe_every`` shoppers' orders) plus ONE
+   probe order (``PROBE_QUANTITY`` units of P, pay on delivery, accepted: confirmed at
+   once). After the commit the outbox relay publishes on a worker thread (writing
+   tick k+1 overlaps publishing tick k; one relay call at a time keeps outbox order).
+   Late ticks are never skipped: they run at once, and their probes' latency includes
+   the queueing delay.
+5. A poller thread reads what the API reads, every ~25 ms: the GLOBAL quantity board of
+   all time and of the current sliding window. Probe n (counting warm-up probes too) is
+   *seen* when both boards rank P with quantity >= its threshold: ``n * PROBE_QUANTITY``
+   all-time, and ``PROBE_QUANTITY`` x the probes 1..n confirmed inside the window for
+   the window board. Latency = (end of the first poll that saw it) - t_k, on the
+   monotonic clock: from when the order was due to when a reader could see it.
+
+At the end it waits up to 30 s for the last probes, records the stream's RSS, stops it,
+reads the batch durations from the stream's progress history, and drops the sandbox.
+The probe quantity is above the shop's per-line limit (5): the probe request is built
+past :class:`~topproducts.shop.orders.OrderRequest`'s check, on purpose, so that P
+ranks first on both boards and its total is exact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import math
+import os
+import random
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from confluent_kafka import TopicPartition
+
+from streaming import process
+from topproducts import cassandra_io, db, kafka_io
+from topproducts.countries import GLOBAL_SCOPE
+from topproducts.errors import TopProductsError
+from topproducts.events import Topic
+from topproducts.leaderboards.ranking import (
+    ALL_TIME,
+    Metric,
+    current_window_start,
+    parse_duration,
+    window_id,
+)
+from topproducts.leaderboards.schema import drop_keyspace
+from topproducts.leaderboards.store import STREAM_QUERY, LeaderboardStore, Progress, open_store
+from topproducts.settings import Settings, get_settings
+from topproducts.shop import orders as domain
+from topproducts.shop import outbox, sandbox, sql
+from topproducts.shop import seed as shop_seed
+from topproducts.shop.outbox import Relay
+from topproducts.shop.reference import POD_METHODS, SHIPMENT_FLOW
+from topproducts.shop.schema import Tables
+from topproducts.shop.simulator import Customer, ShopperProfile, Shoppers
+
+try:  # run as a script (bench/ on sys.path) or imported as bench.latency
+    from baselines import rss_mib
+except ImportError:
+    from bench.baselines import rss_mib
+
+NAME = "bench_lat"
+PROBE_QUANTITY = 1000
+PROBE_STOCK = 1_000_000_000
+POLL_SECONDS = 0.025
+FINAL_WAIT_SECONDS = 30.0
+CAUGHT_UP_TIMEOUT = 600.0
+
+
+# -- the probes and the poller ------------------------------------------------------
+
+@dataclass
+class Probe:
+    n: int  # 1-based over every probe placed, warm-up included
+    scheduled: float  # t_k, monotonic
+    confirmed_at: datetime  # the order's confirmed_at (event time), UTC
+    counted: bool  # False during the warm-up
+    committed: float = 0.0  # monotonic, when its transaction committed
+    seen: float | None = None  # monotonic
+
+
+class Poller(threading.Thread):
+    """Reads both GLOBAL quantity boards every ~25 ms and marks probes seen."""
+
+    def __init__(self, store: LeaderboardStore, variant_id: int, settings: Settings) -> None:
+        super().__init__(name="board-poller", daemon=True)
+        self.store = store
+        self.variant_id = variant_id
+        self.duration = parse_duration(settings.window_duration)
+        self.slide = parse_duration(settings.window_slide)
+        self.probes: list[Probe] = []
+        self._confirmed: list[datetime] = []  # sorted: one writer, increasing clock
+        self._next = 0  # probes before it are seen (thresholds grow with n)
+        self._lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.polls = 0
+        self.errors = 0
+        self.last_error = ""
+
+    def add(self, probe: Probe) -> None:
+        with self._lock:
+            self.probes.append(probe)
+            self._confirmed.append(probe.confirmed_at)
+
+    def all_seen(self) -> bool:
+        with self._lock:
+            return self._next == len(self.probes)
+
+    def _quantity(self, wid: str) -> int:
+        board = self.store.top(Metric.QUANTITY, GLOBAL_SCOPE, wid)
+        return next((r.item.quantity for r in board.entries
+                     if r.item.variant_id == self.variant_id), 0)
+
+    def poll(self) -> None:
+        start = current_window_start(datetime.now(UTC), self.duration, self.slide)
+        q_all = self._quantity(ALL_TIME)
+        q_win = self._quantity(window_id(start))
+        seen_at = time.monotonic()
+        self.polls += 1
+        end = start + self.duration
+        with self._lock:
+            before = bisect.bisect_left(self._confirmed, start)  # confirmed before the window
+            while self._next < len(self.probes):
+                p = self.probes[self._next]
+                in_window = p.n - min(before, p.n)
+                if p.confirmed_at >= end:  # cannot happen while the clock moves forward
+                    in_window -= 1
+                if q_all < PROBE_QUANTITY * p.n or q_win < PROBE_QUANTITY * in_window:
+                    break
+                p.seen = seen_at
+                self._next += 1
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            began = time.monotonic()
+            try:
+                self.poll()
+            except Exception as exc:  # a read timeout: count it and poll again
+                self.errors += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+            self.stopping.wait(max(0.0, POLL_SECONDS - (time.monotonic() - began)))
+
+
+# -- the producer ---------------------------------------------------------------------
+
+class _Shelf:
+    """The shoppers' view of stock: read now and then, updated locally (as the simulator)."""
+
+    REFRESH_TICKS = 20
+
+    def __init__(self) -> None:
+        self.stock: dict[int, int] | None = None
+        self.age = 0
+
+    def get(self, cur, t: Tables) -> dict[int, int]:
+        if self.stock is None or self.age >= self.REFRESH_TICKS:
+            cur.execute(f"SELECT variant_id, stock FROM {t.variants}")
+            self.stock, self.age = dict(cur.fetchall()), 0
+        self.age += 1
+        return self.stock
+
+
+@dataclass
+class Tick:
+    placed: int
+    rejected: int
+    probe_order: int | None
+    confirmed_at: datetime
+    write_s: float  # build and insert, up to the last statement (before COMMIT)
+    commit_s: float
+    phases: dict[str, float]  # seconds per part of write_s
+    committed: float  # monotonic
+
+
+@dataclass
+class Timings:
+    """Where the producer's time went, summed over the counted ticks."""
+
+    ticks: int = 0
+    write_s: float = 0.0
+    commit_s: float = 0.0
+    wait_relay_s: float = 0.0  # blocked on the previous tick's relay call
+    relay_s: float = 0.0  # relay calls (on the worker thread)
+    idle_s: float = 0.0  # sleeping until the next tick was due
+    events: int = 0
+    phases: dict[str, float] = field(default_factory=dict)
+    lags: list[float] = field(default_factory=list)  # start of each tick - t_k
+
+
+def _probe_request(customer_id: int, variant_id: int) -> domain.OrderRequest:
+    """One line of ``PROBE_QUANTITY`` units of P: past the per-line limit on purpose."""
+    request = domain.OrderRequest(customer_id=customer_id,
+                                  lines=(domain.LineRequest(variant_id, 1),),
+                                  payment_mode="pay_on_delivery",
+                                  payment_method=POD_METHODS[0], payment_ok=True)
+    object.__setattr__(request, "lines", (domain.LineRequest(variant_id, PROBE_QUANTITY),))
+    return request
+
+
+def _write_tick(conn, s: Settings, t: Tables, shoppers: Shoppers, shelf: _Shelf, n: int,
+                probe: domain.OrderRequest | None, probe_orders: set[int]) -> Tick:
+    """One transaction: the simulator's mix for ``n`` orders, then the probe; commit."""
+    profile = shoppers.profile
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    phases: dict[str, float] = {}
+    mark = started
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now_ = time.perf_counter()
+        phases[name] = now_ - mark
+        mark = now_
+
+    with conn.cursor() as raw:
+        cur = sql.PipelinedCursor(raw)
+        try:
+            cur.execute(f"SELECT order_id FROM {t.shipments} WHERE is_open = 1 AND status = %s "
+                        "ORDER BY shipment_id DESC LIMIT %s", (SHIPMENT_FLOW[0], 4 * n))
+            candidates = [r[0] for r in cur.fetchall() if r[0] not in probe_orders]
+            domain.cancel_orders(cur, s, shoppers.cancellations(candidates, n),
+                                 domain.CUSTOMER_REQUEST, now)
+            lap("cancel")
+            domain.advance_shipments(cur, s, round(profile.shipment_steps_per_order * n), now)
+            lap("ship")
+            stock = shelf.get(cur, t)
+            low = {v: profile.restock_amount for v, left in stock.items()
+                   if left < profile.restock_below}
+            domain.add_stock(cur, t, low, outbox.naive_utc(now))
+            for v, amount in low.items():
+                stock[v] += amount
+            requests = [r for r in (shoppers.order(stock) for _ in range(n)) if r]
+            lap("shop")
+            result = domain.place_orders(cur, s, requests, now, skip_rejected=True)
+            lap("place")
+            probe_order = None
+            if probe is not None:
+                probe_order = domain.place_orders(cur, s, [probe], now).placed[0].order_id
+            lap("probe")
+            cur.wait()
+            lap("flush")
+            written = time.perf_counter()
+            conn.commit()
+            committed = time.perf_counter()
+        except BaseException:
+            cur.settle()
+            conn.rollback()
+            shelf.stock = None  # the local view counted work that was rolled back
+            raise
+    if result.rejected:
+        shelf.stock = None
+    return Tick(len(result.placed), len(result.rejected), probe_order, now,
+                written - started, committed - written, phases,
+                time.monotonic() - (time.perf_counter() - committed))
+
+
+# -- helpers --------------------------------------------------------------------------
+
+def _orders_end(s: Settings) -> dict[str, dict[int, int]]:
+    topic = s.topic(Topic.ORDERS.value)
+    consumer = kafka_io.consumer(f"{NAME}-offsets", s)
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return {topic: {p: consumer.get_watermark_offsets(TopicPartition(topic, p),
+                                                          timeout=10)[1] for p in parts}}
+    finally:
+        consumer.close()
+
+
+def _wait_caught_up(s: Settings, store: LeaderboardStore, timeout: float) -> None:
+    target = _orders_end(s)
+    topic = s.topic(Topic.ORDERS.value)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = next((p for p in store.progress() if p.query == STREAM_QUERY), None)
+        if row is not None and row.offsets().get(topic) == target[topic]:
+            return
+        if process.running_pid(s) is None:
+            raise TopProductsError(f"the stream died; see {process.log_file(s)}")
+        time.sleep(0.25)
+    raise TopProductsError(f"stream not caught up after {timeout:.0f}s; "
+                           f"see {process.log_file(s)}")
+
+
+def _wait_topics_gone(s: Settings, timeout: float = 30.0) -> None:
+    names = {s.topic(t.value) for t in Topic}
+    client = kafka_io.admin(s)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not names & set(client.list_topics(timeout=10).topics):
+            return
+        time.sleep(0.5)
+
+
+def _drop_all(s: Settings) -> None:
+    sandbox.drop(s)
+    _wait_topics_gone(s)
+    session = cassandra_io.connect(s)
+    try:
+        drop_keyspace(session, s)
+    finally:
+        session.cluster.shutdown()
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (``q`` in [0, 1]); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def _history(store: LeaderboardStore, since: datetime, until: datetime) -> list[Progress]:
+    days: list[date] = []
+    day = since.date()
+    while day <= until.date():
+        days.append(day)
+        day += timedelta(days=1)
+    rows = [p for d in days for p in store.progress_history(STREAM_QUERY, d, limit=1_000_000)]
+    return [p for p in rows if since <= p.batch_at <= until]
+
+
+def _r(x: float | None, digits: int = 3) -> float | None:
+    return None if x is None else round(x, digits)
+
+
+# -- the run --------------------------------------------------------------------------
+
+def run_latency(settings: Settings, rate: float = 1000.0, seconds: float = 120.0,
+                probe_every: float = 0.1, warmup_seconds: float = 15.0, *,
+                customers: int = 2000, products: int = 200,
+                max_lag_seconds: float = 120.0) -> dict:
+    """Measure order-to-board latency at ``rate`` orders/s for ``seconds`` (module doc).
+
+    ``settings`` is the base (the real stack's); the run lives in its own sandbox.
+    Late ticks are never skipped, but if the producer falls ``max_lag_seconds`` behind
+    the schedule the run ends there (``stopped_behind_schedule``), the figures cover the
+    ticks done.
+    Returns the figures as a dict (seconds, orders/s, MiB), and prints them.
+    """
+    if rate <= 0 or seconds <= 0 or probe_every <= 0 or warmup_seconds < 0:
+        raise ValueError("rate, seconds and probe_every must be positive, warm-up >= 0")
+    state_dir = Path(tempfile.mkdtemp(prefix="bench-lat-"))
+    s = sandbox.sandbox(settings, NAME).replace(cassandra_keyspace=NAME, state_dir=state_dir)
+    t = Tables.of(s)
+    figures: dict = {"rate_target": rate, "seconds": seconds, "probe_every_s": probe_every,
+                     "warmup_s": warmup_seconds}
+    say = print
+    _drop_all(s)
+    stream_started = False
+    try:
+        seeded = shop_seed.seed(s, customers, products, seed=1)
+        outbox.publish_pending(s)
+        say(f"seeded {customers:,} customers, {products:,} products in {seeded.seconds:.1f}s")
+        with db.transaction(s) as conn, conn.cursor() as cur:
+            cur.execute(f"SELECT customer_id, country_code FROM {t.customers} "
+                        "ORDER BY customer_id")
+            shop_customers = [Customer(*row) for row in cur.fetchall()]
+            cur.execute(f"SELECT variant_id FROM {t.variants} ORDER BY price_usd, variant_id")
+            variants = [row[0] for row in cur.fetchall()]
+            probe_item = variants[0]  # the cheapest: the probe's money stays small
+            domain.add_stock(cur, t, {probe_item: PROBE_STOCK},
+                             outbox.naive_utc(datetime.now(UTC)))
+        shoppers = Shoppers(random.Random(1), shop_customers,
+                            [v for v in variants if v != probe_item], ShopperProfile())
+        probe = _probe_request(shop_customers[0].customer_id, probe_item)
+        figures["probe_variant"] = probe_item
+
+        with open_store(s) as store, closing(db.connect(s)) as writer, Relay(s) as relay, \
+                ThreadPoolExecutor(1, "relay") as pool:
+            shelf = _Shelf()
+            probe_orders: set[int] = set()
+            # Something in the orders topic before the stream starts: its first batches.
+            domain.retrying(lambda: _write_tick(writer, s, t, shoppers, shelf,
+                                                max(1, int(rate)), None, probe_orders))
+            relay.publish_pending()
+            began = time.monotonic()
+            process.start(s)
+            stream_started = True
+            _wait_caught_up(s, store, CAUGHT_UP_TIMEOUT)
+            figures["stream_ready_s"] = round(time.monotonic() - began, 1)
+            say(f"stream ready (started, caught up) in {figures['stream_ready_s']}s")
+
+            poller = Poller(store, probe_item, s)
+            poller.start()
+
+            def publish() -> tuple[int, float]:
+                t0 = time.perf_counter()
+                report = relay.publish_pending()
+                return report.events, time.perf_counter() - t0
+
+            per_tick = rate * probe_every
+            warm_ticks = round(warmup_seconds / probe_every)
+            total_ticks = warm_ticks + max(1, round(seconds / probe_every))
+            timings = Timings()
+            placed = rejected = 0
+            publishing: Future[tuple[int, float]] | None = None
+            t0 = time.monotonic()
+            measured_from = t0 + warm_ticks * probe_every
+            wall_from = datetime.now(UTC) + timedelta(seconds=warmup_seconds)
+            cpu_from = 0.0
+            for k in range(total_ticks):
+                due = t0 + k * probe_every
+                counted = k >= warm_ticks
+                if k == warm_ticks:
+                    cpu_from = time.process_time()
+                    say(f"warm-up done ({warm_ticks} ticks); measuring {seconds:.0f}s")
+                ahead = due - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
+                    if counted:
+                        timings.idle_s += ahead
+                lag = time.monotonic() - due
+                if lag > max_lag_seconds:
+                    figures["stopped_behind_schedule"] = True
+                    say(f"stopped: {lag:.0f}s behind schedule at tick {k}")
+                    break
+                if counted:
+                    timings.lags.append(lag)
+                n = int((k + 1) * per_tick) - int(k * per_tick)
+                tick = domain.retrying(lambda n=n: _write_tick(writer, s, t, shoppers, shelf, n,
+                                                               probe, probe_orders))
+                assert tick.probe_order is not None
+                probe_orders.add(tick.probe_order)
+                poller.add(Probe(len(poller.probes) + 1, due, tick.confirmed_at, counted,
+                                 tick.committed))
+                w0 = time.perf_counter()
+                if publishing is not None:
+                    events, relay_s = publishing.result()
+                    if counted:
+                        timings.events += events
+                        timings.relay_s += relay_s
+                if counted:
+                    timings.wait_relay_s += time.perf_counter() - w0
+                    timings.ticks += 1
+                    timings.write_s += tick.write_s
+                    timings.commit_s += tick.commit_s
+                    for name, sec in tick.phases.items():
+                        timings.phases[name] = timings.phases.get(name, 0.0) + sec
+                    placed += tick.placed  # the shoppers' orders; the probe is extra
+                    rejected += tick.rejected
+                publishing = pool.submit(publish)
+            written_at = time.monotonic()
+            if publishing is not None:
+                events, relay_s = publishing.result()
+                timings.events += events
+                timings.relay_s += relay_s
+            published_at = time.monotonic()
+            cpu_s = time.process_time() - cpu_from
+
+            deadline = time.monotonic() + FINAL_WAIT_SECONDS
+            while not poller.all_seen() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            poller.stopping.set()
+            poller.join(10)
+            wall_to = datetime.now(UTC)
+
+            pid = process.running_pid(s)
+            figures["stream_rss_mib"] = round(rss_mib(pid), 0) if pid else None
+            figures["stream_alive_at_end"] = pid is not None
+            history = _history(store, wall_from, wall_to)
+
+        process.stop(s)
+        stream_started = False
+
+        probes = [p for p in poller.probes if p.counted]
+        latencies = [p.seen - p.scheduled for p in probes if p.seen is not None]
+        from_commit = [p.seen - p.committed for p in probes if p.seen is not None]
+        elapsed = max(written_at - measured_from, 1e-6)
+        durations = [float(p.batch_duration_ms) for p in history]
+        figures.update({
+            "orders_placed": placed,
+            "orders_rejected": rejected,
+            "orders_per_s": round(placed / elapsed, 1),  # shoppers' orders, probes aside
+            "orders_per_s_with_probes": round((placed + timings.ticks) / elapsed, 1),
+            "orders_per_s_published": round(placed / max(published_at - measured_from, 1e-6), 1),
+            "events_published": timings.events,
+            "ticks_measured": timings.ticks,
+            "probes_sent": len(probes),
+            "probes_warmup": len(poller.probes) - len(probes),
+            "latency_p50_s": _r(percentile(latencies, 0.50)),
+            "latency_p99_s": _r(percentile(latencies, 0.99)),
+            "latency_max_s": _r(max(latencies, default=None)),
+            "latency_mean_s": _r(statistics.fmean(latencies) if latencies else None),
+            "latency_unseen": len(probes) - len(latencies),
+            # commit -> seen: without the producer's queueing (relay + stream + read)
+            "latency_from_commit_p50_s": _r(percentile(from_commit, 0.50)),
+            "latency_from_commit_p99_s": _r(percentile(from_commit, 0.99)),
+            "latency_from_commit_max_s": _r(max(from_commit, default=None)),
+            "schedule_lag_end_s": _r(timings.lags[-1] if timings.lags else None),
+            "schedule_lag_max_s": _r(max(timings.lags, default=None)),
+            "tick_write_ms_mean": _r(1000 * timings.write_s / max(1, timings.ticks), 1),
+            **{f"tick_write_{name}_ms_mean": _r(1000 * sec / max(1, timings.ticks), 1)
+               for name, sec in timings.phases.items()},
+            "tick_commit_ms_mean": _r(1000 * timings.commit_s / max(1, timings.ticks), 1),
+            "tick_wait_relay_ms_mean": _r(1000 * timings.wait_relay_s / max(1, timings.ticks),
+                                          1),
+            "relay_call_ms_mean": _r(1000 * timings.relay_s / max(1, timings.ticks), 1),
+            "producer_idle_share": _r(timings.idle_s / elapsed, 2),
+            "bench_cpu_share_of_one_core": _r(cpu_s / max(published_at - measured_from, 1e-6), 2),
+            "batches": len(history),
+            "batch_ms_mean": _r(statistics.fmean(durations) if durations else None, 0),
+            "batch_ms_p99": _r(percentile(durations, 0.99), 0),
+            "batch_input_rows_mean": _r(statistics.fmean([p.input_rows for p in history])
+                                        if history else None, 0),
+            "poller_polls": poller.polls,
+            "poller_errors": poller.errors,
+            "load_average_1m": round(os.getloadavg()[0], 2),
+            "stream_log": str(process.log_file(s)),
+        })
+        if poller.last_error:
+            figures["poller_last_error"] = poller.last_error
+    finally:
+        if stream_started:
+            process.stop(s)
+        _drop_all(s)
+        shutil.rmtree(s.checkpoint_dir, ignore_errors=True)  # keep the log for reading
+    for key, value in figures.items():
+        say(f"{key}: {value}")
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rate", type=float, default=1000.0, help="orders/s to place")
+    ap.add_argument("--seconds", type=float, default=120.0, help="length of the measured run")
+    ap.add_argument("--warmup", type=float, default=15.0, help="warm-up seconds (not counted)")
+    ap.add_argument("--probe-every", type=float, default=0.1, help="seconds between ticks")
+    ap.add_argument("--max-lag", type=float, default=120.0,
+                    help="end the run when this far behind schedule (s)")
+    ap.add_argument("--customers", type=int, default=2000)
+    ap.add_argument("--products", type=int, default=200)
+    args = ap.parse_args(argv)
+    run_latency(get_settings(), args.rate, args.seconds, args.probe_every, args.warmup,
+                customers=args.customers, products=args.products, max_lag_seconds=args.max_lag)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
