@@ -131,10 +131,12 @@ class ProgressListener(StreamingQueryListener):
             self.late_totals[name] = row.late_rows_dropped_total
             self.store.write_progress(row)
             if row.input_rows or row.late_rows_dropped:
-                log.info("progress %s batch %d: %d rows in %d ms (%.0f rows/s), watermark %s, "
-                         "late %d, state rows %d", name, row.batch_id, row.input_rows,
-                         row.batch_duration_ms, row.processed_rows_per_second,
-                         row.watermark, row.late_rows_dropped, row.state_rows)
+                phases = ", ".join(f"{k} {v}" for k, v in (raw.get("durationMs") or {}).items()
+                                   if k != "triggerExecution" and v)
+                log.info("progress %s batch %d: %d rows in %d ms (%.0f rows/s; %s ms), "
+                         "watermark %s, late %d, state rows %d", name, row.batch_id,
+                         row.input_rows, row.batch_duration_ms, row.processed_rows_per_second,
+                         phases, row.watermark, row.late_rows_dropped, row.state_rows)
         except Exception:  # a listener must never take the stream down
             log.exception("could not record progress")
 

@@ -249,8 +249,10 @@ def leaf_rules(n: Node, path: str) -> list[Rule]:
 # bad value) takes the full validation, which finds the specific reason. The pattern
 # only ever accepts what the rules accept (a unit test checks it against pydantic).
 
-_STRING = r'"(?:[^"\\]|\\.)*+"'
-_NONEMPTY_STRING = r'"(?:[^"\\]|\\.)++"'
+# JSON strings as an unrolled loop (no alternation per character: Java's regex engine
+# is several times faster on it)
+_STRING = r'"[^"\\]*+(?:\\.[^"\\]*+)*+"'
+_NONEMPTY_STRING = r'"(?!")[^"\\]*+(?:\\.[^"\\]*+)*+"'
 _UUID = r'"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"'
 # the date is checked again by a cast (a pattern cannot know that February has 28 days)
 _DATETIME = r'"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?Z"'

@@ -59,6 +59,9 @@ class Settings:
     stream_trigger_seconds: float = 0.2
     # The largest micro-batch, in Kafka messages (a backlog drains in batches this big).
     stream_max_offsets_per_trigger: int = 200_000
+    # How long the broker may hold a fetch that has no data (Kafka's default is 500 ms,
+    # which every micro-batch then waits for).
+    stream_fetch_max_wait_ms: int = 10
     # Monitoring (the Dagster sensor and checks).
     stream_stall_seconds: float = 120.0  # no batch for this long while input waits = stalled
     stream_restart_cooldown_seconds: float = 120.0  # at most one restart request per period
