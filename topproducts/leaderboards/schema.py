@@ -2,7 +2,10 @@
 
 Each table answers one query in one partition read:
 
-- ``leaderboard``: top N for (metric, scope, window), ranks 1..N in clustering order.
+- ``leaderboard``: top N for (metric, scope, window): one row whose ``ranked`` entries are
+  (rank, variant_id, product_id, product_name, material, value, quantity,
+  revenue_usd) in rank order. A board is replaced whole by one write (no range
+  deletes, no tombstones), and read with one.
 - ``item_totals``: exact all-time totals of every item per scope (``window_id = 'all'``).
 - ``pane_totals``: exact totals of every item per (scope, pane); a pane is one slide
   of event time, and a sliding window's totals are the sum of its panes.
@@ -54,12 +57,11 @@ TABLES: dict[str, str] = {
             prev_max_event_us bigint, prev_late_total bigint, updated_at timestamp)""",
     "leaderboard": """
         CREATE TABLE IF NOT EXISTS {ks}.leaderboard (
-            metric text, scope text, window_id text, rank int,
-            variant_id bigint, product_id bigint, product_name text, material text,
-            value decimal, quantity bigint, revenue_usd decimal,
+            metric text, scope text, window_id text,
+            ranked list<frozen<tuple<int, bigint, bigint, text, text, decimal, bigint,
+                                      decimal>>>,
             window_start timestamp, window_end timestamp, updated_at timestamp,
-            PRIMARY KEY ((metric, scope, window_id), rank))
-        WITH CLUSTERING ORDER BY (rank ASC)""",
+            PRIMARY KEY ((metric, scope, window_id)))""",
     "leaderboard_windows": """
         CREATE TABLE IF NOT EXISTS {ks}.leaderboard_windows (
             scope text, window_start timestamp, window_end timestamp, updated_at timestamp,
@@ -109,7 +111,10 @@ def outdated(session: Session, settings: Settings) -> str | None:
         "SELECT column_name FROM system_schema.columns WHERE keyspace_name = %s "
         "AND table_name = 'item_totals'", (settings.cassandra_keyspace,))
     columns = {r.column_name for r in rows}
-    if columns and "batch_id" not in columns:
+    board = {r.column_name for r in session.execute(
+        "SELECT column_name FROM system_schema.columns WHERE keyspace_name = %s "
+        "AND table_name = 'leaderboard'", (settings.cassandra_keyspace,))}
+    if (columns and "batch_id" not in columns) or (board and "ranked" not in board):
         return (f"keyspace {settings.cassandra_keyspace} holds leaderboards of an older layout "
                 "(window totals per item instead of panes)")
     return None

@@ -214,26 +214,15 @@ class LeaderboardStore:
 
     def _board_statements(self, boards: Iterable[tuple[Metric, str, Window, list[Ranked]]],
                           now: datetime) -> Iterator[tuple]:
-        """Whole rank partitions: ranks 1..k upserted, ranks above k deleted.
-
-        One single-partition batch per board, so a reader sees the old or the new
-        board, never a mix; items that fell out of the top disappear.
-        """
-        insert = self._p(
-            "INSERT INTO {ks}.leaderboard (metric, scope, window_id, rank, variant_id, "
-            "product_id, product_name, material, value, quantity, revenue_usd, window_start, "
-            "window_end, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        delete = self._p("DELETE FROM {ks}.leaderboard WHERE metric = ? AND scope = ? "
-                         "AND window_id = ? AND rank > ?")
+        """Each board whole, as one row: a reader sees the old or the new board, never a mix,
+        and items that fell out of the top are simply not in the new list."""
+        stmt = self._p("INSERT INTO {ks}.leaderboard (metric, scope, window_id, ranked, "
+                       "window_start, window_end, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
         for metric, scope, window, ranked in boards:
-            batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-            batch.add(delete, (metric.value, scope, window.id, len(ranked)))
-            for r in ranked:
-                i = r.item
-                batch.add(insert, (metric.value, scope, window.id, r.rank, i.variant_id,
-                                   i.product_id, i.product_name, i.material, r.value,
-                                   i.quantity, i.revenue_usd, window.start, window.end, now))
-            yield batch, ()
+            entries = [(r.rank, r.item.variant_id, r.item.product_id, r.item.product_name,
+                        r.item.material, r.value, r.item.quantity, r.item.revenue_usd)
+                       for r in ranked]
+            yield stmt, (metric.value, scope, window.id, entries, window.start, window.end, now)
 
     def _index_statements(self, w: BatchWrite) -> Iterator[tuple]:
         pane = self._p("INSERT INTO {ks}.panes (scope, pane_start, updated_at) VALUES (?, ?, ?)")
@@ -355,29 +344,22 @@ class LeaderboardStore:
 
     # -- reads (CLI, API, Dagster, and the stream's re-ranking) ----------------
     def top_items(self, metric: Metric, scope: str, wid: str, n: int | None = None) -> list[Ranked]:
-        cql = ("SELECT rank, variant_id, product_id, product_name, material, value, quantity, "
-               "revenue_usd FROM {ks}.leaderboard WHERE metric = ? AND scope = ? "
-               "AND window_id = ?")
-        rows = self.session.execute(self._p(cql), (metric.value, scope, wid))
-        ranked = [Ranked(r.rank, _item(r), r.value) for r in rows]
-        return ranked if n is None else ranked[:n]
+        return self.top(metric, scope, wid, n).entries
 
     def top(self, metric: Metric, scope: str, wid: str, n: int | None = None) -> Leaderboard:
-        """The leaderboard for (metric, scope, window): one partition read."""
-        cql = ("SELECT rank, variant_id, product_id, product_name, material, value, quantity, "
-               "revenue_usd, window_start, window_end, updated_at FROM {ks}.leaderboard "
+        """The leaderboard for (metric, scope, window): one row read."""
+        cql = ("SELECT ranked, window_start, window_end, updated_at FROM {ks}.leaderboard "
                "WHERE metric = ? AND scope = ? AND window_id = ?")
-        rows = list(self.session.execute(self._p(cql), (metric.value, scope, wid)))
-        if n is not None:
-            rows = rows[:n]
-        first = rows[0] if rows else None
-        window = Window(_utc(first.window_start), _utc(first.window_end)) if first else (
-            ALL if wid == ALL_TIME else Window(None, None))
+        row = self.session.execute(self._p(cql), (metric.value, scope, wid)).one()
+        if row is None:
+            window = ALL if wid == ALL_TIME else Window(None, None)
+            return Leaderboard(metric, scope, window, [], None)
+        entries = [Ranked(rank, ItemTotal(v, p, name, material, q, rev), value)
+                   for rank, v, p, name, material, value, q, rev in (row.ranked or [])]
         return Leaderboard(
-            metric=metric, scope=scope, window=window,
-            entries=[Ranked(r.rank, _item(r), r.value) for r in rows],
-            updated_at=max((_utc(r.updated_at) for r in rows), default=None),
-        )
+            metric=metric, scope=scope,
+            window=Window(_utc(row.window_start), _utc(row.window_end)),
+            entries=entries if n is None else entries[:n], updated_at=_utc(row.updated_at))
 
     def totals(self, scope: str, wid: str) -> list[ItemTotal]:
         """Exact totals of every item in (scope, window): all-time, or the sum of the
