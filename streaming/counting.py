@@ -152,8 +152,9 @@ class Changes:
 
     totals: list[TotalChange] = field(default_factory=list)
     boards: list[tuple[Metric, str, Window, list[Ranked]]] = field(default_factory=list)
-    windows: set[tuple[str, int]] = field(default_factory=set)  # (scope, window start)
-    panes: set[tuple[str, int]] = field(default_factory=set)  # (scope, pane start)
+    # (scope, start) of windows and panes that got their first data: the index rows to write
+    windows: set[tuple[str, int]] = field(default_factory=set)
+    panes: set[tuple[str, int]] = field(default_factory=set)
     events: int = 0
     late: int = 0
 
@@ -179,6 +180,8 @@ class Counter:
         self.boards: dict[Board, list[Ranked]] = {}
         self.max_event_us: int | None = None
         self.late_total = 0
+        # ("pane" | "window", scope, start) whose index row this process has written
+        self.indexed: set[tuple[str, str, int]] = set()
 
     # -- watermark -------------------------------------------------------------
     @property
@@ -200,7 +203,8 @@ class Counter:
                 cells = self.all_time[d.scope]
             else:
                 cells = self.panes[(d.scope, d.period_us)]
-                changes.panes.add((d.scope, d.period_us))
+                if ("pane", d.scope, d.period_us) not in self.indexed:
+                    changes.panes.add((d.scope, d.period_us))
                 for start in self.geometry.windows_of_pane(d.period_us):
                     self._window(d.scope, start)  # summed from the panes before this delta
             old = cells.get(d.item.variant_id)
@@ -217,7 +221,8 @@ class Counter:
                     summed = _plus(window.get(new.variant_id), d.item)
                     window[new.variant_id] = summed
                     touched[(d.scope, start)][new.variant_id] = summed
-                    changes.windows.add((d.scope, start))
+                    if ("window", d.scope, start) not in self.indexed:
+                        changes.windows.add((d.scope, start))
         for (scope, start), items in touched.items():
             partition = self.all_time[scope] if start is None else self.windows[(scope, start)]
             window = Window() if start is None else window_of(self.geometry, start)
@@ -231,6 +236,8 @@ class Counter:
                                                or batch.max_event_us > self.max_event_us):
             self.max_event_us = batch.max_event_us
         self.late_total += batch.late
+        self.indexed.update(("pane", *k) for k in changes.panes)
+        self.indexed.update(("window", *k) for k in changes.windows)
         self._forget_closed()
         return changes
 
@@ -269,6 +276,7 @@ class Counter:
         horizon = first_open_pane - self.geometry.duration_us
         for key in [k for k in self.panes if k[1] < horizon]:
             del self.panes[key]
+        self.indexed = {k for k in self.indexed if k[2] >= horizon}
 
     def pane_horizon_us(self) -> int | None:
         """Panes older than this are never read again (what :func:`restore` loads)."""
