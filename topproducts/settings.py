@@ -52,13 +52,13 @@ class Settings:
     # Spark.
     spark_master: str = "local[2]"
     spark_driver_memory: str = "1g"
-    spark_shuffle_partitions: int = 1  # the stream's dedupe state: one RocksDB store
+    spark_shuffle_partitions: int = 2  # the stream's dedupe state: one RocksDB store each
     spark_ui_port: int = 4040
     # A micro-batch starts at most this often (sooner is wasted polling; a busy stream
     # starts the next batch as soon as the last one ends).
     stream_trigger_seconds: float = 0.2
     # The largest micro-batch, in Kafka messages (a backlog drains in batches this big).
-    stream_max_offsets_per_trigger: int = 200_000
+    stream_max_offsets_per_trigger: int = 500_000
     # How long the broker may hold a fetch that has no data (Kafka's default is 500 ms,
     # which every micro-batch then waits for).
     stream_fetch_max_wait_ms: int = 10

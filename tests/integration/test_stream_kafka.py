@@ -19,9 +19,10 @@ from streaming import process
 from streaming.job import QUERIES
 from streaming.reference import expected_totals, synthetic_orders
 from tests.integration.conftest import stop_stream_and_drop_keyspace
-from topproducts import kafka_io
+from topproducts import cassandra_io, kafka_io
 from topproducts.events import Envelope, encode
 from topproducts.leaderboards import Metric, open_store, parse_duration, rank
+from topproducts.leaderboards.schema import drop_keyspace
 from topproducts.settings import Settings
 from topproducts_assets.leaderboards import observe_dead_letters
 
@@ -179,3 +180,28 @@ def test_kill_minus_9_in_the_middle_of_a_large_drain_keeps_every_board_exact(env
     assert_leaderboards_exact(settings, events)
     with open_store(settings) as store:
         assert len(store.dead_letters(settings.topic("orders"), datetime.now(UTC).date())) == 1
+
+
+def test_old_layout_or_lost_keyspace_stops_the_start_with_what_to_do(env: Settings) -> None:
+    """State the job cannot count on exactly is refused with the command that fixes it."""
+    from topproducts.errors import TopProductsError
+
+    # 1. Checkpoints of the three-query layout.
+    (env.checkpoint_dir / "leaderboard_all" / "commits").mkdir(parents=True)
+    with pytest.raises(TopProductsError, match="stream reset"):
+        process.start(env, wait=20)
+    (env.checkpoint_dir / "leaderboard_all" / "commits").rmdir()
+    (env.checkpoint_dir / "leaderboard_all").rmdir()
+
+    # 2. A checkpoint whose keyspace was dropped while the stream was stopped.
+    produce(env, events_of(synthetic_orders(5, seed=61)))
+    process.start(env)
+    wait_until(lambda: caught_up(env), 300, "the stream to catch up", process.log_file(env))
+    assert process.stop(env) is not None
+    session = cassandra_io.connect(env)
+    try:
+        drop_keyspace(session, env)
+    finally:
+        session.cluster.shutdown()
+    with pytest.raises(TopProductsError, match="was it dropped"):
+        process.start(env, wait=30)
