@@ -43,6 +43,12 @@ class BatchFacts:
     state_rows: int
 
 
+def _release_arrow_memory() -> None:
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
 def restore_counter(store: Store, geometry: Geometry, top_n: int, query: str,
                     last_committed: int | None) -> Counter:
     """The counter as of Spark's last committed batch (see :mod:`streaming.counting`)."""
@@ -69,9 +75,12 @@ class LeaderboardSink:
         started = time.monotonic()
         table = df.toArrow()  # runs the micro-batch's Spark job
         fetched = time.monotonic()
+        rows = table.num_rows
         counts = self.process(table, batch_id)
+        del table
+        _release_arrow_memory()  # pyarrow's pool keeps a drained batch's memory otherwise
         log.info("batch %d: %d rows; spark %.3fs, count %.3fs, cassandra %.3fs; %s", batch_id,
-                 table.num_rows, fetched - started, self.counted - fetched,
+                 rows, fetched - started, self.counted - fetched,
                  time.monotonic() - self.counted, counts)
 
     def process(self, table: Any, batch_id: int) -> dict[str, int]:
