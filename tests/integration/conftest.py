@@ -34,3 +34,20 @@ def stop_stream_and_drop_keyspace(settings: Settings) -> None:
         drop_keyspace(session, settings)
     finally:
         session.cluster.shutdown()
+
+
+def write_leaderboard(store, scope: str, window, items, top_n: int, now) -> None:
+    """Write totals and boards of one (scope, window) as the stream's sink does: one batch;
+    a window's totals go into its first pane (a window is the sum of its panes)."""
+    from topproducts.leaderboards import Metric, rank
+    from topproducts.leaderboards.ranking import to_micros
+    from topproducts.leaderboards.store import BatchWrite, StreamState, TotalChange
+
+    items = list(items)
+    pane = None if window.start is None else to_micros(window.start)
+    store.write_batch(BatchWrite(
+        query="test", batch_id=0, totals=[TotalChange(scope, pane, i, None) for i in items],
+        boards=[(m, scope, window, rank(items, m, top_n)) for m in Metric],
+        panes=[] if pane is None else [(scope, pane)],
+        windows=[] if window.start is None else [(scope, window)],
+        state=StreamState("test", 0, None, 0, None, 0), dead_letters=[], now=now))

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from services.app import create_app
 from services.testing import drop_shop, isolated
+from tests.integration.conftest import write_leaderboard
 from topproducts import cassandra_io
 from topproducts.leaderboards import (
     ALL,
@@ -25,10 +26,8 @@ from topproducts.leaderboards import (
     current_window_start,
     ensure_schema,
     parse_duration,
-    rank,
 )
-from topproducts.leaderboards.ranking import Geometry, to_micros
-from topproducts.leaderboards.store import BatchWrite, StreamState, TotalChange
+from topproducts.leaderboards.ranking import Geometry
 from topproducts.money import money_str
 from topproducts.settings import Settings
 
@@ -45,15 +44,8 @@ def item(variant_id: int, quantity: int, revenue: str, name: str = "") -> ItemTo
 
 def write(store: LeaderboardStore, scope: str, window: Window, items: list[ItemTotal],
           n: int = 10) -> None:
-    """What the stream's sink does for one (scope, window): a window's totals go into its
-    first pane (a window is the sum of its panes)."""
-    pane = None if window.start is None else to_micros(window.start)
-    store.write_batch(BatchWrite(
-        query="test", batch_id=0, totals=[TotalChange(scope, pane, i, None) for i in items],
-        boards=[(m, scope, window, rank(items, m, n)) for m in Metric],
-        panes=[] if pane is None else [(scope, pane)],
-        windows=[] if window.start is None else [(scope, window)],
-        state=StreamState("test", 0, None, 0, None, 0), dead_letters=[], now=NOW))
+    """What the stream's sink does for one (scope, window)."""
+    write_leaderboard(store, scope, window, items, n, NOW)
 
 
 @pytest.fixture(scope="module")

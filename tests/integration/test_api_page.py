@@ -21,16 +21,14 @@ import uvicorn
 from services.app import create_app
 from services.testing import isolated_shop
 from tests.conftest import free_port
+from tests.integration.conftest import write_leaderboard
 from topproducts.leaderboards import (
     ALL,
     ItemTotal,
-    Metric,
-    TotalRow,
     Window,
     current_window_start,
     open_store,
     parse_duration,
-    rank,
 )
 from topproducts.settings import REPO_ROOT, Settings
 
@@ -92,10 +90,8 @@ class FakeStream:
         now = datetime.now(UTC)
         with open_store(self.settings, create=False) as store:
             for (scope, window), items in self.totals.items():
-                store.upsert_totals([TotalRow(scope, window, i) for i in items.values()], now)
-                store.replace_ranks([(m, scope, window, rank(items.values(), m,
-                                                             self.settings.top_n))
-                                     for m in Metric], now)
+                write_leaderboard(store, scope, window, items.values(), self.settings.top_n,
+                                  now)
 
 
 def current_window(s: Settings) -> Window:
