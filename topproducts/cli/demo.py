@@ -24,7 +24,7 @@ from topproducts.cli.stream import show_leaderboard
 from topproducts.countries import GLOBAL_SCOPE
 from topproducts.errors import TopProductsError
 from topproducts.leaderboards.ranking import ALL_TIME, Metric
-from topproducts.leaderboards.store import open_store
+from topproducts.leaderboards.store import STREAM_QUERY, open_store
 from topproducts.settings import Settings, get_settings
 from topproducts.stack import dagster
 
@@ -67,7 +67,7 @@ def wait_caught_up(settings: Settings, timeout: float) -> monitor.Health:
             if health.pid is None:
                 raise TopProductsError(f"the stream is not running: {health.reason}; "
                                        "see topproducts stream status")
-            if health.lag == 0 and len(progress) >= 3:
+            if health.lag == 0 and any(p.query == STREAM_QUERY for p in progress):
                 return health
             if time.monotonic() > deadline:
                 raise TopProductsError(f"the stream did not catch up within {timeout:.0f}s "
