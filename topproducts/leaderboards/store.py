@@ -239,12 +239,6 @@ class LeaderboardStore:
             st.query, st.batch_id, st.max_event_us, st.late_total, st.prev_max_event_us,
             st.prev_late_total, w.now)
 
-    def replace_ranks(
-        self, boards: Iterable[tuple[Metric, str, Window, list[Ranked]]], now: datetime
-    ) -> None:
-        """Rewrite whole rank partitions (see :meth:`_board_statements`)."""
-        self._run_all(list(self._board_statements(boards, now)))
-
     def _run_all(self, statements: list[tuple]) -> None:
         if statements:
             for ok, result in execute_concurrent(self.session, statements,
@@ -336,11 +330,6 @@ class LeaderboardStore:
         """Say the query is alive though idle (no new data, so no batch)."""
         stmt = self._p("UPDATE {ks}.stream_progress SET updated_at = ? WHERE query = ?")
         self.session.execute(stmt, (now, query))
-
-    def _run(self, stmt: PreparedStatement, params: list[tuple]) -> None:
-        if params:
-            execute_concurrent_with_args(self.session, stmt, params, concurrency=CONCURRENCY,
-                                         raise_on_first_error=True)
 
     # -- reads (CLI, API, Dagster, and the stream's re-ranking) ----------------
     def top_items(self, metric: Metric, scope: str, wid: str, n: int | None = None) -> list[Ranked]:
