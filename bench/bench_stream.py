@@ -41,9 +41,9 @@ from confluent_kafka import TopicPartition
 from bench.baselines import bare_consumer_rate, rss_mib, seed_baseline_rate
 from bench.drain_data import preload
 from streaming import process
-from topproducts import cassandra_io, kafka_io
+from topproducts import kafka_io
 from topproducts.leaderboards import open_store
-from topproducts.leaderboards.schema import drop_keyspace
+from topproducts.leaderboards.schema import drop_leaderboards
 from topproducts.leaderboards.store import STREAM_QUERY
 from topproducts.settings import REPO_ROOT, Settings, get_settings
 
@@ -67,11 +67,7 @@ def isolated(base: Settings, **changes: Any) -> Settings:
 
 def drop(settings: Settings) -> None:
     process.stop(settings, timeout=60)
-    session = cassandra_io.connect(settings)
-    try:
-        drop_keyspace(session, settings)
-    finally:
-        session.cluster.shutdown()
+    drop_leaderboards(settings)
     admin = kafka_io.admin(settings)
     for future in admin.delete_topics([settings.topic("orders")]).values():
         future.result(timeout=30)

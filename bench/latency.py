@@ -59,7 +59,7 @@ from pathlib import Path
 from confluent_kafka import TopicPartition
 
 from streaming import process
-from topproducts import cassandra_io, db, kafka_io
+from topproducts import db, kafka_io
 from topproducts.countries import GLOBAL_SCOPE
 from topproducts.errors import TopProductsError
 from topproducts.events import Topic
@@ -70,7 +70,7 @@ from topproducts.leaderboards.ranking import (
     parse_duration,
     window_id,
 )
-from topproducts.leaderboards.schema import drop_keyspace
+from topproducts.leaderboards.schema import drop_leaderboards
 from topproducts.leaderboards.store import STREAM_QUERY, LeaderboardStore, Progress, open_store
 from topproducts.settings import Settings, get_settings
 from topproducts.shop import orders as domain
@@ -322,11 +322,7 @@ def _wait_topics_gone(s: Settings, timeout: float = 30.0) -> None:
 def _drop_all(s: Settings) -> None:
     sandbox.drop(s)
     _wait_topics_gone(s)
-    session = cassandra_io.connect(s)
-    try:
-        drop_keyspace(session, s)
-    finally:
-        session.cluster.shutdown()
+    drop_leaderboards(s)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from streaming import process
-from topproducts import cassandra_io
-from topproducts.leaderboards.schema import drop_keyspace
+from topproducts.leaderboards.schema import drop_leaderboards
 from topproducts.settings import Settings
 from topproducts.shop import sandbox
 
@@ -29,11 +28,7 @@ def stream_shop(running_stack: Settings, unique: str, tmp_path) -> Iterator[Sett
 def stop_stream_and_drop_keyspace(settings: Settings) -> None:
     """Teardown of a test's stream: stop the job, drop its leaderboard keyspace."""
     process.stop(settings, timeout=60)
-    session = cassandra_io.connect(settings)
-    try:
-        drop_keyspace(session, settings)
-    finally:
-        session.cluster.shutdown()
+    drop_leaderboards(settings)
 
 
 def write_leaderboard(store, scope: str, window, items, top_n: int, now) -> None:

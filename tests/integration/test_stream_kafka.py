@@ -19,10 +19,10 @@ from streaming import process
 from streaming.job import QUERIES
 from streaming.reference import expected_totals, synthetic_orders
 from tests.integration.conftest import stop_stream_and_drop_keyspace
-from topproducts import cassandra_io, kafka_io
+from topproducts import kafka_io
 from topproducts.events import Envelope, encode
 from topproducts.leaderboards import Metric, open_store, parse_duration, rank
-from topproducts.leaderboards.schema import drop_keyspace
+from topproducts.leaderboards.schema import drop_leaderboards
 from topproducts.settings import Settings
 from topproducts_assets.leaderboards import observe_dead_letters
 
@@ -198,10 +198,6 @@ def test_old_layout_or_lost_keyspace_stops_the_start_with_what_to_do(env: Settin
     process.start(env)
     wait_until(lambda: caught_up(env), 300, "the stream to catch up", process.log_file(env))
     assert process.stop(env) is not None
-    session = cassandra_io.connect(env)
-    try:
-        drop_keyspace(session, env)
-    finally:
-        session.cluster.shutdown()
+    drop_leaderboards(env)
     with pytest.raises(TopProductsError, match="was it dropped"):
         process.start(env, wait=30)

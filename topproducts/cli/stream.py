@@ -98,19 +98,14 @@ def reset(yes: bool) -> None:
     Checkpoints and Cassandra tables go together: one without the other would count twice.
     """
     from streaming import process
-    from topproducts import cassandra_io
-    from topproducts.leaderboards.schema import drop_keyspace
+    from topproducts.leaderboards.schema import drop_leaderboards
 
     settings = get_settings()
     if process.running_pid(settings):
         raise TopProductsError("stop the stream first: topproducts stream stop")
     if not yes:
         raise TopProductsError("this drops the leaderboards; pass --yes to confirm")
-    session = cassandra_io.connect(settings)
-    try:
-        drop_keyspace(session, settings)
-    finally:
-        session.cluster.shutdown()
+    drop_leaderboards(settings)
     shutil.rmtree(settings.checkpoint_dir, ignore_errors=True)
     err.print(f"dropped keyspace {settings.cassandra_keyspace} and {settings.checkpoint_dir}")
 

@@ -120,6 +120,17 @@ def outdated(session: Session, settings: Settings) -> str | None:
     return None
 
 
+def drop_leaderboards(settings: Settings) -> None:
+    """Drop the configured leaderboard keyspace on a session of its own."""
+    from topproducts import cassandra_io
+
+    session = cassandra_io.connect(settings)
+    try:
+        drop_keyspace(session, settings)
+    finally:
+        session.cluster.shutdown()
+
+
 def drop_keyspace(session: Session, settings: Settings) -> None:
     """Drop all leaderboard data (used by ``stream reset`` and tests)."""
     session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}", timeout=60)
