@@ -171,7 +171,7 @@ def _line(variant_id: int, quantity: int, country_index: int) -> tuple[str, int,
     tail = (f',"variant_id":{variant_id},"product_id":{v.product_id},'
             f'"product_name":"{v.product_name}","material":"{v.material}",'
             f'"quantity":{quantity},"unit_price":"{p.unit_price}","revenue":"{p.revenue}",'
-            f'"revenue_usd":"{p.revenue_usd}"}}')
+            f'"revenue_usd":"{p.revenue_usd}","seller":"Seller {variant_id % 5 + 1}"}}')
     return tail, int(p.revenue_usd * 100), int(p.line_total * 100)
 
 

@@ -127,7 +127,8 @@ def synthetic_orders(
             items.append(LineItem(line_no=line_no, variant_id=variant, product_id=product,
                                   product_name=name, material=material, quantity=qty,
                                   unit_price=unit, revenue=revenue,
-                                  revenue_usd=round_money(revenue * fx)))
+                                  revenue_usd=round_money(revenue * fx),
+                                  seller=f"Seller {variant % 3 + 1}"))
         base = dict(order_id=order_id, customer_id=rng.randint(1, 500),
                     country=BY_CODE[country.code].code, currency=currency, fx_rate_usd=fx,
                     total=round_money(sum(i.revenue for i in items) * Decimal("1.1")),

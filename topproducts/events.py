@@ -101,6 +101,9 @@ class LineItem(_Model):
     unit_price: Amount = Field(ge=0)
     revenue: Amount = Field(ge=0)
     revenue_usd: Amount = Field(ge=0)
+    # The variant's seller, shown on the variant leaderboards (two sellers may offer the
+    # same product x material). Optional: events written before it existed stay valid.
+    seller: str | None = Field(default=None, min_length=1)
 
 
 class OrderPayload(_Priced):

@@ -164,6 +164,7 @@ class _Variant:
     product_id: int
     product_name: str
     material: str
+    seller: str
     price_usd: Decimal
     tax_rate: Decimal
     discount_rate: Decimal
@@ -238,10 +239,11 @@ def _lock_stock(cur, tables: Tables, variant_ids: Sequence[int]) -> dict[int, in
 def _load_variants(cur, tables: Tables, variant_ids: Sequence[int]) -> dict[int, _Variant]:
     ids = sorted(set(variant_ids))
     cur.execute(
-        f"SELECT v.variant_id, v.product_id, p.name, m.name, v.price_usd, v.tax_rate, "
+        f"SELECT v.variant_id, v.product_id, p.name, m.name, s.name, v.price_usd, v.tax_rate, "
         f"v.discount_rate FROM {tables.variants} v "
         f"JOIN {tables.products} p ON p.product_id = v.product_id "
         f"JOIN {tables.materials} m ON m.material_id = v.material_id "
+        f"JOIN {tables.sellers} s ON s.seller_id = v.seller_id "
         f"WHERE v.variant_id IN ({_in(ids)})", ids)
     return {row[0]: _Variant(*row) for row in cur.fetchall()}
 
@@ -348,7 +350,8 @@ def place_orders(
             items.append(LineItem(
                 line_no=line_no, variant_id=v.variant_id, product_id=v.product_id,
                 product_name=v.product_name, material=v.material, quantity=p.quantity,
-                unit_price=p.unit_price, revenue=p.revenue, revenue_usd=p.revenue_usd))
+                unit_price=p.unit_price, revenue=p.revenue, revenue_usd=p.revenue_usd,
+                seller=v.seller))
             batch.rows["items"].append((
                 order_id, line_no, v.variant_id, v.product_id, v.product_name, v.material,
                 p.quantity, p.unit_price, p.subtotal, p.discount, p.tax, p.line_total,
@@ -472,17 +475,19 @@ def cancel_orders(
         return result
     found = [row[0] for row in orders]
     cur.execute(
-        f"SELECT order_id, line_no, variant_id, product_id, product_name, material, quantity, "
-        f"unit_price, revenue, revenue_usd FROM {t.order_items} "
-        f"WHERE order_id IN ({_in(found)}) ORDER BY order_id, line_no", found)
+        f"SELECT i.order_id, i.line_no, i.variant_id, i.product_id, i.product_name, "
+        f"i.material, i.quantity, i.unit_price, i.revenue, i.revenue_usd, s.name "
+        f"FROM {t.order_items} i JOIN {t.variants} v ON v.variant_id = i.variant_id "
+        f"JOIN {t.sellers} s ON s.seller_id = v.seller_id "
+        f"WHERE i.order_id IN ({_in(found)}) ORDER BY i.order_id, i.line_no", found)
     items: dict[int, list[LineItem]] = defaultdict(list)
     restock: dict[int, int] = defaultdict(int)
     for (order_id, line_no, variant_id, product_id, name, material, qty, unit, revenue,
-         revenue_usd) in cur.fetchall():
+         revenue_usd, seller) in cur.fetchall():
         items[order_id].append(LineItem(
             line_no=line_no, variant_id=variant_id, product_id=product_id, product_name=name,
             material=material, quantity=qty, unit_price=unit, revenue=revenue,
-            revenue_usd=revenue_usd))
+            revenue_usd=revenue_usd, seller=seller))
         restock[variant_id] += qty
     for (order_id, customer_id, country, currency, fx, total, confirmed_at, shipment_id,
          carrier) in orders:
