@@ -3,11 +3,13 @@
 The streaming job writes them; the CLI, the API and Dagster checks read them::
 
     with open_store(settings) as store:
-        board = store.top(Metric.REVENUE, "GLOBAL", "all", n=10)
+        board = store.top(Metric.REVENUE, "GLOBAL", "all", n=10, by=Granularity.PRODUCT)
 """
 
 from topproducts.leaderboards.ranking import (
     ALL_TIME,
+    DEFAULT_GRANULARITY,
+    Granularity,
     ItemTotal,
     Metric,
     Ranked,
@@ -30,7 +32,8 @@ from topproducts.leaderboards.store import (
 )
 
 __all__ = [
-    "ALL", "ALL_TIME", "DeadLetter", "ItemTotal", "Leaderboard", "LeaderboardStore", "Metric",
+    "ALL", "ALL_TIME", "DEFAULT_GRANULARITY", "DeadLetter", "Granularity", "ItemTotal",
+    "Leaderboard", "LeaderboardStore", "Metric",
     "Progress", "Ranked", "Window", "current_window_start", "ensure_schema",
     "merge_top", "open_store", "parse_duration", "parse_window_id", "rank", "window_id",
 ]

@@ -1,8 +1,15 @@
 """Ranking rules, as pure functions.
 
-A leaderboard is the top N items of one (metric, scope, window) by the metric's
-value, descending; ties are broken by ``variant_id`` ascending so the order is
-deterministic. Items whose value is zero or negative (everything sold was
+A leaderboard is the top N items of one (metric, granularity, scope, window) by the
+metric's value, descending. What an *item* is depends on the granularity:
+
+- ``product_material``: a product in one material, summed over sellers (the original
+  project's key, and the default);
+- ``product``: a product, summed over materials and sellers;
+- ``variant``: what a seller offers (product x material x seller), shown with the seller.
+
+Ties are broken by the item's key (product id, material, variant id) ascending so the
+order is deterministic. Items whose value is zero or negative (everything sold was
 cancelled) are not ranked.
 """
 
@@ -21,22 +28,72 @@ class Metric(StrEnum):
     REVENUE = "revenue"
 
 
+class Granularity(StrEnum):
+    """What one ranked row is."""
+
+    PRODUCT_MATERIAL = "product_material"
+    PRODUCT = "product"
+    VARIANT = "variant"
+
+    @property
+    def label(self) -> str:
+        return {"product_material": "product × material", "product": "product",
+                "variant": "variant (product × material × seller)"}[self.value]
+
+
+DEFAULT_GRANULARITY = Granularity.PRODUCT_MATERIAL
 ALL_TIME = "all"  # the window id of the all-time leaderboards
+
+ItemKey = tuple[int, str, int]  # (product_id, material or "", variant_id or 0)
 
 
 @dataclass(frozen=True)
 class ItemTotal:
-    """Exact totals of one product variant in one (scope, window)."""
+    """Exact totals of one item (at its granularity) in one (scope, window).
 
-    variant_id: int
+    ``material`` is None for a product; ``variant_id`` and ``seller`` are set for a
+    variant only (``seller`` may be None for events written before it was carried).
+    """
+
     product_id: int
     product_name: str
-    material: str
+    material: str | None
+    variant_id: int | None
+    seller: str | None
     quantity: int
     revenue_usd: Decimal
 
+    @property
+    def key(self) -> ItemKey:
+        return (self.product_id, self.material or "", self.variant_id or 0)
+
+    @property
+    def granularity(self) -> Granularity:
+        if self.variant_id is not None:
+            return Granularity.VARIANT
+        return Granularity.PRODUCT if self.material is None else Granularity.PRODUCT_MATERIAL
+
+    @property
+    def name(self) -> str:
+        """What a person reads: two rows of one board never have the same name."""
+        parts = [self.product_name]
+        if self.material is not None:
+            parts.append(self.material)
+        if self.variant_id is not None:
+            parts.append(f"sold by {self.seller or f'variant {self.variant_id}'}")
+        return " · ".join(parts)
+
     def value(self, metric: Metric) -> Decimal:
         return Decimal(self.quantity) if metric is Metric.QUANTITY else self.revenue_usd
+
+
+def item_key(by: Granularity, product_id: int, material: str, variant_id: int) -> ItemKey:
+    """The key of a line's item at a granularity."""
+    if by is Granularity.PRODUCT:
+        return (product_id, "", 0)
+    if by is Granularity.PRODUCT_MATERIAL:
+        return (product_id, material, 0)
+    return (product_id, material, variant_id)
 
 
 @dataclass(frozen=True)
@@ -47,8 +104,8 @@ class Ranked:
 
 
 def sort_key(metric: Metric):
-    """Order: value descending, then variant_id ascending."""
-    return lambda item: (-item.value(metric), item.variant_id)
+    """Order: value descending, then the item's key ascending."""
+    return lambda item: (-item.value(metric), item.key)
 
 
 def rank(items: Iterable[ItemTotal], metric: Metric, n: int) -> list[Ranked]:
@@ -68,13 +125,13 @@ def merge_top(
     is within (previous top + changed items). Returns ``None`` when a previous
     top item lost value (a cancellation): the caller must rank the full partition.
     """
-    old_by_id = {i.variant_id: i for i in old_top}
-    candidates = dict(old_by_id)
+    old_by_key = {i.key: i for i in old_top}
+    candidates = dict(old_by_key)
     for item in changed:
-        previous = old_by_id.get(item.variant_id)
+        previous = old_by_key.get(item.key)
         if previous is not None and item.value(metric) < previous.value(metric):
             return None
-        candidates[item.variant_id] = item
+        candidates[item.key] = item
     return rank(candidates.values(), metric, n)
 
 

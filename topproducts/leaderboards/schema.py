@@ -2,13 +2,17 @@
 
 Each table answers one query in one partition read:
 
-- ``leaderboard``: top N for (metric, scope, window): one row whose ``ranked`` entries are
-  (rank, variant_id, product_id, product_name, material, value, quantity,
-  revenue_usd) in rank order. A board is replaced whole by one write (no range
-  deletes, no tombstones), and read with one.
-- ``item_totals``: exact all-time totals of every item per scope (``window_id = 'all'``).
-- ``pane_totals``: exact totals of every item per (scope, pane); a pane is one slide
-  of event time, and a sliding window's totals are the sum of its panes.
+- ``leaderboard``: top N for (metric, granularity, scope, window): one row whose ``ranked``
+  entries are (rank, product_id, product_name, material, variant_id, seller, value,
+  quantity, revenue_usd) in rank order. A board is replaced whole by one write (no
+  range deletes, no tombstones), and read with one.
+- ``item_totals``: exact all-time totals of every item per (granularity, scope).
+- ``pane_totals``: exact totals of every item per (granularity, scope, pane); a pane is
+  one slide of event time, and a sliding window's totals are the sum of its panes.
+
+An item is keyed by (product_id, material, variant_id) at every granularity, with
+``material = ''`` for a product and ``variant_id = 0`` unless it is a variant (see
+:mod:`topproducts.leaderboards.ranking`).
 - ``panes``: the panes that have data, newest first, per scope.
 - ``leaderboard_windows``: the windows that have data, newest first, per scope.
 - ``stream_state``: the stream's watermark and late count, per query.
@@ -33,19 +37,19 @@ from topproducts.settings import Settings
 TABLES: dict[str, str] = {
     "item_totals": """
         CREATE TABLE IF NOT EXISTS {ks}.item_totals (
-            scope text, window_id text, variant_id bigint,
-            product_id bigint, product_name text, material text,
-            quantity bigint, revenue_usd decimal,
-            window_start timestamp, window_end timestamp, updated_at timestamp,
-            batch_id bigint, prev_quantity bigint, prev_revenue_usd decimal,
-            PRIMARY KEY ((scope, window_id), variant_id))""",
+            granularity text, scope text, product_id bigint, material text, variant_id bigint,
+            product_name text, seller text, quantity bigint, revenue_usd decimal,
+            updated_at timestamp, batch_id bigint, prev_quantity bigint,
+            prev_revenue_usd decimal,
+            PRIMARY KEY ((granularity, scope), product_id, material, variant_id))""",
     "pane_totals": """
         CREATE TABLE IF NOT EXISTS {ks}.pane_totals (
-            scope text, pane_start timestamp, variant_id bigint,
-            product_id bigint, product_name text, material text,
-            quantity bigint, revenue_usd decimal, updated_at timestamp,
-            batch_id bigint, prev_quantity bigint, prev_revenue_usd decimal,
-            PRIMARY KEY ((scope, pane_start), variant_id))""",
+            granularity text, scope text, pane_start timestamp, product_id bigint,
+            material text, variant_id bigint,
+            product_name text, seller text, quantity bigint, revenue_usd decimal,
+            updated_at timestamp, batch_id bigint, prev_quantity bigint,
+            prev_revenue_usd decimal,
+            PRIMARY KEY ((granularity, scope, pane_start), product_id, material, variant_id))""",
     "panes": """
         CREATE TABLE IF NOT EXISTS {ks}.panes (
             scope text, pane_start timestamp, updated_at timestamp,
@@ -57,11 +61,11 @@ TABLES: dict[str, str] = {
             prev_max_event_us bigint, prev_late_total bigint, updated_at timestamp)""",
     "leaderboard": """
         CREATE TABLE IF NOT EXISTS {ks}.leaderboard (
-            metric text, scope text, window_id text,
-            ranked list<frozen<tuple<int, bigint, bigint, text, text, decimal, bigint,
+            metric text, granularity text, scope text, window_id text,
+            ranked list<frozen<tuple<int, bigint, text, text, bigint, text, decimal, bigint,
                                       decimal>>>,
             window_start timestamp, window_end timestamp, updated_at timestamp,
-            PRIMARY KEY ((metric, scope, window_id)))""",
+            PRIMARY KEY ((metric, granularity, scope, window_id)))""",
     "leaderboard_windows": """
         CREATE TABLE IF NOT EXISTS {ks}.leaderboard_windows (
             scope text, window_start timestamp, window_end timestamp, updated_at timestamp,
@@ -114,9 +118,9 @@ def outdated(session: Session, settings: Settings) -> str | None:
     board = {r.column_name for r in session.execute(
         "SELECT column_name FROM system_schema.columns WHERE keyspace_name = %s "
         "AND table_name = 'leaderboard'", (settings.cassandra_keyspace,))}
-    if (columns and "batch_id" not in columns) or (board and "ranked" not in board):
+    if (columns and "granularity" not in columns) or (board and "granularity" not in board):
         return (f"keyspace {settings.cassandra_keyspace} holds leaderboards of an older layout "
-                "(window totals per item instead of panes)")
+                "(one granularity, the variant, instead of three)")
     return None
 
 

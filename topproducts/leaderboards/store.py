@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -21,7 +21,10 @@ from cassandra.query import BatchStatement, BatchType, PreparedStatement
 from topproducts import cassandra_io
 from topproducts.leaderboards.ranking import (
     ALL_TIME,
+    DEFAULT_GRANULARITY,
     Geometry,
+    Granularity,
+    ItemKey,
     ItemTotal,
     Metric,
     Ranked,
@@ -57,6 +60,7 @@ ALL = Window()
 class TotalChange:
     """An absolute total the stream writes, with the value it replaces (None: a new row)."""
 
+    by: Granularity
     scope: str
     period_us: int | None  # None: all-time; else the pane's start
     new: ItemTotal
@@ -67,6 +71,7 @@ class TotalChange:
 class StoredTotal:
     """A total as stored: its value, the batch that wrote it, and the value it replaced."""
 
+    by: Granularity
     scope: str
     period_us: int | None
     batch_id: int
@@ -86,6 +91,9 @@ class StreamState:
     prev_late_total: int
 
 
+BoardWrite = tuple[Metric, Granularity, str, "Window", list[Ranked]]  # (.., scope, ..)
+
+
 @dataclass
 class BatchWrite:
     """Everything one micro-batch writes; every value absolute."""
@@ -93,7 +101,7 @@ class BatchWrite:
     query: str
     batch_id: int
     totals: Sequence[TotalChange]
-    boards: Sequence[tuple[Metric, str, Window, list[Ranked]]]
+    boards: Sequence[BoardWrite]
     panes: Iterable[tuple[str, int]]  # (scope, pane start us)
     windows: Iterable[tuple[str, Window]]
     state: StreamState
@@ -104,6 +112,7 @@ class BatchWrite:
 @dataclass(frozen=True)
 class Leaderboard:
     metric: Metric
+    by: Granularity
     scope: str
     window: Window
     entries: list[Ranked]
@@ -159,11 +168,22 @@ def _utc(v: datetime | None) -> datetime | None:
     return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
 
 
+_KEY_COLS = "product_id, material, variant_id"
+_ITEM_COLS = f"{_KEY_COLS}, product_name, seller, quantity, revenue_usd"
+
+
+def item_of(product_id: int, material: str, variant_id: int, product_name: str,
+            seller: str | None, quantity: int, revenue_usd: Any) -> ItemTotal:
+    """An item from its stored key columns ('' and 0 mean "not at this granularity")."""
+    return ItemTotal(product_id=product_id, product_name=product_name,
+                     material=material or None, variant_id=variant_id or None,
+                     seller=seller if variant_id else None, quantity=quantity,
+                     revenue_usd=revenue_usd)
+
+
 def _item(row: Any) -> ItemTotal:
-    return ItemTotal(
-        variant_id=row.variant_id, product_id=row.product_id, product_name=row.product_name,
-        material=row.material, quantity=row.quantity, revenue_usd=row.revenue_usd,
-    )
+    return item_of(row.product_id, row.material, row.variant_id, row.product_name, row.seller,
+                   row.quantity, row.revenue_usd)
 
 
 class LeaderboardStore:
@@ -189,40 +209,42 @@ class LeaderboardStore:
                        *self._index_statements(w), *self._dead_letter_statements(w.dead_letters)])
 
     def _total_statements(self, w: BatchWrite) -> Iterator[tuple]:
-        cols = ("variant_id, product_id, product_name, material, quantity, revenue_usd, "
-                "updated_at, batch_id, prev_quantity, prev_revenue_usd")
-        all_time = self._p(f"INSERT INTO {{ks}}.item_totals (scope, window_id, {cols}) "
-                           "VALUES (?, 'all', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        pane = self._p(f"INSERT INTO {{ks}}.pane_totals (scope, pane_start, {cols}) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        # One single-partition batch per (scope, period) chunk: one mutation for Cassandra.
-        by_partition: dict[tuple[str, int | None], list[TotalChange]] = {}
+        cols = f"{_ITEM_COLS}, updated_at, batch_id, prev_quantity, prev_revenue_usd"
+        all_time = self._p(f"INSERT INTO {{ks}}.item_totals (granularity, scope, {cols}) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        pane = self._p(f"INSERT INTO {{ks}}.pane_totals (granularity, scope, pane_start, "
+                       f"{cols}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        # One single-partition batch per partition chunk: one mutation for Cassandra.
+        by_partition: dict[tuple[Granularity, str, int | None], list[TotalChange]] = {}
         for t in w.totals:
-            by_partition.setdefault((t.scope, t.period_us), []).append(t)
-        for (scope, period), rows in by_partition.items():
-            key = (scope,) if period is None else (scope, from_micros(period))
+            by_partition.setdefault((t.by, t.scope, t.period_us), []).append(t)
+        for (by, scope, period), rows in by_partition.items():
+            key = (by.value, scope) if period is None else (by.value, scope,
+                                                            from_micros(period))
             stmt = all_time if period is None else pane
             for i in range(0, len(rows), ROWS_PER_BATCH):
                 batch = BatchStatement(batch_type=BatchType.UNLOGGED)
                 for t in rows[i:i + ROWS_PER_BATCH]:
                     n, o = t.new, t.old
-                    batch.add(stmt, (*key, n.variant_id, n.product_id, n.product_name,
-                                     n.material, n.quantity, n.revenue_usd, w.now, w.batch_id,
+                    batch.add(stmt, (*key, *n.key, n.product_name, n.seller, n.quantity,
+                                     n.revenue_usd, w.now, w.batch_id,
                                      None if o is None else o.quantity,
                                      None if o is None else o.revenue_usd))
                 yield batch, ()
 
-    def _board_statements(self, boards: Iterable[tuple[Metric, str, Window, list[Ranked]]],
-                          now: datetime) -> Iterator[tuple]:
+    def _board_statements(self, boards: Iterable[BoardWrite], now: datetime
+                          ) -> Iterator[tuple]:
         """Each board whole, as one row: a reader sees the old or the new board, never a mix,
         and items that fell out of the top are simply not in the new list."""
-        stmt = self._p("INSERT INTO {ks}.leaderboard (metric, scope, window_id, ranked, "
-                       "window_start, window_end, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
-        for metric, scope, window, ranked in boards:
-            entries = [(r.rank, r.item.variant_id, r.item.product_id, r.item.product_name,
-                        r.item.material, r.value, r.item.quantity, r.item.revenue_usd)
-                       for r in ranked]
-            yield stmt, (metric.value, scope, window.id, entries, window.start, window.end, now)
+        stmt = self._p("INSERT INTO {ks}.leaderboard (metric, granularity, scope, window_id, "
+                       "ranked, window_start, window_end, updated_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        for metric, by, scope, window, ranked in boards:
+            entries = [(r.rank, r.item.product_id, r.item.product_name, r.item.material or "",
+                        r.item.variant_id or 0, r.item.seller, r.value, r.item.quantity,
+                        r.item.revenue_usd) for r in ranked]
+            yield stmt, (metric.value, by.value, scope, window.id, entries, window.start,
+                         window.end, now)
 
     def _index_statements(self, w: BatchWrite) -> Iterator[tuple]:
         pane = self._p("INSERT INTO {ks}.panes (scope, pane_start, updated_at) VALUES (?, ?, ?)")
@@ -258,26 +280,28 @@ class LeaderboardStore:
 
     def stored_totals(self, scopes: Sequence[str], pane_horizon_us: int | None
                       ) -> Iterator[StoredTotal]:
-        """Every all-time total of ``scopes``, and pane totals from the horizon on."""
-        cols = ("variant_id, product_id, product_name, material, quantity, revenue_usd, "
-                "batch_id, prev_quantity, prev_revenue_usd")
-        all_time = self._p(f"SELECT {cols} FROM {{ks}}.item_totals WHERE scope = ? "
-                           "AND window_id = 'all'")
-        for scope, (_ok, rows) in zip(scopes, execute_concurrent_with_args(
-                self.session, all_time, [(s,) for s in scopes], concurrency=CONCURRENCY,
-                raise_on_first_error=True, results_generator=False), strict=True):
-            for r in rows:
-                yield _stored(scope, None, r)
-        panes = [(scope, start) for scope in scopes
-                 for start in self.pane_starts(scope, pane_horizon_us)]
-        stmt = self._p(f"SELECT {cols} FROM {{ks}}.pane_totals WHERE scope = ? "
-                       "AND pane_start = ?")
-        for (scope, start), (_ok, rows) in zip(panes, execute_concurrent_with_args(
-                self.session, stmt, [(s, from_micros(p)) for s, p in panes],
+        """Every all-time total of ``scopes`` (every granularity), and pane totals from the
+        horizon on."""
+        cols = f"{_ITEM_COLS}, batch_id, prev_quantity, prev_revenue_usd"
+        all_time = self._p(f"SELECT {cols} FROM {{ks}}.item_totals WHERE granularity = ? "
+                           "AND scope = ?")
+        keys = [(by, scope) for by in Granularity for scope in scopes]
+        for (by, scope), (_ok, rows) in zip(keys, execute_concurrent_with_args(
+                self.session, all_time, [(b.value, s) for b, s in keys],
                 concurrency=CONCURRENCY, raise_on_first_error=True,
                 results_generator=False), strict=True):
             for r in rows:
-                yield _stored(scope, start, r)
+                yield _stored(by, scope, None, r)
+        panes = [(by, scope, start) for scope in scopes
+                 for start in self.pane_starts(scope, pane_horizon_us) for by in Granularity]
+        stmt = self._p(f"SELECT {cols} FROM {{ks}}.pane_totals WHERE granularity = ? "
+                       "AND scope = ? AND pane_start = ?")
+        for (by, scope, start), (_ok, rows) in zip(panes, execute_concurrent_with_args(
+                self.session, stmt, [(b.value, s, from_micros(p)) for b, s, p in panes],
+                concurrency=CONCURRENCY, raise_on_first_error=True,
+                results_generator=False), strict=True):
+            for r in rows:
+                yield _stored(by, scope, start, r)
 
     def pane_starts(self, scope: str, since_us: int | None = None) -> list[int]:
         """Starts (µs) of the panes with data for ``scope``, from ``since_us`` on."""
@@ -332,58 +356,61 @@ class LeaderboardStore:
         self.session.execute(stmt, (now, query))
 
     # -- reads (CLI, API, Dagster, and the stream's re-ranking) ----------------
-    def top_items(self, metric: Metric, scope: str, wid: str, n: int | None = None) -> list[Ranked]:
-        return self.top(metric, scope, wid, n).entries
+    def top_items(self, metric: Metric, scope: str, wid: str, n: int | None = None,
+                  by: Granularity = DEFAULT_GRANULARITY) -> list[Ranked]:
+        return self.top(metric, scope, wid, n, by).entries
 
-    def top(self, metric: Metric, scope: str, wid: str, n: int | None = None) -> Leaderboard:
-        """The leaderboard for (metric, scope, window): one row read."""
+    def top(self, metric: Metric, scope: str, wid: str, n: int | None = None,
+            by: Granularity = DEFAULT_GRANULARITY) -> Leaderboard:
+        """The leaderboard for (metric, granularity, scope, window): one row read."""
         cql = ("SELECT ranked, window_start, window_end, updated_at FROM {ks}.leaderboard "
-               "WHERE metric = ? AND scope = ? AND window_id = ?")
-        row = self.session.execute(self._p(cql), (metric.value, scope, wid)).one()
+               "WHERE metric = ? AND granularity = ? AND scope = ? AND window_id = ?")
+        row = self.session.execute(self._p(cql), (metric.value, by.value, scope, wid)).one()
         if row is None:
             window = ALL if wid == ALL_TIME else Window(None, None)
-            return Leaderboard(metric, scope, window, [], None)
-        entries = [Ranked(rank, ItemTotal(v, p, name, material, q, rev), value)
-                   for rank, v, p, name, material, value, q, rev in (row.ranked or [])]
+            return Leaderboard(metric, by, scope, window, [], None)
+        entries = [Ranked(rank, item_of(p, material, v, name, seller, q, rev), value)
+                   for rank, p, name, material, v, seller, value, q, rev in (row.ranked or [])]
         return Leaderboard(
-            metric=metric, scope=scope,
+            metric=metric, by=by, scope=scope,
             window=Window(_utc(row.window_start), _utc(row.window_end)),
             entries=entries if n is None else entries[:n], updated_at=_utc(row.updated_at))
 
-    def totals(self, scope: str, wid: str) -> list[ItemTotal]:
+    def totals(self, scope: str, wid: str, by: Granularity = DEFAULT_GRANULARITY
+               ) -> list[ItemTotal]:
         """Exact totals of every item in (scope, window): all-time, or the sum of the
-        window's panes; by variant_id."""
-        return self.totals_many([(scope, wid)])[(scope, wid)]
+        window's panes; by item key."""
+        return self.totals_many([(scope, wid)], by)[(scope, wid)]
 
     def totals_many(
-        self, keys: Sequence[tuple[str, str]]
+        self, keys: Sequence[tuple[str, str]], by: Granularity = DEFAULT_GRANULARITY
     ) -> dict[tuple[str, str], list[ItemTotal]]:
         """:meth:`totals` for many (scope, window_id) partitions, read concurrently."""
-        all_time = [(scope,) for scope, wid in keys if wid == ALL_TIME]
-        panes: dict[tuple[str, str], list[tuple[str, datetime]]] = {}
+        all_time = [(by.value, scope) for scope, wid in keys if wid == ALL_TIME]
+        panes: dict[tuple[str, str], list[tuple[str, str, datetime]]] = {}
         for scope, wid in keys:
             if wid != ALL_TIME:
                 start = to_micros(parse_window_id(wid))  # type: ignore[arg-type]
-                panes[(scope, wid)] = [(scope, from_micros(p))
+                panes[(scope, wid)] = [(by.value, scope, from_micros(p))
                                        for p in self._geometry().panes_of_window(start)]
-        cols = "variant_id, product_id, product_name, material, quantity, revenue_usd"
-        read_all = self._many(f"SELECT {cols} FROM {{ks}}.item_totals WHERE scope = ? "
-                              "AND window_id = 'all'", all_time, _item)
-        read_panes = self._many(f"SELECT {cols} FROM {{ks}}.pane_totals WHERE scope = ? "
-                                "AND pane_start = ?",
+        read_all = self._many(f"SELECT {_ITEM_COLS} FROM {{ks}}.item_totals "
+                              "WHERE granularity = ? AND scope = ?", all_time, _item)
+        read_panes = self._many(f"SELECT {_ITEM_COLS} FROM {{ks}}.pane_totals "
+                                "WHERE granularity = ? AND scope = ? AND pane_start = ?",
                                 sorted({p for ps in panes.values() for p in ps}), _item)
         out: dict[tuple[str, str], list[ItemTotal]] = {}
         for scope, wid in keys:
             if wid == ALL_TIME:
-                out[(scope, wid)] = sorted(read_all[(scope,)], key=lambda i: i.variant_id)
+                out[(scope, wid)] = read_all[(by.value, scope)]  # in clustering (key) order
             else:
-                out[(scope, wid)] = _sum_items(i for p in panes[(scope, wid)]
-                                               for i in read_panes[p])
+                out[(scope, wid)] = sum_items(i for p in panes[(scope, wid)]
+                                              for i in read_panes[p])
         return out
 
     def item_total(self, scope: str, wid: str, variant_id: int) -> ItemTotal | None:
-        """One item's exact totals in (scope, window)."""
-        return next((i for i in self.totals(scope, wid) if i.variant_id == variant_id), None)
+        """One variant's exact totals in (scope, window)."""
+        return next((i for i in self.totals(scope, wid, Granularity.VARIANT)
+                     if i.variant_id == variant_id), None)
 
     def _geometry(self) -> Geometry:
         if self.geometry is None:
@@ -431,23 +458,22 @@ class LeaderboardStore:
                 for r in rows]
 
 
-def _sum_items(items: Iterable[ItemTotal]) -> list[ItemTotal]:
-    """Items summed per variant (a window's totals from its panes), by variant_id."""
-    acc: dict[int, ItemTotal] = {}
+def sum_items(items: Iterable[ItemTotal]) -> list[ItemTotal]:
+    """Items summed per key (a window's totals from its panes), in key order."""
+    acc: dict[ItemKey, ItemTotal] = {}
     for i in items:
-        old = acc.get(i.variant_id)
-        acc[i.variant_id] = i if old is None else ItemTotal(
-            i.variant_id, i.product_id, i.product_name, i.material,
-            old.quantity + i.quantity, old.revenue_usd + i.revenue_usd)
-    return [acc[v] for v in sorted(acc)]
+        old = acc.get(i.key)
+        acc[i.key] = i if old is None else replace(
+            i, quantity=old.quantity + i.quantity, revenue_usd=old.revenue_usd + i.revenue_usd)
+    return [acc[k] for k in sorted(acc)]
 
 
-def _stored(scope: str, period_us: int | None, r: Any) -> StoredTotal:
+def _stored(by: Granularity, scope: str, period_us: int | None, r: Any) -> StoredTotal:
     old = None
     if r.prev_quantity is not None:
-        old = ItemTotal(r.variant_id, r.product_id, r.product_name, r.material,
-                        r.prev_quantity, r.prev_revenue_usd)
-    return StoredTotal(scope, period_us, r.batch_id if r.batch_id is not None else -1,
+        old = item_of(r.product_id, r.material, r.variant_id, r.product_name, r.seller,
+                      r.prev_quantity, r.prev_revenue_usd)
+    return StoredTotal(by, scope, period_us, r.batch_id if r.batch_id is not None else -1,
                        _item(r), old)
 
 
@@ -479,6 +505,7 @@ def open_store(settings: Settings, create: bool = True) -> Iterator[LeaderboardS
 
 
 __all__ = [
-    "ALL", "STREAM_QUERY", "BatchWrite", "DeadLetter", "Leaderboard", "LeaderboardStore",
+    "ALL", "STREAM_QUERY", "BatchWrite", "BoardWrite", "DeadLetter", "Leaderboard",
+    "LeaderboardStore",
     "Progress", "StoredTotal", "StreamState", "TotalChange", "Window", "open_store",
 ]
