@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -94,6 +94,26 @@ def item_key(by: Granularity, product_id: int, material: str, variant_id: int) -
     if by is Granularity.PRODUCT_MATERIAL:
         return (product_id, material, 0)
     return (product_id, material, variant_id)
+
+
+def roll_up(variants: Iterable[ItemTotal], by: Granularity) -> list[ItemTotal]:
+    """Variant totals summed to ``by``'s items, in key order (the ledger holds variants)."""
+    acc: dict[ItemKey, ItemTotal] = {}
+    for v in variants:
+        item = as_granularity(v, by)
+        old = acc.get(item.key)
+        acc[item.key] = item if old is None else replace(
+            item, quantity=old.quantity + item.quantity,
+            revenue_usd=old.revenue_usd + item.revenue_usd)
+    return [acc[k] for k in sorted(acc)]
+
+
+def as_granularity(variant: ItemTotal, by: Granularity) -> ItemTotal:
+    """A variant's total seen as its item at ``by`` (same quantity and revenue)."""
+    if by is Granularity.VARIANT:
+        return variant
+    material = None if by is Granularity.PRODUCT else variant.material
+    return replace(variant, material=material, variant_id=None, seller=None)
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,14 @@ Each table answers one query in one partition read:
   entries are (rank, product_id, product_name, material, variant_id, seller, value,
   quantity, revenue_usd) in rank order. A board is replaced whole by one write (no
   range deletes, no tombstones), and read with one.
-- ``item_totals``: exact all-time totals of every item per (granularity, scope).
-- ``pane_totals``: exact totals of every item per (granularity, scope, pane); a pane is
-  one slide of event time, and a sliding window's totals are the sum of its panes.
+- ``item_totals``: exact all-time totals of every variant per scope: the ledger. The
+  coarser granularities (product x material, product) are sums of it, computed on
+  read, so each sale is written once whatever the number of granularities.
+- ``pane_totals``: exact totals of every variant per (scope, pane); a pane is one slide
+  of event time, and a sliding window's totals are the sum of its panes.
 
-An item is keyed by (product_id, material, variant_id) at every granularity, with
-``material = ''`` for a product and ``variant_id = 0`` unless it is a variant (see
+Board entries key an item by (product_id, material, variant_id) at every granularity,
+with ``material = ''`` for a product and ``variant_id = 0`` unless it is a variant (see
 :mod:`topproducts.leaderboards.ranking`).
 - ``panes``: the panes that have data, newest first, per scope.
 - ``leaderboard_windows``: the windows that have data, newest first, per scope.
@@ -37,19 +39,18 @@ from topproducts.settings import Settings
 TABLES: dict[str, str] = {
     "item_totals": """
         CREATE TABLE IF NOT EXISTS {ks}.item_totals (
-            granularity text, scope text, product_id bigint, material text, variant_id bigint,
-            product_name text, seller text, quantity bigint, revenue_usd decimal,
-            updated_at timestamp, batch_id bigint, prev_quantity bigint,
-            prev_revenue_usd decimal,
-            PRIMARY KEY ((granularity, scope), product_id, material, variant_id))""",
+            scope text, variant_id bigint,
+            product_id bigint, product_name text, material text, seller text,
+            quantity bigint, revenue_usd decimal, updated_at timestamp,
+            batch_id bigint, prev_quantity bigint, prev_revenue_usd decimal,
+            PRIMARY KEY ((scope), variant_id))""",
     "pane_totals": """
         CREATE TABLE IF NOT EXISTS {ks}.pane_totals (
-            granularity text, scope text, pane_start timestamp, product_id bigint,
-            material text, variant_id bigint,
-            product_name text, seller text, quantity bigint, revenue_usd decimal,
-            updated_at timestamp, batch_id bigint, prev_quantity bigint,
-            prev_revenue_usd decimal,
-            PRIMARY KEY ((granularity, scope, pane_start), product_id, material, variant_id))""",
+            scope text, pane_start timestamp, variant_id bigint,
+            product_id bigint, product_name text, material text, seller text,
+            quantity bigint, revenue_usd decimal, updated_at timestamp,
+            batch_id bigint, prev_quantity bigint, prev_revenue_usd decimal,
+            PRIMARY KEY ((scope, pane_start), variant_id))""",
     "panes": """
         CREATE TABLE IF NOT EXISTS {ks}.panes (
             scope text, pane_start timestamp, updated_at timestamp,
@@ -118,7 +119,7 @@ def outdated(session: Session, settings: Settings) -> str | None:
     board = {r.column_name for r in session.execute(
         "SELECT column_name FROM system_schema.columns WHERE keyspace_name = %s "
         "AND table_name = 'leaderboard'", (settings.cassandra_keyspace,))}
-    if (columns and "granularity" not in columns) or (board and "granularity" not in board):
+    if (columns and "seller" not in columns) or (board and "granularity" not in board):
         return (f"keyspace {settings.cassandra_keyspace} holds leaderboards of an older layout "
                 "(one granularity, the variant, instead of three)")
     return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -24,12 +24,12 @@ from topproducts.leaderboards.ranking import (
     DEFAULT_GRANULARITY,
     Geometry,
     Granularity,
-    ItemKey,
     ItemTotal,
     Metric,
     Ranked,
     from_micros,
     parse_window_id,
+    roll_up,
     to_micros,
     window_id,
 )
@@ -58,9 +58,9 @@ ALL = Window()
 
 @dataclass(frozen=True)
 class TotalChange:
-    """An absolute total the stream writes, with the value it replaces (None: a new row)."""
+    """A variant's absolute total the stream writes, with the value it replaces (None: a
+    new row)."""
 
-    by: Granularity
     scope: str
     period_us: int | None  # None: all-time; else the pane's start
     new: ItemTotal
@@ -69,9 +69,9 @@ class TotalChange:
 
 @dataclass(frozen=True)
 class StoredTotal:
-    """A total as stored: its value, the batch that wrote it, and the value it replaced."""
+    """A variant's total as stored: its value, the batch that wrote it, and the value it
+    replaced."""
 
-    by: Granularity
     scope: str
     period_us: int | None
     batch_id: int
@@ -168,8 +168,7 @@ def _utc(v: datetime | None) -> datetime | None:
     return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
 
 
-_KEY_COLS = "product_id, material, variant_id"
-_ITEM_COLS = f"{_KEY_COLS}, product_name, seller, quantity, revenue_usd"
+_ITEM_COLS = "variant_id, product_id, product_name, material, seller, quantity, revenue_usd"
 
 
 def item_of(product_id: int, material: str, variant_id: int, product_name: str,
@@ -210,24 +209,24 @@ class LeaderboardStore:
 
     def _total_statements(self, w: BatchWrite) -> Iterator[tuple]:
         cols = f"{_ITEM_COLS}, updated_at, batch_id, prev_quantity, prev_revenue_usd"
-        all_time = self._p(f"INSERT INTO {{ks}}.item_totals (granularity, scope, {cols}) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        pane = self._p(f"INSERT INTO {{ks}}.pane_totals (granularity, scope, pane_start, "
-                       f"{cols}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        # One single-partition batch per partition chunk: one mutation for Cassandra.
-        by_partition: dict[tuple[Granularity, str, int | None], list[TotalChange]] = {}
+        all_time = self._p(f"INSERT INTO {{ks}}.item_totals (scope, {cols}) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        pane = self._p(f"INSERT INTO {{ks}}.pane_totals (scope, pane_start, {cols}) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        # One single-partition batch per (scope, period) chunk: one mutation for Cassandra.
+        by_partition: dict[tuple[str, int | None], list[TotalChange]] = {}
         for t in w.totals:
-            by_partition.setdefault((t.by, t.scope, t.period_us), []).append(t)
-        for (by, scope, period), rows in by_partition.items():
-            key = (by.value, scope) if period is None else (by.value, scope,
-                                                            from_micros(period))
+            by_partition.setdefault((t.scope, t.period_us), []).append(t)
+        for (scope, period), rows in by_partition.items():
+            key = (scope,) if period is None else (scope, from_micros(period))
             stmt = all_time if period is None else pane
             for i in range(0, len(rows), ROWS_PER_BATCH):
                 batch = BatchStatement(batch_type=BatchType.UNLOGGED)
                 for t in rows[i:i + ROWS_PER_BATCH]:
                     n, o = t.new, t.old
-                    batch.add(stmt, (*key, *n.key, n.product_name, n.seller, n.quantity,
-                                     n.revenue_usd, w.now, w.batch_id,
+                    batch.add(stmt, (*key, n.variant_id, n.product_id, n.product_name,
+                                     n.material, n.seller, n.quantity, n.revenue_usd, w.now,
+                                     w.batch_id,
                                      None if o is None else o.quantity,
                                      None if o is None else o.revenue_usd))
                 yield batch, ()
@@ -280,28 +279,24 @@ class LeaderboardStore:
 
     def stored_totals(self, scopes: Sequence[str], pane_horizon_us: int | None
                       ) -> Iterator[StoredTotal]:
-        """Every all-time total of ``scopes`` (every granularity), and pane totals from the
-        horizon on."""
+        """Every all-time variant total of ``scopes``, and pane totals from the horizon on."""
         cols = f"{_ITEM_COLS}, batch_id, prev_quantity, prev_revenue_usd"
-        all_time = self._p(f"SELECT {cols} FROM {{ks}}.item_totals WHERE granularity = ? "
-                           "AND scope = ?")
-        keys = [(by, scope) for by in Granularity for scope in scopes]
-        for (by, scope), (_ok, rows) in zip(keys, execute_concurrent_with_args(
-                self.session, all_time, [(b.value, s) for b, s in keys],
+        all_time = self._p(f"SELECT {cols} FROM {{ks}}.item_totals WHERE scope = ?")
+        for scope, (_ok, rows) in zip(scopes, execute_concurrent_with_args(
+                self.session, all_time, [(s,) for s in scopes], concurrency=CONCURRENCY,
+                raise_on_first_error=True, results_generator=False), strict=True):
+            for r in rows:
+                yield _stored(scope, None, r)
+        panes = [(scope, start) for scope in scopes
+                 for start in self.pane_starts(scope, pane_horizon_us)]
+        stmt = self._p(f"SELECT {cols} FROM {{ks}}.pane_totals WHERE scope = ? "
+                       "AND pane_start = ?")
+        for (scope, start), (_ok, rows) in zip(panes, execute_concurrent_with_args(
+                self.session, stmt, [(s, from_micros(p)) for s, p in panes],
                 concurrency=CONCURRENCY, raise_on_first_error=True,
                 results_generator=False), strict=True):
             for r in rows:
-                yield _stored(by, scope, None, r)
-        panes = [(by, scope, start) for scope in scopes
-                 for start in self.pane_starts(scope, pane_horizon_us) for by in Granularity]
-        stmt = self._p(f"SELECT {cols} FROM {{ks}}.pane_totals WHERE granularity = ? "
-                       "AND scope = ? AND pane_start = ?")
-        for (by, scope, start), (_ok, rows) in zip(panes, execute_concurrent_with_args(
-                self.session, stmt, [(b.value, s, from_micros(p)) for b, s, p in panes],
-                concurrency=CONCURRENCY, raise_on_first_error=True,
-                results_generator=False), strict=True):
-            for r in rows:
-                yield _stored(by, scope, start, r)
+                yield _stored(scope, start, r)
 
     def pane_starts(self, scope: str, since_us: int | None = None) -> list[int]:
         """Starts (µs) of the panes with data for ``scope``, from ``since_us`` on."""
@@ -378,33 +373,31 @@ class LeaderboardStore:
 
     def totals(self, scope: str, wid: str, by: Granularity = DEFAULT_GRANULARITY
                ) -> list[ItemTotal]:
-        """Exact totals of every item in (scope, window): all-time, or the sum of the
-        window's panes; by item key."""
+        """Exact totals of every item of ``by`` in (scope, window): all-time, or the sum of
+        the window's panes, rolled up from the variants; in key order."""
         return self.totals_many([(scope, wid)], by)[(scope, wid)]
 
     def totals_many(
         self, keys: Sequence[tuple[str, str]], by: Granularity = DEFAULT_GRANULARITY
     ) -> dict[tuple[str, str], list[ItemTotal]]:
         """:meth:`totals` for many (scope, window_id) partitions, read concurrently."""
-        all_time = [(by.value, scope) for scope, wid in keys if wid == ALL_TIME]
-        panes: dict[tuple[str, str], list[tuple[str, str, datetime]]] = {}
+        all_time = [(scope,) for scope, wid in keys if wid == ALL_TIME]
+        panes: dict[tuple[str, str], list[tuple[str, datetime]]] = {}
         for scope, wid in keys:
             if wid != ALL_TIME:
                 start = to_micros(parse_window_id(wid))  # type: ignore[arg-type]
-                panes[(scope, wid)] = [(by.value, scope, from_micros(p))
+                panes[(scope, wid)] = [(scope, from_micros(p))
                                        for p in self._geometry().panes_of_window(start)]
-        read_all = self._many(f"SELECT {_ITEM_COLS} FROM {{ks}}.item_totals "
-                              "WHERE granularity = ? AND scope = ?", all_time, _item)
-        read_panes = self._many(f"SELECT {_ITEM_COLS} FROM {{ks}}.pane_totals "
-                                "WHERE granularity = ? AND scope = ? AND pane_start = ?",
+        read_all = self._many(f"SELECT {_ITEM_COLS} FROM {{ks}}.item_totals WHERE scope = ?",
+                              all_time, _item)
+        read_panes = self._many(f"SELECT {_ITEM_COLS} FROM {{ks}}.pane_totals WHERE scope = ? "
+                                "AND pane_start = ?",
                                 sorted({p for ps in panes.values() for p in ps}), _item)
         out: dict[tuple[str, str], list[ItemTotal]] = {}
         for scope, wid in keys:
-            if wid == ALL_TIME:
-                out[(scope, wid)] = read_all[(by.value, scope)]  # in clustering (key) order
-            else:
-                out[(scope, wid)] = sum_items(i for p in panes[(scope, wid)]
-                                              for i in read_panes[p])
+            variants = (read_all[(scope,)] if wid == ALL_TIME
+                        else [i for p in panes[(scope, wid)] for i in read_panes[p]])
+            out[(scope, wid)] = roll_up(variants, by)
         return out
 
     def item_total(self, scope: str, wid: str, variant_id: int) -> ItemTotal | None:
@@ -458,22 +451,12 @@ class LeaderboardStore:
                 for r in rows]
 
 
-def sum_items(items: Iterable[ItemTotal]) -> list[ItemTotal]:
-    """Items summed per key (a window's totals from its panes), in key order."""
-    acc: dict[ItemKey, ItemTotal] = {}
-    for i in items:
-        old = acc.get(i.key)
-        acc[i.key] = i if old is None else replace(
-            i, quantity=old.quantity + i.quantity, revenue_usd=old.revenue_usd + i.revenue_usd)
-    return [acc[k] for k in sorted(acc)]
-
-
-def _stored(by: Granularity, scope: str, period_us: int | None, r: Any) -> StoredTotal:
+def _stored(scope: str, period_us: int | None, r: Any) -> StoredTotal:
     old = None
     if r.prev_quantity is not None:
         old = item_of(r.product_id, r.material, r.variant_id, r.product_name, r.seller,
                       r.prev_quantity, r.prev_revenue_usd)
-    return StoredTotal(by, scope, period_us, r.batch_id if r.batch_id is not None else -1,
+    return StoredTotal(scope, period_us, r.batch_id if r.batch_id is not None else -1,
                        _item(r), old)
 
 
