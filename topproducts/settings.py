@@ -81,6 +81,9 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_key: str = "local-dev-key"  # local default only; set the env var elsewhere
+    # The API serves leaderboards from memory and re-reads each watched board this often
+    # (pushing it to the page when it changed): the most a read lags Cassandra.
+    api_board_refresh_seconds: float = 0.1
 
     # Derived paths -----------------------------------------------------------
     @property
