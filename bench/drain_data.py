@@ -36,7 +36,7 @@ from topproducts.countries import COUNTRIES, GLOBAL_SCOPE
 from topproducts.money import round_money
 from topproducts.settings import Settings
 from topproducts.shop import pricing, reference
-from topproducts.shop.orders import CUSTOMER_REQUEST, PAYMENT_FAILED, POD_DECLINED
+from topproducts.shop.lifecycle import CUSTOMER_REQUEST, PAYMENT_FAILED, POD_DECLINED
 from topproducts.shop.simulator import ShopperProfile
 
 ORDERS_PER_SECOND = 1000  # the pace the event times are spread at

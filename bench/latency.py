@@ -33,7 +33,7 @@ Method (open loop, so a slow pipeline cannot slow the load down and hide its own
 At the end it waits up to 30 s for the last probes, records the stream's RSS, stops it,
 reads the batch durations from the stream's progress history, and drops the sandbox.
 The probe quantity is above the shop's per-line limit (5): the probe request is built
-past :class:`~topproducts.shop.orders.OrderRequest`'s check, on purpose, so that P
+past :class:`~topproducts.shop.model.OrderRequest`'s check, on purpose, so that P
 ranks first on both boards and its total is exact.
 """
 
@@ -73,13 +73,20 @@ from topproducts.leaderboards.ranking import (
 from topproducts.leaderboards.schema import drop_leaderboards
 from topproducts.leaderboards.store import STREAM_QUERY, LeaderboardStore, Progress, open_store
 from topproducts.settings import Settings, get_settings
-from topproducts.shop import orders as domain
 from topproducts.shop import outbox, sandbox, sql
 from topproducts.shop import seed as shop_seed
+from topproducts.shop.cancelling import cancel_orders
+from topproducts.shop.lifecycle import CUSTOMER_REQUEST
+from topproducts.shop.model import LineRequest, OrderRequest
 from topproducts.shop.outbox import Relay
+from topproducts.shop.placing import place_orders
 from topproducts.shop.reference import POD_METHODS, SHIPMENT_FLOW
+from topproducts.shop.retry import retrying
 from topproducts.shop.schema import Tables
+from topproducts.shop.shipments import advance_shipments
 from topproducts.shop.simulator import Customer, ShopperProfile, Shoppers
+from topproducts.shop.sql import naive_utc
+from topproducts.shop.stock import add_stock
 
 try:  # run as a script (bench/ on sys.path) or imported as bench.latency
     from baselines import rss_mib
@@ -214,18 +221,18 @@ class Timings:
     lags: list[float] = field(default_factory=list)  # start of each tick - t_k
 
 
-def _probe_request(customer_id: int, variant_id: int) -> domain.OrderRequest:
+def _probe_request(customer_id: int, variant_id: int) -> OrderRequest:
     """One line of ``PROBE_QUANTITY`` units of P: past the per-line limit on purpose."""
-    request = domain.OrderRequest(customer_id=customer_id,
-                                  lines=(domain.LineRequest(variant_id, 1),),
-                                  payment_mode="pay_on_delivery",
-                                  payment_method=POD_METHODS[0], payment_ok=True)
-    object.__setattr__(request, "lines", (domain.LineRequest(variant_id, PROBE_QUANTITY),))
+    request = OrderRequest(customer_id=customer_id,
+                           lines=(LineRequest(variant_id, 1),),
+                           payment_mode="pay_on_delivery",
+                           payment_method=POD_METHODS[0], payment_ok=True)
+    object.__setattr__(request, "lines", (LineRequest(variant_id, PROBE_QUANTITY),))
     return request
 
 
 def _write_tick(conn, s: Settings, t: Tables, shoppers: Shoppers, shelf: _Shelf, n: int,
-                probe: domain.OrderRequest | None, probe_orders: set[int]) -> Tick:
+                probe: OrderRequest | None, probe_orders: set[int]) -> Tick:
     """One transaction: the simulator's mix for ``n`` orders, then the probe; commit."""
     profile = shoppers.profile
     now = datetime.now(UTC)
@@ -245,24 +252,23 @@ def _write_tick(conn, s: Settings, t: Tables, shoppers: Shoppers, shelf: _Shelf,
             cur.execute(f"SELECT order_id FROM {t.shipments} WHERE is_open = 1 AND status = %s "
                         "ORDER BY shipment_id DESC LIMIT %s", (SHIPMENT_FLOW[0], 4 * n))
             candidates = [r[0] for r in cur.fetchall() if r[0] not in probe_orders]
-            domain.cancel_orders(cur, s, shoppers.cancellations(candidates, n),
-                                 domain.CUSTOMER_REQUEST, now)
+            cancel_orders(cur, s, shoppers.cancellations(candidates, n), CUSTOMER_REQUEST, now)
             lap("cancel")
-            domain.advance_shipments(cur, s, round(profile.shipment_steps_per_order * n), now)
+            advance_shipments(cur, s, round(profile.shipment_steps_per_order * n), now)
             lap("ship")
             stock = shelf.get(cur, t)
             low = {v: profile.restock_amount for v, left in stock.items()
                    if left < profile.restock_below}
-            domain.add_stock(cur, t, low, outbox.naive_utc(now))
+            add_stock(cur, t, low, naive_utc(now))
             for v, amount in low.items():
                 stock[v] += amount
             requests = [r for r in (shoppers.order(stock) for _ in range(n)) if r]
             lap("shop")
-            result = domain.place_orders(cur, s, requests, now, skip_rejected=True)
+            result = place_orders(cur, s, requests, now, skip_rejected=True)
             lap("place")
             probe_order = None
             if probe is not None:
-                probe_order = domain.place_orders(cur, s, [probe], now).placed[0].order_id
+                probe_order = place_orders(cur, s, [probe], now).placed[0].order_id
             lap("probe")
             cur.wait()
             lap("flush")
@@ -382,8 +388,7 @@ def run_latency(settings: Settings, rate: float = 1000.0, seconds: float = 120.0
             cur.execute(f"SELECT variant_id FROM {t.variants} ORDER BY price_usd, variant_id")
             variants = [row[0] for row in cur.fetchall()]
             probe_item = variants[0]  # the cheapest: the probe's money stays small
-            domain.add_stock(cur, t, {probe_item: PROBE_STOCK},
-                             outbox.naive_utc(datetime.now(UTC)))
+            add_stock(cur, t, {probe_item: PROBE_STOCK}, naive_utc(datetime.now(UTC)))
         shoppers = Shoppers(random.Random(1), shop_customers,
                             [v for v in variants if v != probe_item], ShopperProfile())
         probe = _probe_request(shop_customers[0].customer_id, probe_item)
@@ -394,8 +399,8 @@ def run_latency(settings: Settings, rate: float = 1000.0, seconds: float = 120.0
             shelf = _Shelf()
             probe_orders: set[int] = set()
             # Something in the orders topic before the stream starts: its first batches.
-            domain.retrying(lambda: _write_tick(writer, s, t, shoppers, shelf,
-                                                max(1, int(rate)), None, probe_orders))
+            retrying(lambda: _write_tick(writer, s, t, shoppers, shelf,
+                                         max(1, int(rate)), None, probe_orders))
             relay.publish_pending()
             began = time.monotonic()
             process.start(s)
@@ -441,8 +446,8 @@ def run_latency(settings: Settings, rate: float = 1000.0, seconds: float = 120.0
                 if counted:
                     timings.lags.append(lag)
                 n = int((k + 1) * per_tick) - int(k * per_tick)
-                tick = domain.retrying(lambda n=n: _write_tick(writer, s, t, shoppers, shelf, n,
-                                                               probe, probe_orders))
+                tick = retrying(lambda n=n: _write_tick(writer, s, t, shoppers, shelf, n,
+                                                        probe, probe_orders))
                 assert tick.probe_order is not None
                 probe_orders.add(tick.probe_order)
                 poller.add(Probe(len(poller.probes) + 1, due, tick.confirmed_at, counted,

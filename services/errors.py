@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.models.common import ErrorResponse
 from topproducts.errors import StackError
-from topproducts.shop.orders import OrderError, OutOfStock, UnknownCustomer, UnknownVariant
+from topproducts.shop.errors import OrderError, OutOfStock, UnknownCustomer, UnknownVariant
 
 log = logging.getLogger(__name__)
 

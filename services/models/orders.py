@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from services.models.common import In, Money, Out, Rate, UtcTime
-from topproducts.shop.orders import MAX_LINES, MAX_QUANTITY
+from topproducts.shop.lifecycle import MAX_LINES, MAX_QUANTITY
 
 BIGINT = 2**63 - 1
 

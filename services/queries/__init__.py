@@ -1,4 +1,4 @@
-"""Thin SQL for what the API reads (and the few writes the shop's domain has no function for).
+"""Thin SQL for what the API reads; every write is the shop's (:mod:`topproducts.shop`).
 
 Portable SQL over the shop's tables (:class:`topproducts.shop.schema.Tables`), on
 the caller's connection. Rows come back as dicts shaped like the response models.

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from pymysql.connections import Connection
 
 from services.queries._sql import one, rows
 from topproducts.settings import Settings
-from topproducts.shop import outbox
 from topproducts.shop.schema import Tables
 
 
@@ -55,16 +53,3 @@ def get_variant(conn: Connection, s: Settings, variant_id: int) -> dict[str, Any
 def categories(conn: Connection, s: Settings) -> list[str]:
     return [r["name"] for r in rows(conn, f"SELECT name FROM {Tables.of(s).categories} "
                                           "ORDER BY name")]
-
-
-def set_stock(conn: Connection, s: Settings, variant_id: int, stock: int) -> bool:
-    t = Tables.of(s)
-    ts = outbox.naive_utc(datetime.now(UTC))
-    with conn.cursor() as cur:
-        cur.execute(f"SELECT variant_id FROM {t.variants} WHERE variant_id = %s FOR UPDATE",
-                    (variant_id,))
-        if cur.fetchone() is None:
-            return False
-        cur.execute(f"UPDATE {t.variants} SET stock = %s, updated_at = %s WHERE variant_id = %s",
-                    (stock, ts, variant_id))
-    return True

@@ -11,6 +11,7 @@ from services.errors import not_found, responses
 from services.models.common import Page
 from services.models.inventory import Categories, Product, ProductSummary, StockIn, Variant
 from services.queries import inventory as q
+from topproducts.shop import stock
 
 router = APIRouter(tags=["inventory"])
 
@@ -58,7 +59,9 @@ def get_variant(variant_id: VariantId, conn: MySQL, settings: SettingsDep) -> Va
             response_model=Variant, dependencies=[WriteAccess], responses=responses(401, 404))
 def set_stock(variant_id: VariantId, body: StockIn, conn: MySQL,
               settings: SettingsDep) -> Variant:
-    if not q.set_stock(conn, settings, variant_id, body.stock):
+    with conn.cursor() as cur:
+        found = stock.set_stock(cur, settings, variant_id, body.stock)
+    if not found:
         raise not_found("variant", variant_id, "variant_id")
     conn.commit()
     return Variant.model_validate(q.get_variant(conn, settings, variant_id))

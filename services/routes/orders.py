@@ -13,7 +13,11 @@ from services.models.orders import Events, Order, OrderHistory, OrderIn, OrderRe
 from services.publisher import publish_after_commit
 from services.queries import orders as q
 from topproducts import db
-from topproducts.shop import orders as domain
+from topproducts.shop.cancelling import cancel_orders
+from topproducts.shop.errors import OutOfStock, UnknownCustomer, UnknownVariant
+from topproducts.shop.lifecycle import CUSTOMER_REQUEST
+from topproducts.shop.model import LineRequest, OrderRequest
+from topproducts.shop.placing import place_order as place
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -33,22 +37,22 @@ def place_order(body: OrderIn, conn: MySQL, settings: SettingsDep, request: Requ
     taken under row locks, the payment is recorded, a confirmed order gets a shipment,
     and the events go to Kafka through the outbox. 409 when a line asks for more than
     is in stock; 422 for an unknown customer or variant."""
-    request_ = domain.OrderRequest(
+    request_ = OrderRequest(
         customer_id=body.customer_id,
-        lines=tuple(domain.LineRequest(x.variant_id, x.quantity) for x in body.lines),
+        lines=tuple(LineRequest(x.variant_id, x.quantity) for x in body.lines),
         payment_mode=body.payment_mode,
         payment_method=body.payment_method,
         payment_ok=body.payment_outcome == "accepted",
     )
     try:
-        placed = domain.place_order(request_, settings)
-    except domain.OutOfStock as exc:
+        placed = place(request_, settings)
+    except OutOfStock as exc:
         raise ApiError(409, "out_of_stock", str(exc),
                        f"lines[{_line_index(body, exc.variant_id)}].quantity") from None
-    except domain.UnknownVariant as exc:
+    except UnknownVariant as exc:
         raise ApiError(422, "unknown_variant", str(exc),
                        f"lines[{_line_index(body, exc.variant_id)}].variant_id") from None
-    except domain.UnknownCustomer as exc:
+    except UnknownCustomer as exc:
         raise ApiError(422, "unknown_customer", str(exc), "customer_id") from None
     published = publish_after_commit(request)
     response.headers["Location"] = f"/orders/{placed.order_id}"
@@ -95,7 +99,7 @@ def cancel_order(order_id: OrderId, conn: MySQL, settings: SettingsDep,
     """Only a confirmed order whose shipment is still Processing can be cancelled: its
     stock comes back and the leaderboards retract its items (`order_cancelled`)."""
     with db.transaction(settings) as tx, tx.cursor() as cur:
-        result = domain.cancel_orders(cur, settings, [order_id], domain.CUSTOMER_REQUEST)
+        result = cancel_orders(cur, settings, [order_id], CUSTOMER_REQUEST)
     if not result.cancelled:
         found = q.get_order(conn, settings, order_id)
         if found is None:

@@ -12,6 +12,7 @@ from services.models.orders import Events
 from services.models.payments import Payment, PaymentReceipt
 from services.publisher import publish_after_commit
 from services.queries import payments as q
+from topproducts.shop.payments import collect_payment
 
 router = APIRouter(tags=["payments"])
 
@@ -44,14 +45,15 @@ def pay(payment_id: PaymentId, conn: MySQL, settings: SettingsDep,
         request: Request) -> PaymentReceipt:
     """The customer pays a pay-on-delivery order before delivery: `pending` becomes `paid`
     (with a `payment_recorded` event). 409 if the payment is not pending."""
-    outcome, payment, written = q.collect(conn, settings, payment_id)
-    if outcome == "missing":
+    with conn.cursor() as cur:
+        collected = collect_payment(cur, settings, payment_id)
+    if collected.outcome == "missing":
         raise not_found("payment", payment_id, "payment_id")
-    if outcome == "not_pending":
+    if collected.outcome == "not_pending":
         raise ApiError(409, "not_pending",
-                       f"payment {payment_id} is {payment['status']}, not pending")
+                       f"payment {payment_id} is {collected.payment['status']}, not pending")
     conn.commit()
     published = publish_after_commit(request)
     return PaymentReceipt(payment=Payment.model_validate(q.get_payment(conn, settings,
                                                                        payment_id)),
-                          events=Events(written=written, published=published))
+                          events=Events(written=collected.events, published=published))

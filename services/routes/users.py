@@ -12,10 +12,20 @@ from services.models.common import Page
 from services.models.users import AddressIn, CountryCode, Customer, CustomerIn
 from services.publisher import publish_after_commit
 from services.queries import users as q
+from topproducts.shop import customers
 
 router = APIRouter(prefix="/customers", tags=["users"])
 
 CustomerId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Customer id.")]
+
+
+def _address(a: AddressIn) -> customers.Address:
+    return customers.Address(**a.model_dump(mode="json"))
+
+
+def _new_customer(c: CustomerIn) -> customers.NewCustomer:
+    return customers.NewCustomer(first_name=c.first_name, last_name=c.last_name,
+                                 email=c.email, phone=c.phone, address=_address(c.address))
 
 
 @router.get("", summary="List customers", response_model=Page[Customer],
@@ -45,7 +55,8 @@ def get_customer(customer_id: CustomerId, conn: MySQL, settings: SettingsDep) ->
 def create_customer(body: CustomerIn, conn: MySQL, settings: SettingsDep, request: Request,
                     response: Response) -> Customer:
     """Creates the customer with its address; publishes `customer_created`."""
-    customer_id, _ = q.create_customer(conn, settings, body.model_dump(mode="json"))
+    with conn.cursor() as cur:
+        customer_id, _ = customers.create_customer(cur, settings, _new_customer(body))
     conn.commit()
     publish_after_commit(request)
     response.headers["Location"] = f"/customers/{customer_id}"
@@ -57,7 +68,9 @@ def create_customer(body: CustomerIn, conn: MySQL, settings: SettingsDep, reques
 def update_address(customer_id: CustomerId, body: AddressIn, conn: MySQL,
                    settings: SettingsDep) -> Customer:
     """Later orders are priced in the currency of the address's country."""
-    if not q.update_address(conn, settings, customer_id, body.model_dump(mode="json")):
+    with conn.cursor() as cur:
+        found = customers.update_address(cur, settings, customer_id, _address(body))
+    if not found:
         raise not_found("customer", customer_id, "customer_id")
     conn.commit()
     return Customer.model_validate(q.get_customer(conn, settings, customer_id))

@@ -15,7 +15,11 @@ from confluent_kafka import TopicPartition
 from topproducts import db, kafka_io
 from topproducts.events import Envelope, Topic, decode
 from topproducts.settings import Settings
-from topproducts.shop import orders, outbox, sandbox, seed, simulator
+from topproducts.shop import outbox, sandbox, seed, simulator
+from topproducts.shop.errors import OutOfStock, UnknownCustomer
+from topproducts.shop.lifecycle import CONFIRMED
+from topproducts.shop.model import LineRequest, OrderRequest
+from topproducts.shop.placing import place_order
 from topproducts.shop.schema import Tables
 
 pytestmark = pytest.mark.integration
@@ -182,18 +186,18 @@ def test_out_of_stock_writes_nothing(shop: Settings) -> None:
     (variant_id,) = query(shop, f"SELECT variant_id FROM {t.variants} LIMIT 1")[0]
     query(shop, f"UPDATE {t.variants} SET stock = 2 WHERE variant_id = %s", (variant_id,))
     before = query(shop, f"SELECT COUNT(*) FROM {t.outbox}")
-    request = orders.OrderRequest(1, (orders.LineRequest(variant_id, 3),))
-    with pytest.raises(orders.OutOfStock) as raised:
-        orders.place_order(request, shop)
+    request = OrderRequest(1, (LineRequest(variant_id, 3),))
+    with pytest.raises(OutOfStock) as raised:
+        place_order(request, shop)
     assert (raised.value.variant_id, raised.value.available) == (variant_id, 2)
     assert query(shop, f"SELECT COUNT(*) FROM {t.orders}") == [(0,)]
     assert query(shop, f"SELECT COUNT(*) FROM {t.outbox}") == before
-    with pytest.raises(orders.UnknownCustomer):
-        orders.place_order(orders.OrderRequest(999, (orders.LineRequest(variant_id, 1),)), shop)
+    with pytest.raises(UnknownCustomer):
+        place_order(OrderRequest(999, (LineRequest(variant_id, 1),)), shop)
 
-    placed = orders.place_order(orders.OrderRequest(1, (orders.LineRequest(variant_id, 2),)),
+    placed = place_order(OrderRequest(1, (LineRequest(variant_id, 2),)),
                                 shop)
-    assert placed.status == orders.CONFIRMED and placed.events == 4
+    assert placed.status == CONFIRMED and placed.events == 4
     assert query(shop, f"SELECT stock FROM {t.variants} WHERE variant_id = %s",
                  (variant_id,)) == [(0,)]
 

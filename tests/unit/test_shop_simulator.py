@@ -7,7 +7,9 @@ from collections import Counter
 
 import pytest
 
-from topproducts.shop import orders
+from topproducts.shop.errors import OrderError, OutOfStock
+from topproducts.shop.lifecycle import PAYMENT_MODES
+from topproducts.shop.model import LineRequest, OrderRequest
 from topproducts.shop.simulator import Customer, EmptyCatalogue, ShopperProfile, Shoppers
 
 CUSTOMERS = [Customer(i, c) for i, c in enumerate(["IN", "US", "GB", "CA", "AU"] * 20, start=1)]
@@ -36,7 +38,7 @@ def test_orders_respect_the_shape_of_an_order() -> None:
         assert 1 <= len(r.lines) <= 10
         assert len({x.variant_id for x in r.lines}) == len(r.lines)
         assert all(1 <= x.quantity <= 5 for x in r.lines)
-        assert r.payment_mode in orders.PAYMENT_MODES
+        assert r.payment_mode in PAYMENT_MODES
         if r.payment_mode == "pay_on_delivery":
             assert r.payment_method in ("cash", "card_on_delivery")
         else:
@@ -100,14 +102,14 @@ def test_nothing_to_sell_or_nobody_to_sell_to() -> None:
 
 
 def test_order_request_validation() -> None:
-    line = orders.LineRequest(10, 1)
-    with pytest.raises(orders.OrderError, match="1 to 10 lines"):
-        orders.OrderRequest(1, ())
-    with pytest.raises(orders.OrderError, match="one line only"):
-        orders.OrderRequest(1, (line, line))
-    with pytest.raises(orders.OrderError, match="quantity"):
-        orders.OrderRequest(1, (orders.LineRequest(10, 6),))
-    with pytest.raises(orders.OrderError, match="payment mode"):
-        orders.OrderRequest(1, (line,), payment_mode="cheque")  # type: ignore[arg-type]
-    err = orders.OutOfStock(10, 5, 2)
+    line = LineRequest(10, 1)
+    with pytest.raises(OrderError, match="1 to 10 lines"):
+        OrderRequest(1, ())
+    with pytest.raises(OrderError, match="one line only"):
+        OrderRequest(1, (line, line))
+    with pytest.raises(OrderError, match="quantity"):
+        OrderRequest(1, (LineRequest(10, 6),))
+    with pytest.raises(OrderError, match="payment mode"):
+        OrderRequest(1, (line,), payment_mode="cheque")  # type: ignore[arg-type]
+    err = OutOfStock(10, 5, 2)
     assert "variant 10" in str(err) and err.available == 2

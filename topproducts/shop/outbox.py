@@ -52,17 +52,13 @@ from topproducts.events import (
 from topproducts.settings import Settings, get_settings
 from topproducts.shop import sql
 from topproducts.shop.schema import Tables
+from topproducts.shop.sql import naive_utc
 
 log = logging.getLogger(__name__)
 
 
 class PublishFailed(TopProductsError):
     """Some outbox rows could not be delivered; they stay unpublished and are retried."""
-
-
-def naive_utc(moment: datetime) -> datetime:
-    """The form MySQL DATETIME columns hold: UTC without tzinfo."""
-    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def outbox_rows(settings: Settings, events: Iterable[Envelope], now: datetime) -> list[tuple]:

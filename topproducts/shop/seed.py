@@ -226,7 +226,7 @@ def seed_fx_rates(settings: Settings) -> SeedReport:
     t = Tables.of(settings)
     report = SeedReport()
     started = time.perf_counter()
-    now = outbox.naive_utc(datetime.now(UTC))
+    now = sql.naive_utc(datetime.now(UTC))
     with db.transaction(settings) as conn, conn.cursor() as cur:
         report.count("countries", _insert_countries(cur, t))
         report.count("fx_rates", _insert_missing(
@@ -238,7 +238,7 @@ def seed_fx_rates(settings: Settings) -> SeedReport:
 
 def _seed_catalogue_reference(settings: Settings, seed: int, report: SeedReport) -> None:
     t = Tables.of(settings)
-    now = outbox.naive_utc(datetime.now(UTC))
+    now = sql.naive_utc(datetime.now(UTC))
     with db.transaction(settings) as conn, conn.cursor() as cur:
         report.count("categories", _insert_missing(
             cur, t.categories, "category_id, name",
@@ -271,7 +271,7 @@ def seed_customers(
         progress("customers", 0, len(missing))
     for chunk in _chunks(missing, CHUNK):
         now = datetime.now(UTC)
-        created = outbox.naive_utc(now)
+        created = sql.naive_utc(now)
         customers = [make_customer(seed, k) for k in chunk]
         rows = [(c.customer_id, c.first_name, c.last_name, c.email, c.phone, c.street, c.city,
                  c.state, c.postal_code, c.country_code, created) for c in customers]
@@ -315,7 +315,7 @@ def seed_catalogue(
     if progress:
         progress("products", 0, len(missing))
     for chunk in _chunks(missing, CHUNK):
-        created = outbox.naive_utc(datetime.now(UTC))
+        created = sql.naive_utc(datetime.now(UTC))
         products = [make_product(seed, k) for k in chunk]
         product_rows = [(p.product_id, p.name, p.category_id, p.description, created)
                         for p in products]

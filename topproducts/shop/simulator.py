@@ -1,4 +1,4 @@
-"""The order simulator: random shoppers placing orders through :mod:`topproducts.shop.orders`.
+"""The order simulator: random shoppers placing orders through :mod:`topproducts.shop.placing`.
 
 The random choices are pure functions of a :class:`random.Random` and the
 current catalogue/stock snapshot (:class:`Shoppers`), so a given seed and
@@ -29,11 +29,18 @@ from topproducts import db, kafka_io
 from topproducts.countries import country as lookup_country
 from topproducts.errors import ConfigError, TopProductsError
 from topproducts.settings import Settings, get_settings
-from topproducts.shop import orders as domain
 from topproducts.shop import sql
+from topproducts.shop.cancelling import cancel_orders
+from topproducts.shop.lifecycle import CANCELLED, CONFIRMED, CUSTOMER_REQUEST
+from topproducts.shop.model import LineRequest, OrderRequest, WriteResult
 from topproducts.shop.outbox import Relay, RelayReport
+from topproducts.shop.placing import place_orders
 from topproducts.shop.reference import POD_METHODS, PREPAID_METHODS, SHIPMENT_FLOW
+from topproducts.shop.retry import retrying
 from topproducts.shop.schema import Tables, ensure_schema
+from topproducts.shop.shipments import advance_shipments
+from topproducts.shop.sql import naive_utc
+from topproducts.shop.stock import add_stock
 
 MAX_ORDERS = 10_000_000
 
@@ -107,7 +114,7 @@ class Shoppers:
             q = next(qty)
         return list(chosen.items())
 
-    def order(self, stock: dict[int, int]) -> domain.OrderRequest | None:
+    def order(self, stock: dict[int, int]) -> OrderRequest | None:
         """One order request; decrements ``stock`` (the snapshot) for what it takes.
 
         None when the shelves this shopper looked at were empty.
@@ -130,9 +137,9 @@ class Shoppers:
         if ok:
             for variant_id, q in picks:
                 stock[variant_id] -= q
-        return domain.OrderRequest(
+        return OrderRequest(
             customer_id=customer.customer_id,
-            lines=tuple(domain.LineRequest(v, q) for v, q in picks),
+            lines=tuple(LineRequest(v, q) for v, q in picks),
             payment_mode="prepaid" if prepaid else "pay_on_delivery",
             payment_method=method,
             payment_ok=ok,
@@ -161,11 +168,11 @@ class ProduceReport:
     published: RelayReport = field(default_factory=lambda: RelayReport(by_topic={}))
     seconds: float = 0.0
 
-    def count(self, result: domain.WriteResult, asked: int) -> None:
+    def count(self, result: WriteResult, asked: int) -> None:
         self.orders += len(result.placed)
-        self.confirmed += sum(1 for o in result.placed if o.status == domain.CONFIRMED)
+        self.confirmed += sum(1 for o in result.placed if o.status == CONFIRMED)
         self.cancelled_at_payment += sum(1 for o in result.placed
-                                         if o.status == domain.CANCELLED)
+                                         if o.status == CANCELLED)
         self.cancelled_later += len(result.cancelled)
         self.rejected += asked - len(result.placed)  # out of stock, or empty shelves
         self.shipment_steps += result.advanced
@@ -229,7 +236,7 @@ def _restock(cur, t: Tables, stock: dict[int, int], profile: ShopperProfile,
              now: datetime) -> int:
     """Top up the variants that ran low (by id: no table scan holding every row lock)."""
     low = {v: profile.restock_amount for v, left in stock.items() if left < profile.restock_below}
-    domain.add_stock(cur, t, low, now.replace(tzinfo=None))
+    add_stock(cur, t, low, naive_utc(now))
     for v, amount in low.items():
         stock[v] += amount
     return len(low)
@@ -244,21 +251,21 @@ def _cancel_candidates(cur, t: Tables, limit: int) -> list[int]:
 
 def _write_batch(
     conn, s: Settings, t: Tables, shoppers: Shoppers, shelf: _Shelf, n: int
-) -> domain.WriteResult:
+) -> WriteResult:
     """One transaction: cancel a few, move shipments, restock, place ``n`` orders."""
     profile = shoppers.profile
     now = datetime.now(UTC)
-    result = domain.WriteResult()
+    result = WriteResult()
     try:
         with _transaction(conn) as cur:
             cancel = shoppers.cancellations(_cancel_candidates(cur, t, 4 * n), n)
-            result.add(domain.cancel_orders(cur, s, cancel, domain.CUSTOMER_REQUEST, now))
+            result.add(cancel_orders(cur, s, cancel, CUSTOMER_REQUEST, now))
             steps = round(profile.shipment_steps_per_order * n)
-            result.add(domain.advance_shipments(cur, s, steps, now))
+            result.add(advance_shipments(cur, s, steps, now))
             stock = shelf.get(cur, t)
             _restock(cur, t, stock, profile, now)
             requests = [r for r in (shoppers.order(stock) for _ in range(n)) if r]
-            result.add(domain.place_orders(cur, s, requests, now, skip_rejected=True))
+            result.add(place_orders(cur, s, requests, now, skip_rejected=True))
     except BaseException:
         shelf.invalidate()  # the local view counted work that was rolled back
         raise
@@ -333,7 +340,7 @@ def produce(
         publishing: Future[RelayReport] | None = None
         while report.orders < orders:
             n = min(batch_size, orders - report.orders)
-            result = domain.retrying(
+            result = retrying(
                 lambda n=n: _write_batch(writer, s, t, shoppers, shelf, n))
             report.count(result, n)
             if publishing is not None:

@@ -1,14 +1,15 @@
-"""Bulk INSERT with a fast, type-directed literal renderer.
+"""SQL helpers of the shop: naive-UTC timestamps, ``IN`` lists, and bulk INSERTs.
 
-PyMySQL's ``executemany`` already folds rows into multi-row INSERTs, but it
-escapes every value through a generic dispatch that costs more than the
-database's work for our narrow rows. Here each value type the shop writes
-(int, str, Decimal, datetime, bytes, None) is rendered directly; anything else
-falls back to PyMySQL's own escaping. Strings and bytes go straight to the
-connection's ``escape`` (which honours ``NO_BACKSLASH_ESCAPES``), so this is as
-safe as parameter binding in PyMySQL (which renders on the client too). Text
-without any character that either escaping mode touches is quoted as is, and
-each distinct text or timestamp is rendered once per call (rows repeat them).
+The bulk INSERT renders literals itself, by type. PyMySQL's ``executemany``
+already folds rows into multi-row INSERTs, but it escapes every value through a
+generic dispatch that costs more than the database's work for our narrow rows.
+Here each value type the shop writes (int, str, Decimal, datetime, bytes, None)
+is rendered directly; anything else falls back to PyMySQL's own escaping.
+Strings and bytes go straight to the connection's ``escape`` (which honours
+``NO_BACKSLASH_ESCAPES``), so this is as safe as parameter binding in PyMySQL
+(which renders on the client too). Text without any character that either
+escaping mode touches is quoted as is, and each distinct text or timestamp is
+rendered once per call (rows repeat them).
 """
 
 from __future__ import annotations
@@ -18,12 +19,27 @@ import re
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 MAX_STATEMENT = 1 << 20  # bytes per statement, well below max_allowed_packet (16 MB)
 # What PyMySQL's escape_string rewrites; text without these is the same literal in both modes.
 _NEEDS_ESCAPE = re.compile("[\\x00\\n\\r\\x1a'\"\\\\]").search
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """The form MySQL DATETIME columns hold: UTC without tzinfo."""
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def aware_utc(stored: datetime) -> datetime:
+    """A DATETIME read back from MySQL (naive UTC) as an aware UTC datetime."""
+    return stored.replace(tzinfo=UTC)
+
+
+def placeholders(values: Sequence[object]) -> str:
+    """``%s,%s,...``: one placeholder per value, for ``IN (...)``."""
+    return ",".join(["%s"] * len(values))
 
 
 def _renderers(conn) -> dict[type, Callable[[object], str]]:

@@ -1,0 +1,60 @@
+"""Stock of the variants: locked, taken and given back by orders, topped up, or set.
+
+Every function works on the caller's cursor, inside the caller's transaction.
+Stock changes emit no event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from topproducts.settings import Settings
+from topproducts.shop.schema import Tables
+from topproducts.shop.sql import naive_utc, placeholders
+
+
+def lock_stock(cur, tables: Tables, variant_ids: Sequence[int]) -> dict[int, int]:
+    """Stock of the existing variants among ``variant_ids``, row-locked until the commit."""
+    ids = sorted(set(variant_ids))  # one lock order for everyone: fewer deadlocks
+    cur.execute(f"SELECT variant_id, stock FROM {tables.variants} "
+                f"WHERE variant_id IN ({placeholders(ids)}) ORDER BY variant_id FOR UPDATE", ids)
+    return dict(cur.fetchall())
+
+
+def replace_stock(cur, tables: Tables, stock: dict[int, int], ts: datetime) -> None:
+    """Set the stock of each variant id to the given number (one UPDATE)."""
+    if not stock:
+        return
+    ids = sorted(stock)
+    cases = " ".join("WHEN %s THEN %s" for _ in ids)
+    params: list[object] = [x for vid in ids for x in (vid, stock[vid])]
+    cur.execute(f"UPDATE {tables.variants} SET stock = CASE variant_id {cases} END, "
+                f"updated_at = %s WHERE variant_id IN ({placeholders(ids)})",
+                [*params, ts, *ids])
+
+
+def add_stock(cur, tables: Tables, delta: dict[int, int], ts: datetime) -> None:
+    """Add (or with negative values remove) units of stock per variant id."""
+    if not delta:
+        return
+    ids = sorted(delta)
+    cases = " ".join("WHEN %s THEN %s" for _ in ids)
+    params: list[object] = [x for vid in ids for x in (vid, delta[vid])]
+    cur.execute(f"UPDATE {tables.variants} SET stock = stock + CASE variant_id {cases} END, "
+                f"updated_at = %s WHERE variant_id IN ({placeholders(ids)})",
+                [*params, ts, *ids])
+
+
+def set_stock(cur, settings: Settings, variant_id: int, stock: int,
+              now: datetime | None = None) -> bool:
+    """Set one variant's stock (the inventory API); False when the variant does not exist."""
+    t = Tables.of(settings)
+    ts = naive_utc(now or datetime.now(UTC))
+    cur.execute(f"SELECT variant_id FROM {t.variants} WHERE variant_id = %s FOR UPDATE",
+                (variant_id,))
+    if cur.fetchone() is None:
+        return False
+    cur.execute(f"UPDATE {t.variants} SET stock = %s, updated_at = %s WHERE variant_id = %s",
+                (stock, ts, variant_id))
+    return True
