@@ -51,7 +51,8 @@ def geometry(settings: Settings) -> Geometry:
 
 
 def kafka_source(spark: SparkSession, settings: Settings) -> DataFrame:
-    return (spark.readStream.format("kafka")
+    security = {f"kafka.{k}": v for k, v in kafka_io.java_client_options(settings).items()}
+    return (spark.readStream.format("kafka").options(**security)
             .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
             .option("subscribe", settings.topic(Topic.ORDERS.value))
             .option("startingOffsets", "earliest")
@@ -104,13 +105,14 @@ def run(settings: Settings, stop: threading.Event) -> int:
                 f"{RESET}")
         sync_committed(store, settings.checkpoint_dir, QUERIES, datetime.now(UTC))
         counter = restore_counter(store, geometry(settings), settings.top_n, QUERY,
-                                  committed_batch)
+                                  committed_batch, settings.stream_board_refresh_seconds)
         log.info("restored %d totals as of batch %s (watermark %s)", counter.state_rows(),
                  committed_batch, counter.watermark)
         sink = LeaderboardSink(store, counter, QUERY)
         late_totals = {p.query: p.late_rows_dropped_total for p in store.progress()}
         spark = stream_session(settings)
-        listener = ProgressListener(store, late_totals, facts={QUERY: sink.facts})
+        listener = ProgressListener(store, late_totals, facts={QUERY: sink.facts},
+                                    on_idle={QUERY: sink.flush})
         spark.streams.addListener(listener)
         query = start_query(kafka_source(spark, settings), settings, sink)
         log.info("stream started: topic %s -> keyspace %s, checkpoint %s, trigger %ss",

@@ -85,9 +85,11 @@ def progress_row(p: dict[str, Any], late_total_before: int, now: datetime,
     if watermark is not None and watermark.timestamp() == 0:
         watermark = None  # Spark's "no watermark yet"
     late_total = late_total_before + late
+    pending = 0
     if facts is not None:
         late, late_total, watermark = facts.late, facts.late_total, facts.watermark
         state_rows += facts.state_rows
+        pending = facts.pending_boards
     return Progress(
         query=p.get("name") or p.get("id") or "?",
         run_id=str(p.get("runId") or ""),
@@ -101,6 +103,7 @@ def progress_row(p: dict[str, Any], late_total_before: int, now: datetime,
         late_rows_dropped=late,
         late_rows_dropped_total=late_total,
         state_rows=state_rows,
+        pending_boards=pending,
         batch_at=_ts(p.get("timestamp")) or now,
         updated_at=now,
     )
@@ -111,10 +114,12 @@ class ProgressListener(StreamingQueryListener):
 
     def __init__(self, store, late_totals: dict[str, int] | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 facts: dict[str, dict[int, Any]] | None = None) -> None:
+                 facts: dict[str, dict[int, Any]] | None = None,
+                 on_idle: dict[str, Callable[[], int]] | None = None) -> None:
         self.store = store
         self.late_totals = dict(late_totals or {})
         self.facts = facts or {}  # query -> batch id -> the sink's BatchFacts
+        self.on_idle = on_idle or {}  # query -> writes its deferred boards
         self.names: dict[str, str] = {}
         self.clock = clock
 
@@ -142,7 +147,11 @@ class ProgressListener(StreamingQueryListener):
 
     def onQueryIdle(self, event) -> None:
         try:
-            self.store.heartbeat(self.names.get(str(event.id), str(event.id)), self.clock())
+            name = self.names.get(str(event.id), str(event.id))
+            flush = self.on_idle.get(name)
+            if flush is not None:
+                flush()  # the boards deferred while busy: written before "caught up" is said
+            self.store.heartbeat(name, self.clock())
         except Exception:
             log.exception("could not record heartbeat")
 

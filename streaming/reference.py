@@ -23,10 +23,13 @@ from topproducts.events import (
     make_event,
 )
 from topproducts.leaderboards.ranking import (
+    DEFAULT_GRANULARITY,
     Geometry,
+    Granularity,
     ItemTotal,
     Metric,
     parse_window_id,
+    roll_up,
     to_micros,
     window_id,
 )
@@ -56,7 +59,8 @@ def expected_totals(
     events: Iterable[Envelope], duration: timedelta | None = None,
     slide: timedelta | None = None,
 ) -> dict[Key, dict[int, ItemTotal]]:
-    """Totals per (scope, window_id) and variant: all-time, plus windows if given.
+    """Variant totals per (scope, window_id): all-time, plus windows if given (roll them up
+    to a granularity with :func:`topproducts.leaderboards.ranking.roll_up`).
 
     Applies the counting rule and the stream's dedupe by (order_id, event_type).
     Lateness is not modelled: use it for events produced in time order.
@@ -84,7 +88,9 @@ def expected_totals(
                     cell[1] += sign * item.quantity
                     cell[2] += sign * item.revenue_usd
     return {
-        key: {v: ItemTotal(v, it.product_id, it.product_name, it.material, q, r)
+        key: {v: ItemTotal(product_id=it.product_id, product_name=it.product_name,
+                           material=it.material, variant_id=v, seller=it.seller, quantity=q,
+                           revenue_usd=r)
               for v, (it, q, r) in items.items()}
         for key, items in acc.items()
     }
@@ -150,7 +156,7 @@ class InMemoryStore:
     def __init__(self, geometry: Geometry | None = None) -> None:
         self.geometry = geometry or Geometry.parse("1 hour", "5 minutes")
         self.rows: dict[tuple[str, int | None, int], StoredTotal] = {}
-        self.boards: dict[tuple[Metric, str, str], list] = {}
+        self.boards: dict[tuple[Metric, Granularity, str, str], list] = {}
         self.dead: dict[tuple[str, int, int], object] = {}
         self.state: dict[str, StreamState] = {}
         self.writes = 0
@@ -160,11 +166,14 @@ class InMemoryStore:
         for t in w.totals:
             self.rows[(t.scope, t.period_us, t.new.variant_id)] = StoredTotal(
                 t.scope, t.period_us, w.batch_id, t.new, t.old)
-        for metric, scope, window, ranked in w.boards:
-            self.boards[(metric, scope, window.id)] = list(ranked)
+        self.write_boards(w.boards, w.now)
         self.state[w.state.query] = w.state
         for d in w.dead_letters:
             self.dead[(d.topic, d.partition, d.offset)] = d
+
+    def write_boards(self, boards, now) -> None:
+        for metric, by, scope, window, ranked in boards:
+            self.boards[(metric, by, scope, window.id)] = list(ranked)
 
     def stream_state(self, query: str) -> StreamState | None:
         return self.state.get(query)
@@ -175,21 +184,18 @@ class InMemoryStore:
                                         or row.period_us >= pane_horizon_us):
                 yield row
 
-    def totals(self, scope: str, wid: str) -> list[ItemTotal]:
-        """What :meth:`LeaderboardStore.totals` reads: all-time, or a window's panes summed."""
+    def totals(self, scope: str, wid: str, by: Granularity = DEFAULT_GRANULARITY
+               ) -> list[ItemTotal]:
+        """What :meth:`LeaderboardStore.totals` reads: all-time, or a window's panes summed,
+        rolled up to ``by``."""
         if wid == "all":
             periods: set[int | None] = {None}
         else:
             start = to_micros(parse_window_id(wid))  # type: ignore[arg-type]
             periods = set(self.geometry.panes_of_window(start))
-        acc: dict[int, ItemTotal] = {}
-        for (s, period, variant), row in sorted(self.rows.items(), key=lambda kv: str(kv[0])):
-            if s == scope and period in periods:
-                old, new = acc.get(variant), row.new
-                acc[variant] = new if old is None else ItemTotal(
-                    variant, new.product_id, new.product_name, new.material,
-                    old.quantity + new.quantity, old.revenue_usd + new.revenue_usd)
-        return [acc[v] for v in sorted(acc)]
+        return roll_up((row.new for (s, period, _), row in self.rows.items()
+                        if s == scope and period in periods), by)
 
-    def top_items(self, metric: Metric, scope: str, wid: str) -> list:
-        return [r.item for r in self.boards.get((metric, scope, wid), [])]
+    def top_items(self, metric: Metric, scope: str, wid: str,
+                  by: Granularity = DEFAULT_GRANULARITY) -> list:
+        return [r.item for r in self.boards.get((metric, by, scope, wid), [])]

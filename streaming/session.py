@@ -16,8 +16,9 @@ STREAM_CONF = {
     "spark.sql.streaming.stateStore.providerClass":
         "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
     "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
-    # Idle queries report (and heartbeat) every 10 s.
-    "spark.sql.streaming.noDataProgressEventInterval": "10000",
+    # An idle query reports every second: its heartbeat, and the moment the driver writes
+    # the boards it deferred while busy (see streaming.counting).
+    "spark.sql.streaming.noDataProgressEventInterval": "1000",
 }
 
 

@@ -10,6 +10,7 @@ writes the same rows and counts once. Nothing is read from Cassandra per batch.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,8 +19,8 @@ from typing import Any, Protocol
 
 from streaming.counting import Counter, batch_input, dead_letter, restore, window_of
 from topproducts.countries import COUNTRIES, GLOBAL_SCOPE
-from topproducts.leaderboards.ranking import Geometry
-from topproducts.leaderboards.store import BatchWrite, StoredTotal, StreamState
+from topproducts.leaderboards.ranking import Geometry, to_micros
+from topproducts.leaderboards.store import BatchWrite, BoardWrite, StoredTotal, StreamState
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ SCOPES: tuple[str, ...] = (*(c.code for c in COUNTRIES), GLOBAL_SCOPE)
 
 class Store(Protocol):  # the part of LeaderboardStore the sink uses (a fake in unit tests)
     def write_batch(self, w: BatchWrite) -> None: ...
+    def write_boards(self, boards: Sequence[BoardWrite], now: datetime) -> None: ...
     def stream_state(self, query: str) -> StreamState | None: ...
     def stored_totals(self, scopes: Sequence[str], pane_horizon_us: int | None
                       ) -> Iterator[StoredTotal]: ...
@@ -41,6 +43,7 @@ class BatchFacts:
     late_total: int
     watermark: datetime | None
     state_rows: int
+    pending_boards: int  # windows whose boards wait for the refresh (0: all published)
 
 
 def _release_arrow_memory() -> None:
@@ -50,9 +53,9 @@ def _release_arrow_memory() -> None:
 
 
 def restore_counter(store: Store, geometry: Geometry, top_n: int, query: str,
-                    last_committed: int | None) -> Counter:
+                    last_committed: int | None, refresh_seconds: float = 2.0) -> Counter:
     """The counter as of Spark's last committed batch (see :mod:`streaming.counting`)."""
-    counter = Counter(geometry, top_n)
+    counter = Counter(geometry, top_n, refresh_us=int(refresh_seconds * 1_000_000))
     state = store.stream_state(query)
     if state is not None:
         replayed = last_committed is None or state.batch_id > last_committed
@@ -70,13 +73,15 @@ class LeaderboardSink:
         self.store, self.counter, self.query, self.clock = store, counter, query, clock
         self.facts: dict[int, BatchFacts] = {}  # read (and popped) by the progress listener
         self.counted = 0.0  # when the last batch's counting ended (for the log)
+        self._lock = threading.Lock()  # batches and idle flushes come on different threads
 
     def __call__(self, df: Any, batch_id: int) -> None:
         started = time.monotonic()
         table = df.toArrow()  # runs the micro-batch's Spark job
         fetched = time.monotonic()
         rows = table.num_rows
-        counts = self.process(table, batch_id)
+        with self._lock:
+            counts = self.process(table, batch_id)
         del table
         _release_arrow_memory()  # pyarrow's pool keeps a drained batch's memory otherwise
         log.info("batch %d: %d rows; spark %.3fs, count %.3fs, cassandra %.3fs; %s", batch_id,
@@ -88,20 +93,33 @@ class LeaderboardSink:
         c = self.counter
         before = (c.max_event_us, c.late_total)
         batch = batch_input(table, c.watermark_us, c.geometry)
-        changes = c.apply(batch)
-        self.counted = time.monotonic()
         now = self.clock()
+        changes = c.apply(batch, to_micros(now))
+        self.counted = time.monotonic()
         self.store.write_batch(BatchWrite(
             query=self.query, batch_id=batch_id, totals=changes.totals, boards=changes.boards,
             panes=changes.panes,
             windows=[(scope, window_of(c.geometry, start)) for scope, start in changes.windows],
             state=StreamState(self.query, batch_id, c.max_event_us, c.late_total, *before),
             dead_letters=[dead_letter(r, now) for r in batch.dead], now=now))
-        self.facts[batch_id] = BatchFacts(batch.late, c.late_total, c.watermark, c.state_rows())
+        self.facts[batch_id] = BatchFacts(batch.late, c.late_total, c.watermark, c.state_rows(),
+                                          len(c.pending))
         if len(self.facts) > 100:  # the listener normally pops them
             self.facts.pop(min(self.facts))
         if batch.dead:
             log.warning("batch %d: %d rejected, first: %s", batch_id, len(batch.dead),
                         batch.dead[0]["reason"])
         return {"events": batch.events, "late": batch.late, "dead": len(batch.dead),
-                "totals": len(changes.totals), "boards": len(changes.boards)}
+                "totals": len(changes.totals), "boards": len(changes.boards),
+                "pending": len(c.pending)}
+
+    def flush(self) -> int:
+        """Write every pending board (called when the query is idle); returns how many."""
+        with self._lock:
+            if not self.counter.pending:
+                return 0
+            now = self.clock()
+            boards = self.counter.flush(to_micros(now))
+            self.store.write_boards(boards, now)
+            log.info("idle: wrote %d deferred boards", len(boards))
+            return len(boards)

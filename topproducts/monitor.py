@@ -79,8 +79,12 @@ def assess(
         return Health(State.DEAD, f"no stream process; {total_lag} events wait", **common)
     if not progress:
         return Health(State.HEALTHY, "starting: no batch yet", **common)
-    if total_lag == 0:
+    pending = sum(p.pending_boards for p in progress)
+    if total_lag == 0 and pending == 0:
         return Health(State.IDLE, "running, caught up with Kafka", **common)
+    if total_lag == 0:
+        return Health(State.HEALTHY, f"running, caught up; {pending} deferred boards to "
+                      "write", **common)
     since = max((t for t in (last_batch, started_at) if t is not None), default=None)
     quiet_for = now - since if since else None
     if quiet_for is not None and quiet_for > stall_after:

@@ -40,6 +40,13 @@ class Settings:
     kafka_heap: str = "512m"
     kafka_partitions: int = 3
     kafka_topic_prefix: str = "shop"
+    # Replication of the shop topics (a cluster: 3 and 2, so one broker may die).
+    kafka_replication: int = 1
+    kafka_min_insync_replicas: int = 1
+    # SASL/SCRAM credentials; empty user = PLAINTEXT (the single node).
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
 
     # Cassandra (one node).
     cassandra_host: str = "127.0.0.1"
@@ -48,12 +55,23 @@ class Settings:
     cassandra_heap: str = "1g"
     cassandra_keyspace: str = "topproducts"
     cassandra_replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+    # More nodes to contact, comma-separated hosts (empty: cassandra_host only).
+    cassandra_contact_points: str = ""
+    cassandra_local_dc: str = "datacenter1"
+    # Every read and write (a cluster with replication 3: LOCAL_QUORUM).
+    cassandra_consistency: str = "LOCAL_ONE"
+    # PasswordAuthenticator credentials; empty user = no authentication (the single node).
+    cassandra_username: str = ""
+    cassandra_password: str = ""
 
     # Spark.
     spark_master: str = "local[2]"
     spark_driver_memory: str = "1g"
     spark_shuffle_partitions: int = 2  # the stream's dedupe state: one RocksDB store each
     spark_ui_port: int = 4040
+    # Executors on a spark:// master (unused by local[N]).
+    spark_executor_memory: str = "512m"
+    spark_executor_cores: int = 1
     # A micro-batch starts at most this often (sooner is wasted polling; a busy stream
     # starts the next batch as soon as the last one ends).
     stream_trigger_seconds: float = 0.2
@@ -62,6 +80,9 @@ class Settings:
     # How long the broker may hold a fetch that has no data (Kafka's default is 500 ms,
     # which every micro-batch then waits for).
     stream_fetch_max_wait_ms: int = 10
+    # Boards of open windows other than the current and the next one are written at most
+    # this often while batches run, and when the stream goes idle (about 1 s later).
+    stream_board_refresh_seconds: float = 2.0
     # Monitoring (the Dagster sensor and checks).
     stream_stall_seconds: float = 120.0  # no batch for this long while input waits = stalled
     stream_restart_cooldown_seconds: float = 120.0  # at most one restart request per period
@@ -85,6 +106,15 @@ class Settings:
     # (pushing it to the page when it changed): the most a read lags Cassandra.
     api_board_refresh_seconds: float = 0.1
 
+    # The local cluster (`topproducts cluster`): one loopback address per node, its
+    # folder, and small heaps (9 JVMs share the machine).
+    cluster_hosts: str = "127.0.0.2,127.0.0.3,127.0.0.4"
+    cluster_state_dir: Path = REPO_ROOT / ".stack" / "cluster"
+    cluster_kafka_heap: str = "384m"
+    cluster_cassandra_heap: str = "640m"
+    cluster_spark_master_port: int = 7077
+    cluster_spark_worker_memory: str = "1g"
+
     # Derived paths -----------------------------------------------------------
     @property
     def logs_dir(self) -> Path:
@@ -105,6 +135,16 @@ class Settings:
     @property
     def kafka_port(self) -> int:
         return int(self.kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])
+
+    @property
+    def cassandra_hosts(self) -> list[str]:
+        """Contact points: ``cassandra_contact_points`` if set, else ``cassandra_host``."""
+        hosts = [h.strip() for h in self.cassandra_contact_points.split(",") if h.strip()]
+        return hosts or [self.cassandra_host]
+
+    @property
+    def cluster_host_list(self) -> list[str]:
+        return [h.strip() for h in self.cluster_hosts.split(",") if h.strip()]
 
     def database(self, name: str) -> str:
         """Full database name for a bounded context such as ``order_management``."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -23,10 +23,12 @@ from streaming.sink import BatchFacts, LeaderboardSink, restore_counter
 from topproducts.countries import GLOBAL_SCOPE
 from topproducts.leaderboards.ranking import (
     Geometry,
+    Granularity,
     ItemTotal,
     Metric,
     from_micros,
     rank,
+    roll_up,
     to_micros,
     window_id,
 )
@@ -41,7 +43,8 @@ QUERY = "q"
 
 ITEM = pa.struct([("variant_id", pa.int64()), ("product_id", pa.int64()),
                   ("product_name", pa.string()), ("material", pa.string()),
-                  ("quantity", pa.int64()), ("revenue_usd", pa.decimal128(18, 2))])
+                  ("quantity", pa.int64()), ("revenue_usd", pa.decimal128(18, 2)),
+                  ("seller", pa.string())])
 KEYED = pa.schema([
     ("key_id", pa.int64()), ("key_kind", pa.string()), ("sign", pa.int32()),
     ("country", pa.string()), ("event_time_us", pa.int64()), ("items", pa.list_(ITEM)),
@@ -66,15 +69,31 @@ class Event:
                 "key_kind": "order_confirmed" if self.sign > 0 else "order_cancelled",
                 "sign": self.sign, "country": self.country, "event_time_us": to_micros(self.at),
                 "items": [{"variant_id": v, "product_id": product_of(v),
-                           "product_name": f"P{product_of(v)}", "material": "Oak",
-                           "quantity": q, "revenue_usd": Decimal(r)} for v, q, r in self.items]}
+                           "product_name": f"P{product_of(v)}", "material": material_of(v),
+                           "quantity": q, "revenue_usd": Decimal(r), "seller": seller_of(v)}
+                          for v, q, r in self.items]}
 
     def cancelled(self) -> Event:
         return Event(self.order_id, self.country, self.at, self.items, -1)
 
 
 def product_of(variant: int) -> int:
-    return (variant + 1) // 2
+    """Four variants per product: two materials, each sold by two sellers."""
+    return (variant + 3) // 4
+
+
+def material_of(variant: int) -> str:
+    return "Oak" if variant % 2 else "Steel"
+
+
+def seller_of(variant: int) -> str:
+    return f"Seller {variant % 3}"
+
+
+def variant_item(variant: int, quantity: int, revenue: Decimal) -> ItemTotal:
+    return ItemTotal(product_id=product_of(variant), product_name=f"P{product_of(variant)}",
+                     material=material_of(variant), variant_id=variant,
+                     seller=seller_of(variant), quantity=quantity, revenue_usd=revenue)
 
 
 def dead_row(offset: int, reason: str) -> dict:
@@ -99,7 +118,7 @@ def sink(store: InMemoryStore | None = None, top_n: int = 3,
 
 
 def reference(batches: list[list[Event]]) -> tuple[dict, int]:
-    """Totals per (scope, window_id) and variant, and the late count.
+    """Variant totals per (scope, window_id), and the late count.
 
     Spark's rule: an event older than (max event time of earlier batches - delay) is
     late: it counts all-time only.
@@ -118,9 +137,8 @@ def reference(batches: list[list[Event]]) -> tuple[dict, int]:
                 for scope in (ev.country, GLOBAL_SCOPE):
                     for wid in wids:
                         old = acc[(scope, wid)].get(variant)
-                        acc[(scope, wid)][variant] = ItemTotal(
-                            variant, product_of(variant), f"P{product_of(variant)}", "Oak",
-                            (old.quantity if old else 0) + ev.sign * q,
+                        acc[(scope, wid)][variant] = variant_item(
+                            variant, (old.quantity if old else 0) + ev.sign * q,
                             (old.revenue_usd if old else Decimal("0.00")) + ev.sign * Decimal(r))
         if batch:
             top = max(ev.at for ev in batch)
@@ -129,24 +147,39 @@ def reference(batches: list[list[Event]]) -> tuple[dict, int]:
 
 
 def assert_store_matches(store: InMemoryStore, expected: dict, top_n: int) -> None:
-    for (scope, wid), items in expected.items():
-        assert {i.variant_id: i for i in store.totals(scope, wid)} == items, (scope, wid)
-        for metric in Metric:
-            assert store.boards[(metric, scope, wid)] == rank(items.values(), metric, top_n), (
-                metric, scope, wid)
-    assert {(scope, wid) for _, scope, wid in store.boards} == set(expected)
+    """Every granularity's totals and boards in the store equal the reference (call after
+    the sink's flush: boards of windows other than the hot ones may be deferred)."""
+    for (scope, wid), variants in expected.items():
+        for by in Granularity:
+            items = roll_up(variants.values(), by)
+            assert store.totals(scope, wid, by) == items, (by, scope, wid)
+            for metric in Metric:
+                assert store.boards[(metric, by, scope, wid)] == rank(items, metric, top_n), (
+                    metric, by, scope, wid)
+    assert {(scope, wid) for _, _, scope, wid in store.boards} == set(expected)
+
+
+def partition_items(counter: Counter, by: Granularity, scope: str, start: int | None
+                    ) -> list[ItemTotal]:
+    cells = counter.all_time[(by, scope)] if start is None else counter.windows[(by, scope),
+                                                                                start]
+    return sorted((counter.item(by, scope, start, k) for k in cells), key=lambda i: i.key)
 
 
 def assert_counter_matches(counter: Counter, expected: dict) -> None:
-    """The counter's all-time totals, and every window it still holds, equal the reference;
-    every board it holds equals a full re-rank of its partition."""
-    for scope, items in counter.all_time.items():
-        assert items == expected[(scope, "all")]
-    for (scope, start), items in counter.windows.items():
-        assert items == expected[(scope, window_id(from_micros(start)))]
-    for (metric, scope, start), board in counter.boards.items():
-        partition = counter.all_time[scope] if start is None else counter.windows[(scope, start)]
-        assert board == rank(partition.values(), metric, counter.top_n)
+    """The counter's all-time totals, and every window it still holds, equal the reference
+    at every granularity; every board it holds equals a full re-rank of its partition,
+    except the deferred ones (pending: written at the refresh)."""
+    for by, scope in counter.all_time:
+        assert partition_items(counter, by, scope, None) == roll_up(
+            expected[(scope, "all")].values(), by)
+    for (by, scope), start in counter.windows:
+        assert partition_items(counter, by, scope, start) == roll_up(
+            expected[(scope, window_id(from_micros(start)))].values(), by)
+    for (metric, (by, scope), start), board in counter.boards.items():
+        if ((by, scope), start) in counter.pending:
+            continue
+        assert board == rank(partition_items(counter, by, scope, start), metric, counter.top_n)
 
 
 def random_batches(seed: int, n_batches: int = 5, per_batch: int = 25,
@@ -178,6 +211,8 @@ def random_batches(seed: int, n_batches: int = 5, per_batch: int = 25,
 
 # -- Counter.apply, through the sink -------------------------------------------------
 
+PM = Granularity.PRODUCT_MATERIAL
+
 
 def test_totals_windows_and_boards_equal_the_reference_batch_by_batch() -> None:
     batches = random_batches(seed=3)
@@ -189,8 +224,32 @@ def test_totals_windows_and_boards_equal_the_reference_batch_by_batch() -> None:
         assert s.counter.late_total == late == s.facts[batch_id].late_total
     expected, late = reference(batches)
     assert late > 0  # the data exercises the watermark
+    s.flush()  # what the idle query does: the deferred boards
+    assert not s.counter.pending
     assert_store_matches(s.store, expected, 4)
     assert s.store.state[QUERY].batch_id == len(batches) - 1
+
+
+def test_the_granularities_sum_variants_and_name_rows_apart() -> None:
+    s = sink(top_n=10)
+    at = T0 + timedelta(minutes=1)
+    # variants 1 and 3: product 1 in Oak from two sellers; 2: product 1 in Steel
+    s.process(table([Event(1, "US", at, ((1, 2, "20.00"), (3, 5, "50.00"), (2, 4, "8.00")))]),
+              0)
+
+    def board(by: Granularity) -> list:
+        return [(r.item.name, r.value) for r in s.store.boards[(Metric.QUANTITY, by, "US", "all")]]
+
+    assert board(Granularity.VARIANT) == [("P1 · Oak · sold by Seller 0", 5),
+                                          ("P1 · Steel · sold by Seller 2", 4),
+                                          ("P1 · Oak · sold by Seller 1", 2)]
+    assert board(PM) == [("P1 · Oak", 7), ("P1 · Steel", 4)]
+    assert board(Granularity.PRODUCT) == [("P1", 11)]
+    revenue = s.store.boards[(Metric.REVENUE, PM, GLOBAL_SCOPE, "all")]
+    assert [(r.item.key, r.value) for r in revenue] == [((1, "Oak", 0), Decimal("70.00")),
+                                                         ((1, "Steel", 0), Decimal("8.00"))]
+    # the ledger is per variant: one total per variant and period, whatever the granularities
+    assert {v for (_, _, v) in s.store.rows} == {1, 2, 3}
 
 
 def test_boards_follow_the_totals_and_fallen_items_disappear() -> None:
@@ -200,13 +259,14 @@ def test_boards_follow_the_totals_and_fallen_items_disappear() -> None:
 
     def board(metric: Metric, wid: str = "all") -> list:
         return [(x.rank, x.item.variant_id, x.value)
-                for x in s.store.boards[(metric, GLOBAL_SCOPE, wid)]]
+                for x in s.store.boards[(metric, Granularity.VARIANT, GLOBAL_SCOPE, wid)]]
 
     assert board(Metric.QUANTITY) == [(1, 5, 5), (2, 4, 4), (3, 3, 3)]
     assert board(Metric.REVENUE) == [(1, 1, Decimal("9.00")), (2, 2, Decimal("8.00")),
                                      (3, 3, Decimal("7.00"))]
     # variant 1 jumps to the top by quantity; variant 3 falls out of the top 3
     s.process(table([Event(10, "US", at, ((1, 45, "0.00"),))]), 1)
+    s.flush()
     assert board(Metric.QUANTITY) == [(1, 1, 46), (2, 5, 5), (3, 4, 4)]
     assert board(Metric.QUANTITY, window_id(T0)) == board(Metric.QUANTITY)
     assert board(Metric.REVENUE) == [(1, 1, Decimal("9.00")), (2, 2, Decimal("8.00")),
@@ -218,39 +278,74 @@ def test_cancelling_a_top_item_re_ranks_exactly() -> None:
     at = T0 + timedelta(minutes=3)
     orders = [Event(v, "IN", at, ((v, v * 2, f"{v}.00"),)) for v in range(1, 6)]
     s.process(table(orders), 0)
-    assert [r.item.variant_id for r in s.store.boards[(Metric.QUANTITY, "IN", "all")]] == [5, 4]
+    variant = Granularity.VARIANT
+    assert [r.item.variant_id for r in s.store.boards[(Metric.QUANTITY, variant, "IN", "all")]
+            ] == [5, 4]
     s.process(table([orders[4].cancelled()]), 1)  # all of variant 5 cancelled
+    s.flush()
     for wid in ("all", window_id(T0)):
         for metric in Metric:
-            board = s.store.boards[(metric, "IN", wid)]
+            board = s.store.boards[(metric, variant, "IN", wid)]
             assert [(r.rank, r.item.variant_id) for r in board] == [(1, 4), (2, 3)]
-            assert board == rank(s.store.totals("IN", wid), metric, 2)
-    assert {i.variant_id: i.quantity for i in s.store.totals("IN", "all")}[5] == 0
+            assert board == rank(s.store.totals("IN", wid, variant), metric, 2)
+            for by in Granularity:
+                assert s.store.boards[(metric, by, "IN", wid)] == rank(
+                    s.store.totals("IN", wid, by), metric, 2)
+    assert {i.variant_id: i.quantity for i in s.store.totals("IN", "all", variant)}[5] == 0
+
+
+def test_only_the_hot_windows_are_ranked_every_batch() -> None:
+    counter = Counter(GEOMETRY, 2, refresh_us=10_000_000)
+    at = T0 + timedelta(minutes=1)
+    now = to_micros(at)
+
+    def apply(events: list[Event], now_us: int):
+        return counter.apply(batch_input(table(events), counter.watermark_us, GEOMETRY), now_us)
+
+    first = apply([Event(1, "US", at, ((1, 10, "1.00"), (2, 8, "2.00"),
+                                       (3, 1, "50.00"), (4, 1, "40.00")))], now)
+    windows = GEOMETRY.windows_of_pane(GEOMETRY.pane_of(now))
+    assert len(windows) == 12
+    boards = 2 * 3 * 2  # metrics x granularities x scopes
+    # the first batch writes everything (nothing was written before it)
+    assert len(first.boards) == boards * (1 + 12) and not counter.pending
+    # the next one, within the refresh: all-time and the hot windows only
+    hot = counter.hot_windows(now) & set(windows)
+    assert hot == {windows[0], windows[1]}  # the trailing window (07:05) and the next
+    second = apply([Event(2, "US", at, ((5, 20, "90.00"),))], now + 1_000_000)
+    assert {start for *_, w, _ in second.boards if (start := w.start) is not None} == {
+        from_micros(s) for s in hot}
+    assert len(second.boards) == boards * (1 + len(hot))
+    assert len(counter.pending) == 3 * 2 * (12 - len(hot))  # granularities x scopes x others
+    # after the refresh period the rest is written, each board once
+    third = apply([Event(3, "US", at, ((6, 1, "0.50"),))], now + 11_000_000)
+    assert not counter.pending
+    assert len({(m, by, sc, w.id) for m, by, sc, w, _ in third.boards}) == len(third.boards)
+    assert_counter_matches(counter, reference([
+        [Event(1, "US", at, ((1, 10, "1.00"), (2, 8, "2.00"), (3, 1, "50.00"), (4, 1, "40.00")))],
+        [Event(2, "US", at, ((5, 20, "90.00"),))], [Event(3, "US", at, ((6, 1, "0.50"),))]])[0])
 
 
 def test_unchanged_boards_are_not_re_emitted() -> None:
     counter = Counter(GEOMETRY, 2)
     at = T0 + timedelta(minutes=1)
+    now = to_micros(at)
 
     def apply(events: list[Event]):
-        return counter.apply(batch_input(table(events), counter.watermark_us, GEOMETRY))
+        return counter.apply(batch_input(table(events), counter.watermark_us, GEOMETRY), now)
 
-    first = apply([Event(1, "US", at, ((1, 10, "1.00"), (2, 8, "2.00"),
-                                       (3, 1, "50.00"), (4, 1, "40.00")))])
-    windows = len(GEOMETRY.windows_of_pane(GEOMETRY.pane_of(to_micros(at))))
-    assert windows == 12
-    assert len(first.boards) == 2 * 2 * (1 + windows)  # metrics x scopes x (all + windows)
+    apply([Event(1, "US", at, ((1, 10, "1.00"), (2, 8, "2.00"),
+                               (3, 1, "50.00"), (4, 1, "40.00")))])
     # variant 2 overtakes variant 1 by quantity; the revenue boards stay as they are
     second = apply([Event(2, "US", at, ((2, 5, "0.00"),))])
-    assert {m for m, *_ in second.boards} == {Metric.QUANTITY}
-    assert len(second.boards) == 2 * (1 + windows)
+    assert {m for m, by, *_ in second.boards if by is Granularity.VARIANT} == {Metric.QUANTITY}
     assert second.totals  # the totals did change
-    # a new variant below both tops: totals written, no board
-    third = apply([Event(3, "US", at, ((5, 1, "0.50"),))])
-    assert third.boards == [] and len(third.totals) == 2 * 2  # scopes x (all-time, pane)
-    assert_counter_matches(counter, reference([
-        [Event(1, "US", at, ((1, 10, "1.00"), (2, 8, "2.00"), (3, 1, "50.00"), (4, 1, "40.00")))],
-        [Event(2, "US", at, ((2, 5, "0.00"),))], [Event(3, "US", at, ((5, 1, "0.50"),))]])[0])
+    # a new variant below the variant and product x material tops: totals written, no
+    # board but the product ones (its product is new and enters the top 2 of one product)
+    third = apply([Event(3, "US", at, ((17, 1, "0.50"),))])
+    assert [b for b in third.boards if b[1] is Granularity.VARIANT] == []
+    assert len(third.totals) == 2 * 2  # scopes x (all-time, pane)
+    assert {b[1] for b in third.boards} == {Granularity.PRODUCT}
 
 
 def test_late_events_count_all_time_only_and_are_counted_as_late() -> None:
@@ -266,15 +361,19 @@ def test_late_events_count_all_time_only_and_are_counted_as_late() -> None:
     counts = s.process(table([late, on_time]), 1)
     assert counts["late"] == 1 and counts["events"] == 2
     assert s.facts[1] == BatchFacts(late=1, late_total=1, watermark=T0 + timedelta(minutes=20),
-                                    state_rows=s.counter.state_rows())
+                                    state_rows=s.counter.state_rows(),
+                                    pending_boards=len(s.counter.pending))
     assert s.counter.late_total == 1
-    assert {i.variant_id for i in s.store.totals("US", "all")} == {1, 2, 3, 4}
+    variant = Granularity.VARIANT
+    assert {i.variant_id for i in s.store.totals("US", "all", variant)} == {1, 2, 3, 4}
     for start in windows_of(late.at, DURATION, SLIDE):
-        assert 3 not in {i.variant_id for i in s.store.totals("US", window_id(start))}
+        assert 3 not in {i.variant_id for i in s.store.totals("US", window_id(start), variant)}
     assert 3 not in {v for (_, period, v) in s.store.rows if period is not None}
-    assert 4 in {i.variant_id for i in s.store.totals("US", window_id(T0 + timedelta(minutes=20)))}
+    assert 4 in {i.variant_id for i in s.store.totals("US", window_id(T0 + timedelta(minutes=20)),
+                                                      variant)}
     # the late item tops the all-time board, and no window's
-    assert s.store.boards[(Metric.QUANTITY, "US", "all")][0].item.variant_id == 3
+    assert s.store.boards[(Metric.QUANTITY, variant, "US", "all")][0].item.variant_id == 3
+    s.flush()
     assert_store_matches(s.store, reference([first, [late, on_time]])[0], 5)
 
 
@@ -283,8 +382,8 @@ def test_panes_and_windows_are_forgotten_once_the_watermark_passes() -> None:
     early = [Event(1, "US", T0 + timedelta(minutes=1), ((1, 2, "2.00"),))]
     s.process(table(early), 0)
     pane0 = to_micros(T0)
-    assert ("US", pane0) in s.counter.panes
-    assert len([k for k in s.counter.windows if k[0] == "US"]) == 12
+    assert ((PM, "US"), pane0) in s.counter.panes
+    assert len([k for k in s.counter.windows if k[0] == (PM, "US")]) == 12
     rows_before = s.counter.state_rows()
     later = [Event(2, "US", T0 + timedelta(hours=2), ((2, 1, "1.00"),))]
     s.process(table(later), 1)
@@ -293,23 +392,38 @@ def test_panes_and_windows_are_forgotten_once_the_watermark_passes() -> None:
     first_open_pane = GEOMETRY.pane_of(wm)
     assert c.pane_horizon_us() == first_open_pane - GEOMETRY.duration_us
     assert all(p >= c.pane_horizon_us() for _, p in c.panes)
-    assert ("US", pane0) not in c.panes
+    assert ((PM, "US"), pane0) not in c.panes
     assert all(start + GEOMETRY.duration_us > first_open_pane for _, start in c.windows)
     assert all(start is None or start + GEOMETRY.duration_us > first_open_pane
                for _, _, start in c.boards)
     assert not any(start is not None and start <= pane0 for _, _, start in c.boards)
     # the open windows of the new event are held; the old ones stay readable in the store
-    assert ("US", to_micros(T0 + timedelta(hours=2))) in c.windows
+    assert ((PM, "US"), to_micros(T0 + timedelta(hours=2))) in c.windows
     assert c.state_rows() < rows_before + 4  # pane 0 (US, GLOBAL) gone, 2 panes + 2 all-time new
     expected, _ = reference([early, later])
     assert_counter_matches(c, expected)
+    s.flush()
     assert_store_matches(s.store, expected, 3)
     # an on-time event after the eviction still sums its windows right
     more = [Event(3, "US", T0 + timedelta(hours=1, minutes=55), ((2, 3, "3.00"), (1, 1, "1.00")))]
     s.process(table(more), 2)
     expected, _ = reference([early, later, more])
     assert_counter_matches(s.counter, expected)
+    s.flush()
     assert_store_matches(s.store, expected, 3)
+
+
+def test_a_closing_window_gets_its_final_boards_before_it_is_forgotten() -> None:
+    s = sink(top_n=3)
+    s.counter.refresh_us = 3600 * 1_000_000  # no refresh: only closing and idle write
+    s.process(table([Event(1, "US", T0 + timedelta(minutes=1), ((1, 2, "2.00"),))]), 0)
+    s.process(table([Event(2, "US", T0 + timedelta(minutes=2), ((3, 5, "9.00"),))]), 1)
+    deferred = window_id(T0 - timedelta(minutes=30))  # holds both events; neither hot
+    assert [r.item.variant_id for r in s.store.boards[(
+        Metric.QUANTITY, Granularity.VARIANT, "US", deferred)]] == [1]
+    s.process(table([Event(3, "US", T0 + timedelta(hours=3), ((2, 1, "1.00"),))]), 2)
+    assert [r.item.variant_id for r in s.store.boards[(
+        Metric.QUANTITY, Granularity.VARIANT, "US", deferred)]] == [3, 1]
 
 
 def test_dead_letters_are_written_with_their_reason() -> None:
@@ -351,19 +465,24 @@ def test_restart_replays_an_uncommitted_batch_exactly() -> None:
     for batch_id, batch in enumerate(batches[:3]):
         after_2.process(table(batch), batch_id)
     assert counter_state(restored) == counter_state(after_2.counter)
+    assert restored.pending  # every open window's boards are written again
     replay = sink(crashed.store, counter=restored)
     replay.process(table(batches[3]), 3)  # Spark replays batch 3 with the same input
 
     assert crashed.store.rows == once.store.rows
-    assert crashed.store.boards == once.store.boards
     assert crashed.store.state == once.store.state
     assert counter_state(restored) == counter_state(once.counter)
-    assert replay.facts[3] == once.facts[3]
+    assert replace(replay.facts[3], pending_boards=0) == replace(once.facts[3], pending_boards=0)
+    replay.flush()
+    once.flush()
+    assert crashed.store.boards == once.store.boards
     expected, _ = reference(batches[:4])
     assert_store_matches(crashed.store, expected, top_n)
     # and both go on alike
     replay.process(table(batches[4]), 4)
     once.process(table(batches[4]), 4)
+    replay.flush()
+    once.flush()
     assert crashed.store.rows == once.store.rows and crashed.store.boards == once.store.boards
     assert_store_matches(once.store, reference(batches)[0], top_n)
 
@@ -380,10 +499,25 @@ def test_restart_after_a_committed_batch_needs_no_replay() -> None:
     # the next batch from the restored counter writes what the running one would
     copy = InMemoryStore(GEOMETRY)
     copy.rows, copy.boards = dict(once.store.rows), dict(once.store.boards)
-    sink(copy, counter=restored).process(table(batches[4]), 4)
+    again = sink(copy, counter=restored)
+    again.process(table(batches[4]), 4)
     once.process(table(batches[4]), 4)
+    again.flush()
+    once.flush()
     assert copy.rows == once.store.rows and copy.boards == once.store.boards
     assert_store_matches(copy, reference(batches)[0], top_n)
+
+
+def test_a_crash_before_deferred_boards_were_written_is_repaired_at_restart() -> None:
+    batches = random_batches(seed=5, n_batches=3)
+    s = sink(top_n=3)
+    s.counter.refresh_us = 3600 * 1_000_000
+    for batch_id, batch in enumerate(batches):
+        s.process(table(batch), batch_id)
+    assert s.counter.pending  # then kill -9: the deferred boards were never written
+    restored = restore_counter(s.store, GEOMETRY, 3, QUERY, last_committed=2)
+    sink(s.store, counter=restored).flush()  # the idle query after the restart
+    assert_store_matches(s.store, reference(batches)[0], 3)
 
 
 def test_restore_from_an_empty_store_is_an_empty_counter() -> None:
@@ -419,11 +553,12 @@ def test_progress_row_from_spark_progress_json() -> None:
 
 def test_progress_row_takes_late_watermark_and_state_from_the_sinks_facts() -> None:
     facts = BatchFacts(late=2, late_total=9, watermark=datetime(2026, 11, 25, 7, 42, tzinfo=UTC),
-                       state_rows=1000)
+                       state_rows=1000, pending_boards=6)
     p = progress_row(RAW_PROGRESS, late_total_before=4, now=NOW, facts=facts)
     assert (p.late_rows_dropped, p.late_rows_dropped_total) == (2, 9)  # not Spark's 3 and 7
     assert p.watermark == datetime(2026, 11, 25, 7, 42, tzinfo=UTC)
     assert p.state_rows == 340 + 1000  # Spark's dedupe state plus the driver's totals
+    assert p.pending_boards == 6
     assert (p.query, p.batch_id, p.input_rows) == ("leaderboards", 7, 120)
-    none_yet = progress_row(RAW_PROGRESS, 4, NOW, BatchFacts(0, 0, None, 0))
+    none_yet = progress_row(RAW_PROGRESS, 4, NOW, BatchFacts(0, 0, None, 0, 0))
     assert none_yet.watermark is None and none_yet.late_rows_dropped_total == 0

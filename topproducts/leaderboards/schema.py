@@ -78,7 +78,7 @@ TABLES: dict[str, str] = {
             input_rows bigint, input_rows_per_second double, processed_rows_per_second double,
             batch_duration_ms bigint, watermark timestamp, late_rows_dropped bigint,
             late_rows_dropped_total bigint, state_rows bigint,
-            batch_at timestamp, updated_at timestamp)""",
+            batch_at timestamp, updated_at timestamp, pending_boards int)""",
     "stream_progress_history": """
         CREATE TABLE IF NOT EXISTS {ks}.stream_progress_history (
             query text, day date, batch_id bigint, run_id text, end_offsets text,

@@ -137,6 +137,7 @@ class Progress:
     state_rows: int
     batch_at: datetime
     updated_at: datetime
+    pending_boards: int = 0  # boards the stream has not written yet (deferred windows)
 
     def offsets(self) -> dict[str, dict[int, int]]:
         raw = json.loads(self.end_offsets or "{}")
@@ -206,6 +207,10 @@ class LeaderboardStore:
         """Write one batch's totals, boards, indexes, state and dead letters, concurrently."""
         self._run_all([*self._total_statements(w), *self._board_statements(w.boards, w.now),
                        *self._index_statements(w), *self._dead_letter_statements(w.dead_letters)])
+
+    def write_boards(self, boards: Sequence[BoardWrite], now: datetime) -> None:
+        """Write boards alone (the stream's deferred boards, when it goes idle)."""
+        self._run_all(list(self._board_statements(boards, now)))
 
     def _total_statements(self, w: BatchWrite) -> Iterator[tuple]:
         cols = f"{_ITEM_COLS}, updated_at, batch_id, prev_quantity, prev_revenue_usd"
@@ -328,12 +333,12 @@ class LeaderboardStore:
                   p.input_rows_per_second, p.processed_rows_per_second, p.batch_duration_ms,
                   p.watermark, p.late_rows_dropped)
         latest = self._p(f"INSERT INTO {{ks}}.stream_progress ({cols}, late_rows_dropped_total, "
-                         "state_rows, batch_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                         "?, ?, ?, ?)")
+                         "state_rows, batch_at, updated_at, pending_boards) VALUES (?, ?, ?, ?, "
+                         "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         history = self._p(f"INSERT INTO {{ks}}.stream_progress_history ({cols}, state_rows, "
                           "batch_at, day) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         self.session.execute(latest, (*values, p.late_rows_dropped_total, p.state_rows,
-                                      p.batch_at, p.updated_at))
+                                      p.batch_at, p.updated_at, p.pending_boards))
         self.session.execute(history, (*values, p.state_rows, p.batch_at,
                                        p.batch_at.astimezone(UTC).date()))
 
@@ -345,10 +350,11 @@ class LeaderboardStore:
                        "updated_at = ? WHERE query = ?")
         self.session.execute(stmt, (batch_id, end_offsets, now, query))
 
-    def heartbeat(self, query: str, now: datetime) -> None:
+    def heartbeat(self, query: str, now: datetime, pending_boards: int = 0) -> None:
         """Say the query is alive though idle (no new data, so no batch)."""
-        stmt = self._p("UPDATE {ks}.stream_progress SET updated_at = ? WHERE query = ?")
-        self.session.execute(stmt, (now, query))
+        stmt = self._p("UPDATE {ks}.stream_progress SET updated_at = ?, pending_boards = ? "
+                       "WHERE query = ?")
+        self.session.execute(stmt, (now, pending_boards, query))
 
     # -- reads (CLI, API, Dagster, and the stream's re-ranking) ----------------
     def top_items(self, metric: Metric, scope: str, wid: str, n: int | None = None,
@@ -471,6 +477,7 @@ def _progress(r: Any) -> Progress:
         late_rows_dropped_total=getattr(r, "late_rows_dropped_total", None) or 0,
         state_rows=r.state_rows or 0, batch_at=_utc(r.batch_at),
         updated_at=_utc(getattr(r, "updated_at", None) or r.batch_at),
+        pending_boards=getattr(r, "pending_boards", None) or 0,
     )
 
 
