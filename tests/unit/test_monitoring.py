@@ -77,7 +77,7 @@ def test_restart_policy_respects_wanted_and_cooldown() -> None:
 
 
 def item(variant: int, qty: int, revenue: str) -> ItemTotal:
-    return ItemTotal(variant, variant, f"P{variant}", "Oak", qty, Decimal(revenue))
+    return ItemTotal(variant, f"P{variant}", "Oak", variant, None, qty, Decimal(revenue))
 
 
 def test_rank_sanity_finds_each_problem() -> None:

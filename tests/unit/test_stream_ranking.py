@@ -21,7 +21,7 @@ from topproducts.leaderboards.ranking import (
 
 
 def item(v: int, q: int, r: str = "0.00") -> ItemTotal:
-    return ItemTotal(v, v, f"P{v}", "Oak", q, Decimal(r))
+    return ItemTotal(v, f"P{v}", "Oak", v, None, q, Decimal(r))
 
 
 def test_rank_orders_by_value_then_variant_id() -> None:
