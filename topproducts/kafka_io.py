@@ -10,10 +10,37 @@ from topproducts.events import Topic
 from topproducts.settings import Settings, get_settings
 
 
+def security_config(settings: Settings) -> dict[str, object]:
+    """librdkafka options for SASL/SCRAM when a user is set (else none: PLAINTEXT)."""
+    if not settings.kafka_sasl_username:
+        return {}
+    return {
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": settings.kafka_sasl_mechanism,
+        "sasl.username": settings.kafka_sasl_username,
+        "sasl.password": settings.kafka_sasl_password,
+    }
+
+
+def java_client_options(settings: Settings) -> dict[str, str]:
+    """The same for a Java client (Spark's Kafka source takes them prefixed ``kafka.``)."""
+    if not settings.kafka_sasl_username:
+        return {}
+    user = settings.kafka_sasl_username.replace('"', '\\"')
+    password = settings.kafka_sasl_password.replace('"', '\\"')
+    return {
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": settings.kafka_sasl_mechanism,
+        "sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule required "
+                            f'username="{user}" password="{password}";',
+    }
+
+
 def producer_config(settings: Settings | None = None) -> dict[str, object]:
     """An idempotent producer: acks=all, no duplicates on retry, ordered per partition."""
     s = settings or get_settings()
     return {
+        **security_config(s),
         "bootstrap.servers": s.kafka_bootstrap,
         "enable.idempotence": True,
         "acks": "all",
@@ -30,6 +57,7 @@ def consumer(group_id: str, settings: Settings | None = None, **extra: object) -
     s = settings or get_settings()
     return Consumer(
         {
+            **security_config(s),
             "bootstrap.servers": s.kafka_bootstrap,
             "group.id": group_id,
             "auto.offset.reset": "earliest",
@@ -41,7 +69,7 @@ def consumer(group_id: str, settings: Settings | None = None, **extra: object) -
 
 def admin(settings: Settings | None = None) -> AdminClient:
     s = settings or get_settings()
-    return AdminClient({"bootstrap.servers": s.kafka_bootstrap})
+    return AdminClient({**security_config(s), "bootstrap.servers": s.kafka_bootstrap})
 
 
 def ensure_topics(settings: Settings | None = None, names: list[str] | None = None) -> list[str]:
@@ -53,7 +81,10 @@ def ensure_topics(settings: Settings | None = None, names: list[str] | None = No
         existing = set(client.list_topics(timeout=10).topics)
     except KafkaException as exc:
         raise StackError(f"Kafka at {s.kafka_bootstrap}: {exc.args[0]}") from None
-    new = [NewTopic(t, num_partitions=s.kafka_partitions, replication_factor=1)
+    config = ({"min.insync.replicas": str(s.kafka_min_insync_replicas)}
+              if s.kafka_replication > 1 else {})
+    new = [NewTopic(t, num_partitions=s.kafka_partitions, replication_factor=s.kafka_replication,
+                    config=config)
            for t in wanted if t not in existing]
     for topic, future in (client.create_topics(new).items() if new else []):
         try:

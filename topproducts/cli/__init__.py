@@ -20,7 +20,7 @@ def cli(verbose: bool) -> None:
         datefmt="%H:%M:%S",
     )
     # Client libraries are chatty at INFO; keep the CLI's own story readable.
-    for noisy in ("py4j", "urllib3", "alembic"):
+    for noisy in ("py4j", "urllib3", "alembic", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # The Cassandra driver logs every refused connection as an error with a traceback;
     # our own errors already say which service failed and why.
@@ -29,10 +29,11 @@ def cli(verbose: bool) -> None:
 
 def _register() -> None:
     # Each command group lives in its own module; this list is the table of contents.
-    from topproducts.cli import airflow, demo, reconcile, shop, stack, stream, ui
+    from topproducts.cli import airflow, cluster, demo, reconcile, shop, stack, stream, ui
     from topproducts.cli import api as api_cli
 
     cli.add_command(stack.stack)
+    cli.add_command(cluster.cluster)
     cli.add_command(demo.demo)
     cli.add_command(shop.seed)
     cli.add_command(shop.produce)

@@ -85,8 +85,8 @@ def logs(name: str, lines: int, follow: bool) -> None:
     click.echo(text or f"(no log yet at {svc.log_file})")
 
 
-def _table(statuses: list[local_stack.ServiceStatus]) -> None:
-    table = Table(title="local stack")
+def _table(statuses: list[local_stack.ServiceStatus], title: str = "local stack") -> None:
+    table = Table(title=title)
     for column in ("service", "state", "address", "pid", "answer", "log"):
         table.add_column(column)
     colours = {"running": "green", "stopped": "dim", "foreign": "yellow"}

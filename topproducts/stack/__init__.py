@@ -60,13 +60,15 @@ def _probe(service: Service) -> tuple[str | None, str | None]:
 
 
 def status(settings: Settings, names: Iterable[str] | None = None) -> list[ServiceStatus]:
-    result = []
-    for svc in services(settings, names):
-        pid = process.read_pid(svc.pid_file)
-        answer, error = _probe(svc) if pid or process.port_open(svc.host, svc.ports[0]) else (
-            None, None)
-        result.append(ServiceStatus(svc.name, svc.address, pid, answer, error, str(svc.log_file)))
-    return result
+    return [service_status(svc) for svc in services(settings, names)]
+
+
+def service_status(svc: Service) -> ServiceStatus:
+    """Whether one service runs (pid file) and answers (probe)."""
+    pid = process.read_pid(svc.pid_file)
+    answer, error = _probe(svc) if pid or process.port_open(svc.host, svc.ports[0]) else (
+        None, None)
+    return ServiceStatus(svc.name, svc.address, pid, answer, error, str(svc.log_file))
 
 
 def other_processes(settings: Settings) -> dict[str, int]:
@@ -166,12 +168,18 @@ def down(settings: Settings, names: Iterable[str] | None = None,
             (settings.run_dir / f"{name}.pid").unlink(missing_ok=True)
             stopped.append(name)
     for svc in reversed(chosen):
-        pid = process.read_pid(svc.pid_file)
-        if pid is None:
-            continue
-        say(svc.name, f"stopping pid {pid}")
-        graceful = process.stop(pid, timeout=60)
-        svc.pid_file.unlink(missing_ok=True)
-        say(svc.name, "stopped" if graceful else "killed (did not stop within 60s)")
-        stopped.append(svc.name)
+        if stop_service(svc, say):
+            stopped.append(svc.name)
     return stopped
+
+
+def stop_service(svc: Service, say: Progress) -> bool:
+    """Stop one service we started (SIGTERM, SIGKILL after 60 s); False if it was not running."""
+    pid = process.read_pid(svc.pid_file)
+    if pid is None:
+        return False
+    say(svc.name, f"stopping pid {pid}")
+    graceful = process.stop(pid, timeout=60)
+    svc.pid_file.unlink(missing_ok=True)
+    say(svc.name, "stopped" if graceful else "killed (did not stop within 60s)")
+    return True

@@ -40,9 +40,11 @@ def kafka_jars(settings: Settings) -> list[str]:
 
 def spark_conf(settings: Settings, app_name: str, master: str | None = None) -> dict[str, str]:
     """The Spark configuration the project uses, as plain key/value pairs."""
+    master = master or settings.spark_master
     return {
+        **(_standalone_conf(settings) if master.startswith("spark://") else {}),
         "spark.app.name": app_name,
-        "spark.master": master or settings.spark_master,
+        "spark.master": master,
         "spark.jars": ",".join(kafka_jars(settings)),
         "spark.driver.memory": settings.spark_driver_memory,
         "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
@@ -53,6 +55,16 @@ def spark_conf(settings: Settings, app_name: str, master: str | None = None) -> 
         "spark.driver.host": "127.0.0.1",
         "spark.sql.streaming.stateStore.providerClass":
             "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+    }
+
+
+def _standalone_conf(settings: Settings) -> dict[str, str]:
+    """Executors on a standalone cluster (client mode: the driver is this process)."""
+    return {
+        "spark.executor.memory": settings.spark_executor_memory,
+        "spark.executor.cores": str(settings.spark_executor_cores),
+        # A lost executor's tasks go elsewhere; its worker is not blacklisted for the batch.
+        "spark.excludeOnFailure.enabled": "false",
     }
 
 

@@ -1,0 +1,467 @@
+"""A local cluster on loopback aliases: 3 Kafka nodes, 3 Cassandra nodes, Spark standalone.
+
+``topproducts cluster up`` starts, each as a background process of ours with its own
+folder under ``settings.cluster_state_dir`` (logs, pid files, data):
+
+- **Kafka**: 3 KRaft nodes, each broker and controller, one per address of
+  ``cluster_hosts`` (127.0.0.2-4), all formatted with one stable cluster id;
+  SASL/SCRAM on the client listener (the user is created at format time);
+- **Cassandra**: 3 nodes with balanced single tokens, one seed list (all three: a
+  fresh cluster has nothing to bootstrap), ``PasswordAuthenticator`` and
+  ``system_auth`` replicated 3 times;
+- **Spark**: a standalone master and 2 workers, run with the ``spark-class`` that
+  pyspark ships;
+- **MariaDB**: the shop's database (one node, as a managed MySQL would be), on the
+  first address, so the cluster never touches the single-node stack's.
+
+The clients see the cluster through ordinary settings (:func:`client_settings`):
+``topproducts cluster env`` prints them as ``TOPPRODUCTS_*`` variables, the same ones
+that point the project at real clusters. Starting, waiting and stopping reuse
+:mod:`topproducts.stack`.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pyspark
+
+from topproducts import stack
+from topproducts.errors import StackError
+from topproducts.settings import Settings
+from topproducts.stack import maven, process
+from topproducts.stack.services import CONF, Cassandra, Kafka, MariaDB, Service, _java, _render
+
+CLUSTER_CONF = CONF / "cluster"
+NODES = 3
+SPARK_WORKERS = 2
+MURMUR3_MIN = -(2**63)
+DEFAULT_USER = "topproducts"
+DEFAULT_PASSWORD = "topproducts-cluster"  # local default only; set the variables elsewhere
+SPARK_MASTER_UI_PORT = 8180
+SPARK_WORKER_PORT = 7078
+SPARK_WORKER_UI_PORT = 8181
+CASSANDRA_JMX_BASE_PORT = 7200  # node i (1-based) listens on 127.0.0.1:7200+i
+
+
+def client_settings(settings: Settings) -> Settings:
+    """The settings a client uses to reach the local cluster.
+
+    Replication 3 everywhere, writes that need 2 copies (Kafka ``min.insync.replicas``,
+    Cassandra ``LOCAL_QUORUM``), credentials on (defaults unless set), and state under
+    ``cluster_state_dir`` so nothing is shared with the single-node stack.
+    """
+    hosts = settings.cluster_host_list
+    if len(hosts) != NODES:
+        raise StackError(f"TOPPRODUCTS_CLUSTER_HOSTS needs {NODES} addresses, got {hosts}")
+    kafka_port = settings.kafka_port
+    return settings.replace(
+        state_dir=settings.cluster_state_dir,
+        mysql_host=hosts[0],
+        kafka_bootstrap=",".join(f"{h}:{kafka_port}" for h in hosts),
+        kafka_replication=NODES,
+        kafka_min_insync_replicas=2,
+        kafka_sasl_username=settings.kafka_sasl_username or DEFAULT_USER,
+        kafka_sasl_password=settings.kafka_sasl_password or DEFAULT_PASSWORD,
+        kafka_heap=settings.cluster_kafka_heap,
+        cassandra_host=hosts[0],
+        cassandra_contact_points=",".join(hosts),
+        cassandra_replication=(f"{{'class': 'NetworkTopologyStrategy', "
+                               f"'{settings.cassandra_local_dc}': {NODES}}}"),
+        cassandra_consistency="LOCAL_QUORUM",
+        cassandra_username=settings.cassandra_username or DEFAULT_USER,
+        cassandra_password=settings.cassandra_password or DEFAULT_PASSWORD,
+        cassandra_heap=settings.cluster_cassandra_heap,
+        spark_master=f"spark://{hosts[0]}:{settings.cluster_spark_master_port}",
+        # The single-node stream may run beside us with the default UI port.
+        spark_ui_port=4041 if settings.spark_ui_port == 4040 else settings.spark_ui_port,
+    )
+
+
+CLIENT_FIELDS = (
+    "state_dir", "mysql_host", "kafka_bootstrap", "kafka_replication",
+    "kafka_min_insync_replicas", "kafka_sasl_username", "kafka_sasl_password",
+    "cassandra_host", "cassandra_contact_points", "cassandra_replication",
+    "cassandra_consistency", "cassandra_username", "cassandra_password", "spark_master",
+    "spark_ui_port",
+)
+
+
+def client_env(settings: Settings) -> dict[str, str]:
+    """The ``TOPPRODUCTS_*`` variables that point every command at the cluster."""
+    env = client_settings(settings).to_env()
+    return {k: v for k, v in env.items() if k.removeprefix("TOPPRODUCTS_").lower()
+            in CLIENT_FIELDS}
+
+
+def balanced_tokens(n: int) -> list[int]:
+    """One Murmur3 token per node, evenly spaced over the ring."""
+    return [MURMUR3_MIN + i * (2**64 // n) for i in range(n)]
+
+
+class KafkaNode(Kafka):
+    """Node ``index`` (0-based) of the Kafka cluster: broker + controller, node id index+1."""
+
+    start_timeout = 120.0
+
+    def __init__(self, settings: Settings, index: int) -> None:
+        super().__init__(settings)
+        self.index = index
+        self.name = f"kafka-{index + 1}"
+
+    @property
+    def node_id(self) -> int:
+        return self.index + 1
+
+    @property
+    def host(self) -> str:
+        return self.settings.cluster_host_list[self.index]
+
+    @property
+    def cluster_id_file(self) -> Path:
+        return self.settings.state_dir / "kafka-cluster-id"
+
+    def cluster_id(self) -> str:
+        """One id for every node, made once and kept (a node formatted with another
+        id would refuse to join)."""
+        if not self.cluster_id_file.exists():
+            self.cluster_id_file.parent.mkdir(parents=True, exist_ok=True)
+            fresh = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            tmp = self.cluster_id_file.with_suffix(f".{os.getpid()}.{self.index}")
+            tmp.write_text(fresh + "\n")
+            try:
+                os.link(tmp, self.cluster_id_file)  # the first node to get here wins
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return self.cluster_id_file.read_text().strip()
+
+    def _sasl(self) -> tuple[str, str]:
+        s = self.settings
+        if not s.kafka_sasl_username:
+            return "PLAINTEXT", ""
+        mechanism = s.kafka_sasl_mechanism
+        jaas = (f'org.apache.kafka.common.security.scram.ScramLoginModule required '
+                f'username="{s.kafka_sasl_username}" password="{s.kafka_sasl_password}";')
+        return "SASL_PLAINTEXT", "\n".join([
+            f"sasl.enabled.mechanisms={mechanism}",
+            f"sasl.mechanism.inter.broker.protocol={mechanism}",
+            f"listener.name.sasl_plaintext.{mechanism.lower()}.sasl.jaas.config={jaas}",
+        ])
+
+    def prepare(self) -> None:
+        java = _java()
+        s = self.settings
+        data_dir = self.home / "data"
+        voters = ",".join(f"{i + 1}@{h}:{s.kafka_controller_port}"
+                          for i, h in enumerate(s.cluster_host_list))
+        protocol, sasl = self._sasl()
+        _render(CLUSTER_CONF / "kafka.properties", self.config, node_id=self.node_id,
+                voters=voters, protocol=protocol, sasl=sasl, host=self.host,
+                port=s.kafka_port, controller_port=s.kafka_controller_port, data_dir=data_dir,
+                partitions=s.kafka_partitions)
+        if (data_dir / "meta.properties").exists():
+            return
+        scram = ([] if not s.kafka_sasl_username else
+                 ["--add-scram", f"{s.kafka_sasl_mechanism}=[name={s.kafka_sasl_username},"
+                                 f"password={s.kafka_sasl_password}]"])
+        result = subprocess.run(
+            [java, *self._log_opts(), "-cp", ":".join(maven.classpath("kafka", s)),
+             "kafka.tools.StorageTool", "format", "-t", self.cluster_id(), "-c",
+             str(self.config), *scram],
+            capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0:
+            raise StackError(f"{self.name}: storage format failed: "
+                             f"{(result.stdout + result.stderr)[-300:]}")
+
+    def probe(self) -> str:
+        from confluent_kafka.admin import AdminClient
+
+        from topproducts.kafka_io import security_config
+
+        client = AdminClient({**security_config(self.settings),
+                              "bootstrap.servers": f"{self.host}:{self.settings.kafka_port}",
+                              "socket.connection.setup.timeout.ms": 2000, "log_level": 0})
+        metadata = client.list_topics(timeout=3)
+        if self.node_id not in metadata.brokers:
+            raise StackError(f"broker {self.node_id} not registered yet")
+        return f"Kafka KRaft node {self.node_id}, sees {len(metadata.brokers)} brokers"
+
+
+class CassandraNode(Cassandra):
+    """Node ``index`` (0-based) of the Cassandra cluster."""
+
+    start_timeout = 240.0
+
+    def __init__(self, settings: Settings, index: int) -> None:
+        super().__init__(settings)
+        self.index = index
+        self.name = f"cassandra-{index + 1}"
+
+    @property
+    def host(self) -> str:
+        return self.settings.cluster_host_list[self.index]
+
+    @property
+    def jmx_port(self) -> int:
+        return CASSANDRA_JMX_BASE_PORT + self.index + 1
+
+    def prepare(self) -> None:
+        _java()
+        s = self.settings
+        seeds = ",".join(f"{h}:{s.cassandra_storage_port}" for h in s.cluster_host_list)
+        authenticator = ("PasswordAuthenticator" if s.cassandra_username
+                         else "AllowAllAuthenticator")
+        _render(CLUSTER_CONF / "cassandra.yaml", self.config, host=self.host,
+                port=s.cassandra_port, storage_port=s.cassandra_storage_port,
+                data_dir=self.home, seeds=seeds, authenticator=authenticator,
+                token=balanced_tokens(len(s.cluster_host_list))[self.index])
+
+    def command(self) -> list[str]:
+        java, *rest = super().command()
+        return [
+            java,
+            f"-Dcassandra.jmx.local.port={self.jmx_port}",
+            # Roles live on every node: a login still works with one node down.
+            f"-Dcassandra.system_auth.default_rf={len(self.settings.cluster_host_list)}",
+            "-Dcassandra.superuser_setup_delay_ms=1000",
+            "-XX:ParallelGCThreads=1", "-XX:ConcGCThreads=1",
+            *rest,
+        ]
+
+    def _session(self, username: str, password: str):
+        from cassandra.auth import PlainTextAuthProvider
+        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+        from cassandra.policies import WhiteListRoundRobinPolicy
+
+        profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([self.host]),
+                                   request_timeout=10)
+        auth = PlainTextAuthProvider(username, password) if username else None
+        cluster = Cluster([self.host], port=self.settings.cassandra_port, connect_timeout=3,
+                          protocol_version=5, auth_provider=auth,
+                          execution_profiles={EXEC_PROFILE_DEFAULT: profile})
+        try:
+            return cluster.connect()
+        except Exception:
+            cluster.shutdown()
+            raise
+
+    def probe(self) -> str:
+        s = self.settings
+        session = self._session(s.cassandra_username, s.cassandra_password)
+        try:
+            version = session.execute("SELECT release_version FROM system.local").one()[0]
+            peers = list(session.execute("SELECT peer FROM system.peers_v2"))
+            return f"Cassandra {version}, ring of {len(peers) + 1}"
+        finally:
+            session.cluster.shutdown()
+
+    def bootstrap(self) -> bool:
+        """Node 1 creates the application's role once every node is up (it is written to
+        all three: ``system_auth`` has replication 3)."""
+        s = self.settings
+        if self.index != 0 or not s.cassandra_username:
+            return True
+        try:
+            self._session(s.cassandra_username, s.cassandra_password).cluster.shutdown()
+            return True
+        except Exception:  # the role does not exist yet
+            pass
+        session = self._session("cassandra", "cassandra")  # Cassandra's default superuser
+        try:
+            peers = list(session.execute("SELECT peer FROM system.peers_v2"))
+            if len(peers) + 1 < len(s.cluster_host_list):
+                return False
+            session.execute(
+                "CREATE ROLE IF NOT EXISTS %s WITH PASSWORD = %s AND LOGIN = true "
+                "AND SUPERUSER = true", (s.cassandra_username, s.cassandra_password))
+        finally:
+            session.cluster.shutdown()
+        return True
+
+
+def spark_home() -> Path:
+    return Path(pyspark.__file__).resolve().parent
+
+
+class SparkDaemon(Service):
+    """A Spark standalone daemon run by pyspark's ``spark-class``, bound to its address."""
+
+    start_timeout = 90.0
+    main_class: str
+
+    def _master_json(self) -> dict:
+        import httpx
+
+        host = self.settings.cluster_host_list[0]
+        response = httpx.get(f"http://{host}:{SPARK_MASTER_UI_PORT}/json/", timeout=3)
+        response.raise_for_status()
+        return response.json()
+
+    def prepare(self) -> None:
+        _java()
+        (self.home / "work").mkdir(parents=True, exist_ok=True)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "SPARK_HOME": str(spark_home()),
+            "SPARK_LOCAL_IP": self.host,  # the RPC endpoints and the web UI bind here only
+            "SPARK_DAEMON_MEMORY": "256m",
+            "SPARK_LOCAL_DIRS": str(self.home / "work"),
+            "SPARK_NO_DAEMONIZE": "1",
+        }
+
+    def daemon_args(self) -> list[str]:
+        raise NotImplementedError
+
+    def command(self) -> list[str]:
+        return [str(spark_home() / "bin" / "spark-class"), self.main_class, *self.daemon_args()]
+
+
+class SparkMaster(SparkDaemon):
+    name = "spark-master"
+    main_class = "org.apache.spark.deploy.master.Master"
+
+    @property
+    def host(self) -> str:
+        return self.settings.cluster_host_list[0]
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.settings.cluster_spark_master_port, SPARK_MASTER_UI_PORT]
+
+    def daemon_args(self) -> list[str]:
+        return ["--host", self.host, "--port", str(self.ports[0]),
+                "--webui-port", str(SPARK_MASTER_UI_PORT)]
+
+    def probe(self) -> str:
+        state = self._master_json()
+        if state.get("status") != "ALIVE":
+            raise StackError(f"master is {state.get('status')}")
+        alive = sum(1 for w in state.get("workers", []) if w.get("state") == "ALIVE")
+        return f"Spark master {pyspark.__version__}, {alive} workers alive"
+
+
+class SparkWorker(SparkDaemon):
+    """Worker ``index`` (0-based) on the cluster's second, third, ... address."""
+
+    main_class = "org.apache.spark.deploy.worker.Worker"
+
+    def __init__(self, settings: Settings, index: int) -> None:
+        super().__init__(settings)
+        self.index = index
+        self.name = f"spark-worker-{index + 1}"
+
+    @property
+    def host(self) -> str:
+        hosts = self.settings.cluster_host_list
+        return hosts[(self.index + 1) % len(hosts)]
+
+    @property
+    def ports(self) -> list[int]:
+        return [SPARK_WORKER_PORT, SPARK_WORKER_UI_PORT]
+
+    def daemon_args(self) -> list[str]:
+        s = self.settings
+        master = f"spark://{s.cluster_host_list[0]}:{s.cluster_spark_master_port}"
+        return [master, "--host", self.host, "--port", str(SPARK_WORKER_PORT),
+                "--webui-port", str(SPARK_WORKER_UI_PORT), "--cores", "1",
+                "--memory", s.cluster_spark_worker_memory, "--work-dir",
+                str(self.home / "work")]
+
+    def probe(self) -> str:
+        for worker in self._master_json().get("workers", []):
+            if worker.get("host") == self.host and worker.get("state") == "ALIVE":
+                return (f"Spark worker, {worker.get('cores')} core, "
+                        f"{worker.get('memory')} MiB, {worker.get('coresused')} used")
+        raise StackError(f"no ALIVE worker on {self.host} at the master")
+
+
+def services(settings: Settings) -> list[Service]:
+    """Every process of the cluster, in start order (``settings``: the cluster's own,
+    from :func:`client_settings`)."""
+    return [
+        MariaDB(settings),
+        *(KafkaNode(settings, i) for i in range(NODES)),
+        *(CassandraNode(settings, i) for i in range(NODES)),
+        SparkMaster(settings),
+        *(SparkWorker(settings, i) for i in range(SPARK_WORKERS)),
+    ]
+
+
+def by_name(settings: Settings, name: str) -> Service:
+    for svc in services(settings):
+        if svc.name == name:
+            return svc
+    known = ", ".join(s.name for s in services(settings))
+    raise StackError(f"unknown cluster process {name!r}; known: {known}")
+
+
+def _parallel(work: Callable[[Service], object], chosen: Sequence[Service]) -> list:
+    """Run ``work`` on every service at once (the JVMs start or stop side by side)."""
+    with ThreadPoolExecutor(max_workers=len(chosen) or 1) as pool:
+        return list(pool.map(work, chosen))
+
+
+def up(settings: Settings, progress: stack.Progress | None = None) -> list[stack.ServiceStatus]:
+    """Start every process that does not run yet, side by side; wait until each answers."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    for component in ("kafka", "cassandra"):  # once, before the nodes start side by side
+        maven.classpath(component, settings)
+    return _parallel(lambda svc: stack.start(svc, progress), services(settings))
+
+
+def status(settings: Settings) -> list[stack.ServiceStatus]:
+    return _parallel(stack.service_status, services(settings))
+
+
+def other_processes(settings: Settings) -> dict[str, int]:
+    """Our other processes with a pid file in the cluster's run folder (the stream)."""
+    owned = {svc.pid_file for svc in services(settings)}
+    found = {}
+    for pid_file in sorted(settings.run_dir.glob("*.pid")):
+        pid = process.read_pid(pid_file) if pid_file not in owned else None
+        if pid is not None:
+            found[pid_file.stem] = pid
+    return found
+
+
+def down(settings: Settings, progress: stack.Progress | None = None) -> list[str]:
+    """Stop the stream (and anything else of ours in the run folder), then the cluster."""
+    def say(name: str, message: str) -> None:
+        if progress:
+            progress(name, message)
+
+    stopped = []
+    for name, pid in other_processes(settings).items():
+        say(name, f"stopping pid {pid}")
+        process.stop(pid, timeout=60, term_group=False)
+        process.wait_gone(pid, 10)
+        stopped.append(name)
+    everything = services(settings)
+    spark = [s for s in everything if isinstance(s, SparkDaemon)]
+    rest = [s for s in everything if not isinstance(s, SparkDaemon)]
+    for group in (spark, rest):
+        done = _parallel(lambda svc: stack.stop_service(svc, say), group)
+        stopped += [svc.name for svc, ok in zip(group, done, strict=True) if ok]
+    return stopped
+
+
+def kill(svc: Service) -> int:
+    """``kill -9`` a process of the cluster and its children (a worker's executor), as a
+    crash of its machine would; its pid file stays (stale) until it is started again."""
+    pid = process.read_pid(svc.pid_file)
+    if pid is None:
+        raise StackError(f"{svc.name} is not running")
+    os.killpg(pid, signal.SIGKILL)
+    process.wait_gone(pid, 30)
+    return pid
