@@ -17,10 +17,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from services import errors
+from services.board_cache import BoardCache, BoardKey
 from services.deps import CassandraHolder
 from services.publisher import EventPublisher
 from services.routes import ROUTERS
 from services.routes.page import STATIC
+from topproducts.leaderboards import Leaderboard
 from topproducts.settings import Settings, get_settings
 
 DESCRIPTION = """\
@@ -62,13 +64,21 @@ def create_app(settings: Settings | None = None, publish_events: bool = True) ->
     publisher = EventPublisher(s)
     cassandra = CassandraHolder(s)
 
+    def read_board(key: BoardKey) -> Leaderboard:
+        metric, by, scope, wid = key
+        return app.state.cassandra.store().top(metric, scope, wid, by=by)
+
+    boards = BoardCache(read_board, s.api_board_refresh_seconds)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if publish_events:
             publisher.start()
+        boards.start()
         try:
             yield
         finally:
+            await boards.stop()
             await run_in_threadpool(publisher.stop)
             await run_in_threadpool(cassandra.close)
 
@@ -77,6 +87,7 @@ def create_app(settings: Settings | None = None, publish_events: bool = True) ->
     app.state.settings = s
     app.state.publisher = publisher
     app.state.cassandra = cassandra
+    app.state.boards = boards
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -1,16 +1,28 @@
-"""Leaderboards (open reads): top N by metric, scope and window; one item's totals."""
+"""Leaderboards (open reads): top N by metric, granularity, scope and window; pushed as
+server-sent events; one variant's totals.
+
+Boards are served from memory (:mod:`services.board_cache`): one watcher per process
+re-reads every board in use every ``settings.api_board_refresh_seconds``, so a read lags
+Cassandra by at most that period (plus one read), and ``/stream`` pushes a board as soon
+as the watcher sees it change.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response, StreamingResponse
 
+from services.board_cache import BoardCache, BoardKey
 from services.deps import SettingsDep, Store
 from services.errors import ApiError, responses
 from services.models.leaderboards import (
-    Entry,
+    GranularityOut,
     ItemTotals,
     Leaderboard,
     Metric,
@@ -19,16 +31,17 @@ from services.models.leaderboards import (
     ScopeOut,
     WindowOut,
 )
-from services.queries.leaderboards import item_totals
+from services.queries.leaderboards import board_json, item_totals
 from topproducts.countries import COUNTRIES, GLOBAL_SCOPE
 from topproducts.leaderboards import (
     ALL_TIME,
+    DEFAULT_GRANULARITY,
+    Granularity,
     current_window_start,
     parse_duration,
     parse_window_id,
     window_id,
 )
-from topproducts.money import money_str
 from topproducts.settings import Settings
 
 router = APIRouter(prefix="/leaderboards", tags=["leaderboards"])
@@ -38,7 +51,13 @@ WindowParam = Annotated[str, Query(
     description="`all` (all-time), `current` (the sliding window that ends now), or a window's "
                 "UTC start such as `2026-11-25T08:00:00Z` (see `/leaderboards/options`).")]
 ScopeParam = Annotated[Scope, Query(description="`GLOBAL` or a country code.")]
+ByParam = Annotated[Granularity, Query(
+    description="What one ranked entry is: `product_material` (a product in one material, "
+                "summed over sellers; the default), `product` (summed over materials and "
+                "sellers) or `variant` (what one seller offers: product × material × seller).")]
+LimitParam = Annotated[int, Query(ge=1, le=100, description="How many ranks.")]
 GLOBAL = Scope(GLOBAL_SCOPE)
+HEARTBEAT_SECONDS = 5.0  # an `alive` event this often when the board does not change
 
 
 def _durations(settings: Settings) -> tuple[timedelta, timedelta]:
@@ -74,17 +93,31 @@ def _resolve(text: str, settings: Settings) -> WindowOut:
         raise ApiError(422, "invalid_input", str(exc), "window") from None
 
 
-def _value(metric: Metric, value) -> str:
-    return str(int(value)) if metric is Metric.QUANTITY else money_str(value)
+def _boards(request: Request) -> BoardCache:
+    return request.app.state.boards
 
 
-@router.get("/options", summary="What the selectors offer: metrics, scopes, windows",
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+async def _board_body(request: Request, key: BoardKey, window: WindowOut, limit: int
+                      ) -> tuple[bytes, int]:
+    currency = _settings(request).reporting_currency
+    return await _boards(request).body(
+        key, limit, lambda board: board_json(board, window, currency, limit))
+
+
+@router.get("/options",
+            summary="What the selectors offer: metrics, granularities, scopes, windows",
             response_model=Options, responses=responses())
 def options(settings: SettingsDep, store: Store,
             scope: ScopeParam = GLOBAL) -> Options:
     windows = [_window(w.start, settings) for w in store.windows(scope.value, limit=48)]
     return Options(
         metrics=list(Metric),
+        granularities=[GranularityOut(code=g, label=g.label) for g in Granularity],
+        default_granularity=DEFAULT_GRANULARITY,
         scopes=[ScopeOut(code=GLOBAL_SCOPE, name="All countries", currency=None),
                 *(ScopeOut(code=c.code, name=c.name, currency=c.currency) for c in COUNTRIES)],
         windows=windows,
@@ -96,7 +129,8 @@ def options(settings: SettingsDep, store: Store,
     )
 
 
-@router.get("/items/{variant_id}", summary="One item's exact totals in a scope and window",
+@router.get("/items/{variant_id}",
+            summary="One variant's exact totals in a scope and window",
             response_model=ItemTotals, responses=responses(404))
 def item(
     variant_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="Variant id.")],
@@ -115,21 +149,67 @@ def item(
 
 @router.get("/{metric}", summary="Top N products by quantity or revenue",
             response_model=Leaderboard, responses=responses())
-def top(
+async def top(
+    request: Request,
     metric: Annotated[Metric, Path(description="`quantity` (units) or `revenue` (USD).")],
-    settings: SettingsDep, store: Store,
     scope: ScopeParam = GLOBAL,
     window: WindowParam = ALL_TIME,
-    limit: Annotated[int, Query(ge=1, le=100, description="How many ranks.")] = 10,
-) -> Leaderboard:
-    """One Cassandra partition read; the values are what the stream wrote, exactly."""
-    w = _resolve(window, settings)
-    board = store.top(metric, scope.value, w.id, n=limit)
-    return Leaderboard(
-        metric=metric, scope=scope, window=w, currency=settings.reporting_currency,
-        updated_at=board.updated_at,
-        entries=[Entry(rank=r.rank, variant_id=r.item.variant_id, product_id=r.item.product_id,
-                       product_name=r.item.product_name, material=r.item.material,
-                       value=_value(metric, r.value), quantity=r.item.quantity,
-                       revenue_usd=r.item.revenue_usd) for r in board.entries],
-    )
+    by: ByParam = DEFAULT_GRANULARITY,
+    limit: LimitParam = 10,
+) -> Response:
+    """One Cassandra partition, exactly as the stream wrote it, served from memory: at most
+    `api_board_refresh_seconds` (0.1 s) behind Cassandra."""
+    w = _resolve(window, _settings(request))
+    body, _ = await _board_body(request, (metric, by, scope.value, w.id), w, limit)
+    return Response(body, media_type="application/json")
+
+
+_SSE_DOC = """A `text/event-stream` of the board (as `GET /leaderboards/{metric}`): an event
+`board` with the board at once, then one each time it changes (within
+`api_board_refresh_seconds` of Cassandra having it), and an event `alive` every 5 s
+in between. `window=current` follows the sliding window as it moves."""
+
+
+@router.get("/{metric}/stream", summary="The board, pushed when it changes (server-sent events)",
+            description=_SSE_DOC, response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+                             "description": "`event: board` / `data: <Leaderboard JSON>`"},
+                       **responses()})
+async def stream(
+    request: Request,
+    metric: Annotated[Metric, Path(description="`quantity` (units) or `revenue` (USD).")],
+    scope: ScopeParam = GLOBAL,
+    window: WindowParam = ALL_TIME,
+    by: ByParam = DEFAULT_GRANULARITY,
+    limit: LimitParam = 10,
+) -> StreamingResponse:
+    _resolve(window, _settings(request))  # a bad window is a 422 before the stream starts
+    _boards(request).start()  # started by the app's lifespan; this covers an app without one
+    return StreamingResponse(
+        _events(request, metric, by, scope.value, window, limit),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _events(request: Request, metric: Metric, by: Granularity, scope: str, window: str,
+                  limit: int) -> AsyncIterator[bytes]:
+    yield b"retry: 1000\n\n"  # EventSource reconnects after 1 s
+    sent: bytes | None = None
+    while True:
+        w = resolve_window(window, _settings(request))  # `current` moves on
+        key = (metric, by, scope, w.id)
+        try:
+            body, version = await _board_body(request, key, w, limit)
+        except Exception as exc:  # Cassandra unreachable: say so, keep the stream open
+            message = json.dumps({"error": {"code": "service_unavailable",
+                                            "message": f"cannot read the board ({exc})"}})
+            yield f"event: error\ndata: {message}\n\n".encode()
+            sent = None
+            await asyncio.sleep(1.0)
+            continue
+        if body != sent:
+            yield b"event: board\ndata: " + body + b"\n\n"
+            sent = body
+        if not await _boards(request).wait_change(key, version, HEARTBEAT_SECONDS):
+            yield b"event: alive\ndata: {}\n\n"
+

@@ -1,11 +1,13 @@
 """The API without services: error bodies, auth, OpenAPI, models, windows, the page.
 
-MySQL and Cassandra are replaced through ``app.dependency_overrides``.
+MySQL is replaced through ``app.dependency_overrides``, Cassandra by a fake store in the
+app's Cassandra holder (``app.state.cassandra``: the routes and the board cache use it).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -19,7 +21,15 @@ from services.models.common import Money, Out, UtcTime
 from services.routes.leaderboards import resolve_window
 from services.routes.page import STATIC
 from topproducts.errors import StackError
-from topproducts.leaderboards import ItemTotal, Leaderboard, Metric, Ranked, Window
+from topproducts.leaderboards import (
+    DEFAULT_GRANULARITY,
+    Granularity,
+    ItemTotal,
+    Leaderboard,
+    Metric,
+    Ranked,
+    Window,
+)
 from topproducts.settings import Settings
 
 SETTINGS = Settings(api_key="unit-key")
@@ -30,9 +40,10 @@ class FakeStore:
         self.entries = entries or []
         self.asked: list[tuple] = []
 
-    def top(self, metric: Metric, scope: str, wid: str, n: int | None = None) -> Leaderboard:
-        self.asked.append((metric, scope, wid, n))
-        return Leaderboard(metric, scope, Window(), self.entries[:n],
+    def top(self, metric: Metric, scope: str, wid: str, n: int | None = None,
+            by: Granularity = DEFAULT_GRANULARITY) -> Leaderboard:
+        self.asked.append((metric, by, scope, wid, n))
+        return Leaderboard(metric, by, scope, Window(), self.entries[:n],
                            datetime(2026, 11, 25, 8, 0, tzinfo=UTC) if self.entries else None)
 
     def windows(self, scope: str, limit: int = 50) -> list[Window]:
@@ -41,16 +52,26 @@ class FakeStore:
 
 @pytest.fixture
 def store() -> FakeStore:
-    lamp = ItemTotal(10, 1, "Barton Smart Lamp", "Cotton", 7, Decimal("1234.5"))
-    mug = ItemTotal(20, 2, "Tanaka Classic Mug", "Glass", 3, Decimal("9.99"))
+    lamp = ItemTotal(1, "Barton Smart Lamp", "Cotton", None, None, 7, Decimal("1234.5"))
+    mug = ItemTotal(2, "Tanaka Classic Mug", "Glass", None, None, 3, Decimal("9.99"))
     return FakeStore([Ranked(1, lamp, Decimal(7)), Ranked(2, mug, Decimal(3))])
+
+
+class FakeHolder:
+    """Stands in for :class:`services.deps.CassandraHolder`."""
+
+    def __init__(self, store: Callable[[], FakeStore]) -> None:
+        self.store = store
+
+    def close(self) -> None:
+        pass
 
 
 @pytest.fixture
 def client(store: FakeStore):
     app = create_app(SETTINGS, publish_events=False)
     app.dependency_overrides[deps.mysql] = lambda: None
-    app.dependency_overrides[deps.leaderboard_store] = lambda: store
+    app.state.cassandra = FakeHolder(lambda: store)
     with TestClient(app) as c:
         yield c
 
@@ -99,13 +120,17 @@ def test_unknown_routes_and_methods_use_the_error_body(client: TestClient):
 
 def test_leaderboard_from_the_store(client: TestClient, store: FakeStore):
     quantity = client.get("/leaderboards/quantity", params={"scope": "IN", "limit": 1}).json()
-    assert store.asked[-1] == (Metric.QUANTITY, "IN", "all", 1)
+    # The whole board is read once (the cache serves every limit from it).
+    assert store.asked[-1] == (Metric.QUANTITY, Granularity.PRODUCT_MATERIAL, "IN", "all", None)
+    assert quantity["by"] == "product_material"
     assert quantity["entries"] == [{
-        "rank": 1, "variant_id": 10, "product_id": 1, "product_name": "Barton Smart Lamp",
-        "material": "Cotton", "value": "7", "quantity": 7, "revenue_usd": "1234.50"}]
+        "rank": 1, "name": "Barton Smart Lamp · Cotton", "product_id": 1,
+        "product_name": "Barton Smart Lamp", "material": "Cotton", "variant_id": None,
+        "seller": None, "value": "7", "quantity": 7, "revenue_usd": "1234.50"}]
     assert quantity["updated_at"] == "2026-11-25T08:00:00Z"
-    revenue = client.get("/leaderboards/revenue", params={"window": "2026-11-25T07:15:00Z"})
-    assert store.asked[-1][2] == "2026-11-25T07:15:00Z"
+    revenue = client.get("/leaderboards/revenue", params={"window": "2026-11-25T07:15:00Z",
+                                                          "by": "product"})
+    assert store.asked[-1][1:4] == (Granularity.PRODUCT, "GLOBAL", "2026-11-25T07:15:00Z")
     assert revenue.json()["window"] == {"id": "2026-11-25T07:15:00Z",
                                         "start": "2026-11-25T07:15:00Z",
                                         "end": "2026-11-25T08:15:00Z"}
@@ -115,10 +140,11 @@ def test_unreachable_cassandra_is_503(client: TestClient):
     def down():
         raise StackError("Cassandra at 127.0.0.1:9042: connection refused")
 
-    client.app.dependency_overrides[deps.leaderboard_store] = down
-    response = client.get("/leaderboards/quantity")
-    assert response.status_code == 503
-    assert response.json()["error"]["code"] == "service_unavailable"
+    client.app.state.cassandra = FakeHolder(down)
+    for path in ("/leaderboards/quantity", "/leaderboards/options"):
+        response = client.get(path)
+        assert response.status_code == 503, path
+        assert response.json()["error"]["code"] == "service_unavailable"
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -158,7 +184,10 @@ def test_openapi_is_complete():
             where = f"{method.upper()} {path}"
             assert op.get("summary"), where
             ok = next(v for k, v in op["responses"].items() if k.startswith("2"))
-            assert "$ref" in str(ok["content"]["application/json"]["schema"]), where
+            if path.endswith("/stream"):  # server-sent events: text, documented in prose
+                assert set(ok["content"]) == {"text/event-stream"}, where
+            else:
+                assert "$ref" in str(ok["content"]["application/json"]["schema"]), where
             for status, response in op["responses"].items():
                 if status.startswith(("4", "5")):
                     ref = response["content"]["application/json"]["schema"]["$ref"]

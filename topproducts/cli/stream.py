@@ -13,6 +13,8 @@ from topproducts.countries import GLOBAL_SCOPE, country
 from topproducts.errors import ConfigError, TopProductsError
 from topproducts.leaderboards import (
     ALL_TIME,
+    DEFAULT_GRANULARITY,
+    Granularity,
     Metric,
     current_window_start,
     open_store,
@@ -20,6 +22,7 @@ from topproducts.leaderboards import (
     parse_window_id,
     window_id,
 )
+from topproducts.leaderboards.schema import outdated
 from topproducts.settings import Settings, get_settings
 
 console = Console()
@@ -113,14 +116,20 @@ def reset(yes: bool) -> None:
 @click.command()
 @click.option("--metric", type=click.Choice([m.value for m in Metric]), default="quantity",
               show_default=True)
+@click.option("--by", "by_", default=DEFAULT_GRANULARITY.value, show_default=True,
+              help="What one row is: product_material (a product in one material), product, "
+                   "or variant (product × material × seller).")
 @click.option("--country", "country_", default=None,
               help="Country code or name (default: all countries).")
 @click.option("--window", default="all", show_default=True,
               help="'all' (all-time), 'current' (the trailing window), or a window start.")
-@click.option("--top", "top_n", type=int, default=None, help="How many (default: settings).")
-def leaderboard(metric: str, country_: str | None, window: str, top_n: int | None) -> None:
+@click.option("--top", "top_n", type=click.IntRange(1, 1000), default=None,
+              help="How many (default: settings).")
+def leaderboard(metric: str, by_: str, country_: str | None, window: str, top_n: int | None
+                ) -> None:
     """Print a leaderboard: top products by quantity or revenue."""
     settings = get_settings()
+    by = granularity(by_)
     scope = country(country_).code if country_ else GLOBAL_SCOPE
     if window == "current":
         start = current_window_start(datetime.now(UTC), parse_duration(settings.window_duration),
@@ -131,26 +140,48 @@ def leaderboard(metric: str, country_: str | None, window: str, top_n: int | Non
             wid = window_id(parse_window_id(window))
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-    show_leaderboard(settings, Metric(metric), scope, wid, top_n or settings.top_n)
+    show_leaderboard(settings, Metric(metric), scope, wid, top_n or settings.top_n, by)
 
 
-def show_leaderboard(settings: Settings, metric: Metric, scope: str, wid: str, n: int) -> None:
+def granularity(text: str) -> Granularity:
+    """``--by`` -> a granularity, or a one-line error naming the known ones."""
+    try:
+        return Granularity(text.strip().lower())
+    except ValueError:
+        known = ", ".join(g.value for g in Granularity)
+        raise ConfigError(f"unknown granularity {text!r}; known: {known}") from None
+
+
+def show_leaderboard(settings: Settings, metric: Metric, scope: str, wid: str, n: int,
+                     by: Granularity = DEFAULT_GRANULARITY) -> None:
     """Print one leaderboard as a table (also used by ``topproducts demo``)."""
     with open_store(settings) as store:
-        board = store.top(metric, scope, wid, n)
+        reason = outdated(store.session, settings)
+        if reason:
+            raise ConfigError(f"{reason}; run `topproducts stream reset --yes` (the stream then "
+                              "counts every event again)")
+        board = store.top(metric, scope, wid, n, by=by)
     label = "all-time" if wid == ALL_TIME else f"window from {wid} ({settings.window_duration})"
-    title = f"Top {n} by {metric.value}, {scope}, {label}"
+    title = f"Top {n} by {metric.value}, {scope}, {label}; ranked: {by.label}"
     if not board.entries:
         err.print(f"{title}: no data yet")
         return
     table = Table(title=title, caption=f"updated {board.updated_at:%Y-%m-%d %H:%M:%S} UTC")
     table.add_column("#", justify="right")
     table.add_column("product")
-    table.add_column("material")
-    table.add_column("variant", justify="right")
+    if by is not Granularity.PRODUCT:
+        table.add_column("material")
+    if by is Granularity.VARIANT:
+        table.add_column("seller")
+        table.add_column("variant", justify="right")
     table.add_column("quantity", justify="right")
     table.add_column("revenue (USD)", justify="right")
     for r in board.entries:
-        table.add_row(str(r.rank), r.item.product_name, r.item.material, str(r.item.variant_id),
-                      f"{r.item.quantity:,}", f"{r.item.revenue_usd:,.2f}")
+        i = r.item
+        cells = [str(r.rank), i.product_name]
+        if by is not Granularity.PRODUCT:
+            cells.append(i.material or "")
+        if by is Granularity.VARIANT:
+            cells += [i.seller or "-", str(i.variant_id)]
+        table.add_row(*cells, f"{i.quantity:,}", f"{i.revenue_usd:,.2f}")
     console.print(table)
