@@ -104,7 +104,8 @@ def catalogue(variants: int, seed: int = 7) -> list[tuple[int, int, str, str, De
     out = []
     for v in range(1, variants + 1):
         product = (v - 1) // 2 + 1
-        out.append((v, product, f"{rng.choice(nouns)} {product}", rng.choice(materials),
+        out.append((v, product, f"{nouns[product % len(nouns)]} {product}",
+                    rng.choice(materials),
                     Decimal(rng.randint(199, 19999)) / 100))
     return out
 

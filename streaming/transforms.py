@@ -183,6 +183,7 @@ def item_struct(x: Column) -> Column:
         x["material"].alias("material"),
         x["quantity"].try_cast("bigint").alias("quantity"),
         x["revenue_usd"].try_cast("decimal(18,2)").alias("revenue_usd"),
+        x["seller"].alias("seller"),
     )
 
 

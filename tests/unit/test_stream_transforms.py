@@ -16,7 +16,7 @@ from streaming.schema import canonical_pattern, topic_schema
 from streaming.session import local_session
 from streaming.sink import LeaderboardSink
 from topproducts.events import InvalidEvent, OrderCancelled, decode, encode, make_event
-from topproducts.leaderboards.ranking import Geometry, Metric, rank, window_id
+from topproducts.leaderboards.ranking import Geometry, Granularity, Metric, rank, roll_up, window_id
 
 KAFKA = "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -263,22 +263,25 @@ def test_sink_totals_and_boards_equal_the_python_reference_exactly(spark) -> Non
     store = InMemoryStore(GEOMETRY)
     sink = LeaderboardSink(store, Counter(GEOMETRY, TOP_N), "q")
     counts = sink.process(table, 0)
+    sink.flush()
 
     expected = expected_totals(events, timedelta(hours=1), timedelta(minutes=5))
     counted = [e for e in events if e.event_type.value != "order_placed"]
     assert counts["events"] == len(counted) and counts["late"] == 0 and counts["dead"] == 2
     for (scope, wid), items in expected.items():
-        assert {i.variant_id: i for i in store.totals(scope, wid)} == items, (scope, wid)
-        for metric in Metric:
-            assert store.boards[(metric, scope, wid)] == rank(items.values(), metric, TOP_N), (
-                metric, scope, wid)
+        for by in Granularity:
+            rolled = roll_up(items.values(), by)
+            assert store.totals(scope, wid, by) == rolled, (by, scope, wid)
+            for metric in Metric:
+                assert store.boards[(metric, by, scope, wid)] == rank(rolled, metric, TOP_N), (
+                    metric, by, scope, wid)
     # no total or board the reference does not have
     assert {(s, "all") for s, period, _ in store.rows if period is None} == {
         k for k in expected if k[1] == "all"}
-    assert {(s, w) for _, s, w in store.boards} == set(expected)
+    assert {(s, w) for _, _, s, w in store.boards} == set(expected)
     # scopes: every country seen, plus GLOBAL; revenue stays Decimal with cents
     assert {k[0] for k in expected} >= {"GLOBAL"} and len({k[0] for k in expected}) > 2
-    for item in store.totals("GLOBAL", "all"):
+    for item in store.totals("GLOBAL", "all", Granularity.PRODUCT):
         assert isinstance(item.revenue_usd, Decimal) and item.revenue_usd.as_tuple().exponent == -2
     assert ("GLOBAL", window_id(datetime(2026, 11, 25, 7, 5, tzinfo=UTC))) in expected
     assert sorted(d.reason for d in store.dead.values()) == ["empty message value",
