@@ -4,6 +4,10 @@ The counting rule, stated over MySQL: an order line counts when its order was
 confirmed and not cancelled afterwards (``confirmed_at IS NOT NULL AND
 cancelled_at IS NULL``); in a window when ``confirmed_at`` falls inside it
 (start inclusive, end exclusive). Scope GLOBAL is the sum of the countries.
+
+Two comparisons: every variant total (the ledger Cassandra keeps), and every
+published board at every granularity (product x material, product, variant) against
+the top N ranked from MySQL's totals rolled up the same way.
 """
 
 from __future__ import annotations
@@ -19,7 +23,15 @@ from topproducts import db, monitor
 from topproducts.countries import COUNTRIES, GLOBAL_SCOPE
 from topproducts.errors import ConfigError
 from topproducts.events import Topic
-from topproducts.leaderboards.ranking import parse_duration, window_id
+from topproducts.leaderboards.ranking import (
+    Granularity,
+    ItemTotal,
+    Metric,
+    parse_duration,
+    rank,
+    roll_up,
+    window_id,
+)
 from topproducts.leaderboards.store import STREAM_QUERY, open_store
 from topproducts.settings import Settings
 
@@ -57,6 +69,71 @@ class Mismatch:
         return (f"{k.scope}/{k.window_id}/variant {k.variant_id}: MySQL "
                 f"{self.expected.quantity} units, {self.expected.revenue_usd} USD; Cassandra "
                 f"{self.actual.quantity} units, {self.actual.revenue_usd} USD")
+
+
+@dataclass(frozen=True)
+class BoardMismatch:
+    """A published board that is not the top N of MySQL's totals."""
+
+    metric: Metric
+    by: Granularity
+    scope: str
+    window_id: str
+    expected: list[tuple]  # (rank, item key, value)
+    actual: list[tuple]
+
+    def __str__(self) -> str:
+        diff = next((i for i, (e, a) in enumerate(zip(self.expected, self.actual, strict=False))
+                     if e != a),
+                    min(len(self.expected), len(self.actual)))
+        return (f"board {self.metric}/{self.by}/{self.scope}/{self.window_id}: from rank "
+                f"{diff + 1} MySQL says {self.expected[diff:diff + 2]}, Cassandra "
+                f"{self.actual[diff:diff + 2]}")
+
+
+def expected_boards(expected: Mapping[Key, Totals], info: Mapping[int, tuple[int, str]],
+                    keys: list[tuple[str, str]], top_n: int
+                    ) -> dict[tuple[Metric, Granularity, str, str], list[tuple]]:
+    """The top N of every (metric, granularity, scope, window) in ``keys`` from MySQL's
+    variant totals; ``info`` is each variant's (product_id, material)."""
+    by_partition: dict[tuple[str, str], list[ItemTotal]] = defaultdict(list)
+    for key, t in expected.items():
+        product_id, material = info[key.variant_id]
+        by_partition[(key.scope, key.window_id)].append(ItemTotal(
+            product_id=product_id, product_name="", material=material,
+            variant_id=key.variant_id, seller=None, quantity=t.quantity,
+            revenue_usd=t.revenue_usd))
+    out = {}
+    for scope, wid in keys:
+        for by in Granularity:
+            rolled = roll_up(by_partition.get((scope, wid), []), by)
+            for metric in Metric:
+                out[(metric, by, scope, wid)] = [(r.rank, r.item.key, r.value)
+                                                 for r in rank(rolled, metric, top_n)]
+    return out
+
+
+def compare_boards(store, expected: Mapping[tuple[Metric, Granularity, str, str], list[tuple]],
+                   top_n: int) -> list[BoardMismatch]:
+    mismatches = []
+    for (metric, by, scope, wid), want in expected.items():
+        got = [(r.rank, r.item.key, r.value)
+               for r in store.top(metric, scope, wid, n=top_n, by=by).entries]
+        if got != want:
+            mismatches.append(BoardMismatch(metric, by, scope, wid, want, got))
+    return mismatches
+
+
+def variant_info(settings: Settings) -> dict[int, tuple[int, str]]:
+    """(product_id, material) of every variant that was ordered."""
+    conn = db.connect(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT DISTINCT variant_id, product_id, material FROM {items}".format(
+                **_tables(settings)))
+            return {int(v): (int(p), m) for v, p, m in cur.fetchall()}
+    finally:
+        conn.close()
 
 
 def with_global(per_country: Mapping[Key, Totals]) -> dict[Key, Totals]:
@@ -187,10 +264,11 @@ class Report:
     kind: str  # "all" or "windows"
     consistent: bool  # a quiet moment was found (nothing in flight between the reads)
     compared: int  # (scope, window, variant) keys compared
-    mismatches: list[Mismatch]
+    mismatches: list[Mismatch | BoardMismatch]
     lag: int  # events the stream had not processed at the last attempt
     unpublished: int  # outbox rows not yet in Kafka at the last attempt
     windows: int = 0
+    boards: int = 0  # published boards compared
 
     @property
     def passed(self) -> bool:
@@ -201,14 +279,15 @@ class Report:
             return (f"no quiet moment to compare: {self.lag} events not yet processed, "
                     f"{self.unpublished} not yet published")
         if self.mismatches:
-            return f"{len(self.mismatches)} of {self.compared} totals differ from MySQL"
-        return f"all {self.compared} totals equal MySQL"
+            return (f"{len(self.mismatches)} of {self.compared} totals and {self.boards} "
+                    "boards differ from MySQL")
+        return f"all {self.compared} totals and {self.boards} boards equal MySQL"
 
 
 def cassandra_totals(store, keys: list[tuple[str, str]]) -> dict[Key, Totals]:
     """Totals that Cassandra holds for the given (scope, window_id) partitions."""
     result = {}
-    for (scope, wid), items in store.totals_many(keys).items():
+    for (scope, wid), items in store.totals_many(keys, Granularity.VARIANT).items():
         for item in items:
             result[Key(scope, wid, item.variant_id)] = Totals(item.quantity, item.revenue_usd)
     return result
@@ -234,9 +313,11 @@ def run(settings: Settings, kind: str = ALL_TIME, wait_seconds: float | None = N
         while True:
             before = monitor.end_offsets(settings, topics)
             unpublished = unpublished_events(settings)
-            consumed = {p.query: p.offsets() for p in store.progress()}.get(query, {})
+            progress = {p.query: p for p in store.progress()}.get(query)
+            consumed = progress.offsets() if progress else {}
             lag = monitor.lag(before, consumed)
-            if lag == 0 and unpublished == 0:
+            deferred = progress.pending_boards if progress else 0
+            if lag == 0 and unpublished == 0 and deferred == 0:
                 if kind == ALL_TIME:
                     expected = ground_truth(settings)
                     keys = [(scope, ALL_TIME) for scope in scopes]
@@ -251,11 +332,15 @@ def run(settings: Settings, kind: str = ALL_TIME, wait_seconds: float | None = N
                     keys = [(scope, wid) for wid in sorted(wids) for scope in scopes]
                     n_windows = len(wids)
                 actual = cassandra_totals(store, keys)
+                boards = expected_boards(expected, variant_info(settings), keys,
+                                         settings.top_n)
+                board_mismatches = compare_boards(store, boards, settings.top_n)
                 after = monitor.end_offsets(settings, topics)
                 if after == before and unpublished_events(settings) == 0:
-                    mismatches = compare(expected, actual)
+                    mismatches: list[Mismatch | BoardMismatch] = [
+                        *compare(expected, actual), *board_mismatches]
                     return Report(kind, True, len(set(expected) | set(actual)), mismatches,
-                                  0, 0, n_windows)
+                                  0, 0, n_windows, len(boards))
             if time.monotonic() >= deadline:
                 return Report(kind, False, 0, [], lag, unpublished)
             time.sleep(1.0)

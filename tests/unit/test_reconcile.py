@@ -50,3 +50,22 @@ def test_sliding_windows_from_slots() -> None:
     # windows that would start before the first slot read are not produced
     later = windows_from_slots(slots, t0, duration, slide)
     assert min(k.window_id for k in later) == "2026-11-25T08:00:00Z"
+
+
+def test_expected_boards_roll_variants_up_per_granularity() -> None:
+    from topproducts.leaderboards.ranking import Granularity, Metric
+    from topproducts.reconcile import Key, Totals, expected_boards
+
+    totals = {Key("US", "all", 1): Totals(2, Decimal("20.00")),
+              Key("US", "all", 2): Totals(5, Decimal("5.00")),  # same product x material
+              Key("US", "all", 3): Totals(6, Decimal("1.00"))}
+    info = {1: (10, "Oak"), 2: (10, "Oak"), 3: (11, "Steel")}
+    boards = expected_boards(totals, info, [("US", "all")], top_n=5)
+    quantity = Metric.QUANTITY
+    assert boards[(quantity, Granularity.PRODUCT_MATERIAL, "US", "all")] == [
+        (1, (10, "Oak", 0), Decimal(7)), (2, (11, "Steel", 0), Decimal(6))]
+    assert boards[(quantity, Granularity.VARIANT, "US", "all")] == [
+        (1, (11, "Steel", 3), Decimal(6)), (2, (10, "Oak", 2), Decimal(5)),
+        (3, (10, "Oak", 1), Decimal(2))]
+    assert boards[(Metric.REVENUE, Granularity.PRODUCT, "US", "all")] == [
+        (1, (10, "", 0), Decimal("25.00")), (2, (11, "", 0), Decimal("1.00"))]
