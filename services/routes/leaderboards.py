@@ -203,7 +203,7 @@ async def _events(request: Request, metric: Metric, by: Granularity, scope: str,
         except Exception as exc:  # Cassandra unreachable: say so, keep the stream open
             message = json.dumps({"error": {"code": "service_unavailable",
                                             "message": f"cannot read the board ({exc})"}})
-            yield f"event: error\ndata: {message}\n\n".encode()
+            yield f"event: unavailable\ndata: {message}\n\n".encode()
             sent = None
             await asyncio.sleep(1.0)
             continue

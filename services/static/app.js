@@ -1,25 +1,31 @@
-// The live leaderboard page: polls the API every 2 s and animates the bars.
+// The live leaderboard page: the board is pushed by the API (server-sent events) when it
+// changes, with a fallback to polling every 2 s; animates the bars.
 // Plain JS, no dependencies, no build step.
 (() => {
   "use strict";
 
   const POLL_MS = 2000;
+  const PUSH_RETRY_MS = 15000;  // after a failed push connection, poll this long, then retry
   const OPTIONS_MS = 30000;
   const STALE_MS = 5 * 60 * 1000;
   const LIMIT = 10;
+  // Short texts for the selector; the footnote says the API's full label.
+  const BY_TEXT = { product_material: "Product × material", product: "Product",
+    variant: "Variant (× seller)" };
 
   const $ = (id) => document.getElementById(id);
   const el = {
-    metric: $("metric"), scope: $("scope"), window: $("window"), chart: $("chart"),
+    metric: $("metric"), by: $("by"), scope: $("scope"), window: $("window"), chart: $("chart"),
     empty: $("empty"), title: $("board-title"), range: $("window-range"),
     updated: $("updated"), checked: $("checked"), status: $("status"),
     statusText: $("status-text"), totalItems: $("total-items"), totalLabel: $("total-label"),
-    totalValue: $("total-value"), currency: $("currency"),
+    totalValue: $("total-value"), currency: $("currency"), mode: $("mode"), ranked: $("ranked"),
   };
 
   const params = new URLSearchParams(location.search);
   const state = {
     metric: params.get("metric") === "revenue" ? "revenue" : "quantity",
+    by: params.get("by") || null,  // null: the API's default, once the options say it
     scope: (params.get("scope") || "GLOBAL").toUpperCase(),
     window: params.get("window") || "all",
     currency: "USD",
@@ -27,6 +33,8 @@
     board: null,
     seq: 0,
     timer: null,
+    source: null,  // the EventSource while the board is pushed
+    pushBroken: 0,  // when the push connection last failed (ms), 0 if it did not
     lastOk: null,
     failures: 0,
   };
@@ -102,11 +110,29 @@
       state.options = o;
       state.currency = o.currency;
       el.currency.textContent = o.currency;
+      fillGranularities(o);
       fillScopes(o.scopes);
       fillWindows(o);
     } catch (err) {
       setStatus("error", "API unreachable, retrying…");
     }
+  }
+
+  function fillGranularities(o) {
+    if (el.by.options.length !== o.granularities.length) {
+      el.by.replaceChildren(...o.granularities.map((g) => new Option(BY_TEXT[g.code] || g.label,
+        g.code)));
+    }
+    if (!state.by || !o.granularities.some((g) => g.code === state.by)) {
+      state.by = o.default_granularity;
+    }
+    el.by.value = state.by;
+    showRanked();
+  }
+
+  function showRanked() {
+    const g = state.options && state.options.granularities.find((x) => x.code === state.by);
+    el.ranked.textContent = g ? g.label : (el.by.selectedOptions[0] || {}).textContent || "";
   }
 
   function fillScopes(scopes) {
@@ -142,15 +168,24 @@
     el.statusText.textContent = text;
   }
 
+  // One row per item at the board's granularity: (product, material or "", variant or "").
+  function entryKey(e) {
+    return `${e.product_id}|${e.material ?? ""}|${e.variant_id ?? ""}`;
+  }
+
   function rowFor(entry) {
     const li = document.createElement("li");
     li.className = "row new";
-    li.dataset.variant = String(entry.variant_id);
+    li.dataset.key = entryKey(entry);
+    li.dataset.product = String(entry.product_id);
+    if (entry.material !== null) li.dataset.material = entry.material;
+    if (entry.variant_id !== null) li.dataset.variant = String(entry.variant_id);
     li.innerHTML = `
       <span class="rank"></span>
       <div class="name">
         <div class="product"></div>
-        <div class="detail"><span class="material"></span><span class="secondary"></span></div>
+        <div class="detail"><span class="material"></span><span class="seller"></span>` +
+          `<span class="secondary"></span></div>
       </div>
       <div class="barwrap"><div class="track"><div class="bar"></div></div>
         <span class="value"></span></div>`;
@@ -178,17 +213,23 @@
 
     // FLIP: remember where rows were, rebuild in rank order, then slide them into place.
     const before = new Map();
-    for (const li of el.chart.children) before.set(li.dataset.variant, li.getBoundingClientRect().top);
-    const existing = new Map([...el.chart.children].map((li) => [li.dataset.variant, li]));
+    for (const li of el.chart.children) before.set(li.dataset.key, li.getBoundingClientRect().top);
+    const existing = new Map([...el.chart.children].map((li) => [li.dataset.key, li]));
     const max = Math.max(...entries.map((e) => Number(e.value)), 0) || 1;
     const rows = entries.map((e) => {
-      const key = String(e.variant_id);
+      const key = entryKey(e);
       const li = existing.get(key) || rowFor(e);
       existing.delete(key);
       li.querySelector(".rank").textContent = String(e.rank);
       li.querySelector(".product").textContent = e.product_name;
-      li.querySelector(".product").title = `${e.product_name} (${e.material}), variant ${e.variant_id}`;
-      li.querySelector(".material").textContent = e.material;
+      li.querySelector(".product").title = e.variant_id === null ? e.name
+        : `${e.name} (variant ${e.variant_id})`;
+      const material = li.querySelector(".material");
+      material.textContent = e.material ?? "";
+      material.hidden = e.material === null;
+      const seller = li.querySelector(".seller");
+      seller.textContent = e.variant_id === null ? "" : `sold by ${e.seller ?? `variant ${e.variant_id}`}`;
+      seller.hidden = e.variant_id === null;
       li.querySelector(".secondary").textContent = board.metric === "revenue"
         ? units(e.quantity) : money(e.revenue_usd);
       const valueText = board.metric === "revenue" ? money(e.value) : intFmt.format(Number(e.value));
@@ -202,9 +243,10 @@
       li.querySelector(".bar").style.width = `${(Number(e.value) / max) * 100}%`;
       return li;
     });
+    el.chart.dataset.by = board.by;
     el.chart.replaceChildren(...rows);
     for (const li of rows) {
-      const old = before.get(li.dataset.variant);
+      const old = before.get(li.dataset.key);
       if (old === undefined) continue;
       const delta = old - li.getBoundingClientRect().top;
       if (!delta) continue;
@@ -238,29 +280,84 @@
     }
   }
 
-  // --- polling -------------------------------------------------------------------
-  async function refresh() {
-    clearTimeout(state.timer);
-    const seq = ++state.seq;
-    const url = `/leaderboards/${state.metric}?scope=${encodeURIComponent(state.scope)}` +
+  // --- live updates: pushed (server-sent events), else polled -------------------------
+  function query() {
+    return `?by=${encodeURIComponent(state.by)}&scope=${encodeURIComponent(state.scope)}` +
       `&window=${encodeURIComponent(state.window)}&limit=${LIMIT}`;
-    try {
-      const board = await getJSON(url);
-      if (seq !== state.seq) return;  // a newer request (selection changed) is on its way
+  }
+
+  function received(board) {
+    state.lastOk = new Date();
+    state.failures = 0;
+    render(board);
+  }
+
+  function failed(message) {
+    state.failures += 1;
+    setStatus("error", `${message || "API unreachable"} · retrying`);
+  }
+
+  function stopUpdates() {
+    clearTimeout(state.timer);
+    if (state.source) state.source.close();
+    state.source = null;
+  }
+
+  // (Re)start updates for the current selection: push when the browser and the API can,
+  // polling while a push connection fails (and for PUSH_RETRY_MS after it failed).
+  function follow() {
+    stopUpdates();
+    const seq = ++state.seq;
+    if (window.EventSource && Date.now() - state.pushBroken > PUSH_RETRY_MS) {
+      push(seq);
+    } else {
+      poll(seq);
+    }
+  }
+
+  function push(seq) {
+    el.mode.textContent = "pushed when it changes";
+    const source = new EventSource(`/leaderboards/${state.metric}/stream${query()}`);
+    state.source = source;
+    source.addEventListener("board", (ev) => {
+      if (seq === state.seq) received(JSON.parse(ev.data));
+    });
+    source.addEventListener("alive", () => {
+      if (seq !== state.seq) return;
       state.lastOk = new Date();
       state.failures = 0;
-      render(board);
-    } catch (err) {
+      tickTimes();
+    });
+    source.addEventListener("unavailable", (ev) => {  // the API is up, Cassandra is not
+      if (seq === state.seq) failed(JSON.parse(ev.data).error.message);
+    });
+    source.onerror = () => {  // the connection failed or broke: poll instead, retry later
       if (seq !== state.seq) return;
-      state.failures += 1;
-      setStatus("error", `${err.message || "API unreachable"} · retrying`);
+      source.close();
+      state.source = null;
+      state.pushBroken = Date.now();
+      poll(seq);
+      state.timer = setTimeout(() => { if (seq === state.seq) follow(); }, PUSH_RETRY_MS);
+    };
+  }
+
+  async function poll(seq) {
+    el.mode.textContent = `refreshes every ${POLL_MS / 1000} s`;
+    try {
+      const board = await getJSON(`/leaderboards/${state.metric}${query()}`);
+      if (seq === state.seq) received(board);
+    } catch (err) {
+      if (seq === state.seq) failed(err.message);
     } finally {
-      if (seq === state.seq) state.timer = setTimeout(refresh, POLL_MS);
+      if (seq === state.seq && !state.source) {
+        setTimeout(() => { if (seq === state.seq) poll(seq); }, POLL_MS);
+      }
     }
   }
 
   function syncUrl() {
-    const p = new URLSearchParams({ metric: state.metric, scope: state.scope, window: state.window });
+    const p = new URLSearchParams({ metric: state.metric, by: state.by, scope: state.scope,
+      window: state.window });
     history.replaceState(null, "", `?${p}`);
   }
 
@@ -277,24 +374,35 @@
     selectMetric(b.dataset.metric);
     el.chart.replaceChildren();
     syncUrl();
-    refresh();
+    follow();
+  });
+  el.by.addEventListener("change", () => {
+    state.by = el.by.value;
+    showRanked();
+    el.chart.replaceChildren();
+    syncUrl();
+    follow();
   });
   el.scope.addEventListener("change", async () => {
     state.scope = el.scope.value;
     el.chart.replaceChildren();
     syncUrl();
-    refresh();
+    follow();
     await loadOptions();
   });
   el.window.addEventListener("change", () => {
     state.window = el.window.value;
     el.chart.replaceChildren();
     syncUrl();
-    refresh();
+    follow();
   });
 
   selectMetric(state.metric);
   setInterval(tickTimes, 1000);
   setInterval(loadOptions, OPTIONS_MS);
-  loadOptions().then(refresh);
+  loadOptions().then(() => {
+    if (!state.by) state.by = el.by.value;  // options unreachable: the page's default
+    syncUrl();
+    follow();
+  });
 })();

@@ -23,9 +23,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from services.app import create_app
-from services.testing import drop_shop, isolated
-from tests.conftest import free_port
 from tests.support.leaderboards import write_leaderboard
+from tests.support.ports import free_port
+from tests.support.sandbox import sandbox
 from topproducts import cassandra_io
 from topproducts.leaderboards import (
     ALL,
@@ -91,15 +91,14 @@ def eventually(read: Callable[[], dict], done: Callable[[dict], bool],
 
 @pytest.fixture(scope="module")
 def lb(running_stack: Settings) -> Iterator[tuple[Settings, LeaderboardStore]]:
-    s = isolated(running_stack)
-    session = cassandra_io.connect(s)
-    try:
-        ensure_schema(session, s)
-        yield s, LeaderboardStore(session, s.cassandra_keyspace,
-                                  Geometry.parse(s.window_duration, s.window_slide))
-    finally:
-        session.cluster.shutdown()
-        drop_shop(s)
+    with sandbox(running_stack) as s:
+        session = cassandra_io.connect(s)
+        try:
+            ensure_schema(session, s)
+            yield s, LeaderboardStore(session, s.cassandra_keyspace,
+                                      Geometry.parse(s.window_duration, s.window_slide))
+        finally:
+            session.cluster.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -209,5 +209,6 @@ def test_the_page_loads_nothing_from_elsewhere(client: TestClient):
         assert not re.search(r"(src|href)=\"(https?:)?//", text), name
         assert "cdn" not in text.lower(), name
         assert client.get(f"/static/{name}").status_code == 200 or name == "index.html"
-    for selector in ('id="metric"', 'id="scope"', 'id="window"', 'id="chart"', 'id="updated"'):
+    for selector in ('id="metric"', 'id="by"', 'id="scope"', 'id="window"', 'id="chart"',
+                     'id="updated"', 'id="ranked"', 'id="mode"'):
         assert selector in html.text
