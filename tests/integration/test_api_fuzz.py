@@ -26,7 +26,9 @@ MAX_EXAMPLES = 12
 SETTINGS = isolated(get_settings())
 APP = create_app(SETTINGS, publish_events=False)
 schema = schemathesis.openapi.from_asgi(
-    "/openapi.json", APP, config=schemathesis.Config.from_dict({"generation": {"mode": "all"}}))
+    "/openapi.json", APP, config=schemathesis.Config.from_dict({"generation": {"mode": "all"}})
+).exclude(path="/leaderboards/{metric}/stream")  # never ends (server-sent events); its 422s
+# are in test_api_leaderboards.py
 
 
 @pytest.fixture(scope="module", autouse=True)
