@@ -80,7 +80,8 @@ def test_api_order_reaches_the_leaderboard_and_cancelling_retracts_it(
                  f"variant {vid} +3 units, +{revenue_usd} USD in {scope}")
     # the ranks are written right after the totals, in the same batch
     wait_for(lambda: vid in {e["variant_id"] for e in client.get(
-        "/leaderboards/quantity", params={"scope": country, "limit": 100}).json()["entries"]},
+        "/leaderboards/quantity", params={"scope": country, "limit": 100, "by": "variant"}
+    ).json()["entries"]},
         f"variant {vid} ranked in {country}", timeout=30)
 
     cancelled = client.post(f"/orders/{order['order_id']}/cancel")
