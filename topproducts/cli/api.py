@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from topproducts.exposure import check_bind
 from topproducts.settings import get_settings
 
 
@@ -19,6 +20,7 @@ def api(host: str | None, port: int | None, reload: bool) -> None:
     settings = get_settings()
     host = host or settings.api_host
     port = port or settings.api_port
+    check_bind(settings, host)
     click.echo(f"leaderboards: http://{host}:{port}/   API docs: http://{host}:{port}/docs",
                err=True)
     uvicorn.run("services.app:create_app", factory=True, host=host, port=port, reload=reload,

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from topproducts.errors import StackError
+from topproducts.exposure import check_bind
 from topproducts.settings import REPO_ROOT, Settings
 from topproducts.stack import process
 
@@ -77,6 +78,7 @@ def start(settings: Settings, workspace: Path = WORKSPACE, timeout: float = 120.
     """
     if not workspace.exists():
         raise StackError(f"no Dagster workspace at {workspace}")
+    check_bind(settings, settings.dagster_host, "the Dagster UI")
     home = dagster_home(settings)
     home.mkdir(parents=True, exist_ok=True)
     env = {**settings.to_env(), "DAGSTER_HOME": str(home)}
