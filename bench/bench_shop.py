@@ -3,7 +3,7 @@
 Runs in its own sandbox (``bench_shop_*`` databases, ``bench_shop.*`` topics),
 dropped before and after. Usage::
 
-    .venv/bin/python bench/bench_shop.py [--customers N] [--products N] [--orders N]
+    .venv/bin/python -m bench.bench_shop [--customers N] [--products N] [--orders N]
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import os
 import sys
 import time
 
+from tests.support import sandbox
 from topproducts.errors import TopProductsError
 from topproducts.settings import get_settings
-from topproducts.shop import outbox, sandbox, seed, simulator
+from topproducts.shop import outbox, seed, simulator
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON line as well")
     args = parser.parse_args(argv)
 
-    settings = sandbox.sandbox(get_settings(), "bench_shop")
+    settings = sandbox.isolated(get_settings(), "bench_shop")
     try:
         sandbox.drop(settings)
         seeded = seed.seed(settings, args.customers, args.products, seed=1)

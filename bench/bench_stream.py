@@ -181,7 +181,7 @@ def steady(settings: Settings, variants: int, rate: float, seconds: float) -> di
 
 def simulator_rate() -> dict[str, Any]:
     result = subprocess.run(
-        [sys.executable, "bench/bench_shop.py", "--customers", "20000", "--products", "2000",
+        [sys.executable, "-m", "bench.bench_shop", "--customers", "20000", "--products", "2000",
          "--orders", "20000", "--json"], cwd=REPO_ROOT, capture_output=True, text=True,
         check=True)
     print(result.stdout.rstrip())

@@ -59,6 +59,7 @@ from pathlib import Path
 from confluent_kafka import TopicPartition
 
 from streaming import process
+from tests.support import sandbox
 from topproducts import db, kafka_io
 from topproducts.countries import GLOBAL_SCOPE
 from topproducts.errors import TopProductsError
@@ -70,10 +71,9 @@ from topproducts.leaderboards.ranking import (
     parse_duration,
     window_id,
 )
-from topproducts.leaderboards.schema import drop_leaderboards
 from topproducts.leaderboards.store import STREAM_QUERY, LeaderboardStore, Progress, open_store
 from topproducts.settings import Settings, get_settings
-from topproducts.shop import outbox, sandbox, sql
+from topproducts.shop import outbox, sql
 from topproducts.shop import seed as shop_seed
 from topproducts.shop.cancelling import cancel_orders
 from topproducts.shop.lifecycle import CUSTOMER_REQUEST
@@ -328,7 +328,6 @@ def _wait_topics_gone(s: Settings, timeout: float = 30.0) -> None:
 def _drop_all(s: Settings) -> None:
     sandbox.drop(s)
     _wait_topics_gone(s)
-    drop_leaderboards(s)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -370,7 +369,7 @@ def run_latency(settings: Settings, rate: float = 1000.0, seconds: float = 120.0
     if rate <= 0 or seconds <= 0 or probe_every <= 0 or warmup_seconds < 0:
         raise ValueError("rate, seconds and probe_every must be positive, warm-up >= 0")
     state_dir = Path(tempfile.mkdtemp(prefix="bench-lat-"))
-    s = sandbox.sandbox(settings, NAME).replace(cassandra_keyspace=NAME, state_dir=state_dir)
+    s = sandbox.isolated(settings, NAME, state_dir)
     t = Tables.of(s)
     figures: dict = {"rate_target": rate, "seconds": seconds, "probe_every_s": probe_every,
                      "warmup_s": warmup_seconds}

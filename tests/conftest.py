@@ -1,14 +1,15 @@
-"""Shared fixtures. Integration tests use the real local stack, started once per session."""
+"""Shared fixtures. Integration tests use the real local stack, started once per session;
+a test that needs isolation takes the one ``sandbox`` (:mod:`tests.support.sandbox`)."""
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support import sandbox as support
 from topproducts import stack
 from topproducts.settings import Settings, get_settings
 
@@ -31,10 +32,12 @@ def unique() -> str:
     return "t" + uuid.uuid4().hex[:10]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@pytest.fixture
+def sandbox(running_stack: Settings, unique: str, tmp_path: Path) -> Iterator[Settings]:
+    """The test's own databases, topics, keyspace and state folder; its stream is stopped
+    and everything dropped afterwards."""
+    with support.sandbox(running_stack, unique, state_dir=tmp_path) as s:
+        yield s
 
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's build, installed by infra/setup.sh

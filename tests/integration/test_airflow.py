@@ -9,8 +9,6 @@ topics), so ``airflow dags test`` launches runs that write only to the sandbox.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import textwrap
 import time
@@ -22,12 +20,14 @@ import pytest
 import yaml
 from confluent_kafka import TopicPartition
 
+from tests.support.ports import free_port
+from tests.support.sandbox import new_name, sandbox
 from topproducts import airflow_export as ax
 from topproducts import kafka_io
 from topproducts.cli import airflow as airflow_cli
 from topproducts.events import Topic
 from topproducts.settings import Settings
-from topproducts.shop import sandbox, schema, seed
+from topproducts.shop import schema, seed
 from topproducts.stack import dagster
 from topproducts_assets.definitions import defs
 
@@ -64,12 +64,6 @@ query Runs($job: String!) {
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def airflow_python(settings: Settings) -> Path:
     """The Airflow venv's python (installed now if missing: about a minute with a warm cache)."""
@@ -82,18 +76,17 @@ def shop(running_stack: Settings, tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[Settings]:
     """A sandboxed shop (countries, FX rates, a small catalogue; no customers yet) whose
     Dagster webserver + daemon run on a free port with their own DAGSTER_HOME."""
-    name = "taf" + os.urandom(4).hex()
-    settings = sandbox.sandbox(running_stack, name).replace(
-        state_dir=tmp_path_factory.mktemp("airflow-state"), dagster_port=free_port())
-    schema.ensure_schema(settings)
-    seed.seed_fx_rates(settings)
-    seed.seed_catalogue(settings, 30, seed=5)
-    try:
-        dagster.start(settings)
-        yield settings
-    finally:
-        dagster.stop(settings)
-        sandbox.drop(settings)
+    state_dir = tmp_path_factory.mktemp("airflow-state")
+    with sandbox(running_stack, new_name("taf"), state_dir=state_dir) as base:
+        settings = base.replace(dagster_port=free_port())
+        schema.ensure_schema(settings)
+        seed.seed_fx_rates(settings)
+        seed.seed_catalogue(settings, 30, seed=5)
+        try:
+            dagster.start(settings)
+            yield settings
+        finally:
+            dagster.stop(settings)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.app import create_app
-from services.testing import isolated_shop
+from tests.support.sandbox import seeded_sandbox
 from topproducts.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -29,7 +29,7 @@ WRITES = [
 
 @pytest.fixture(scope="module")
 def client(running_stack: Settings) -> Iterator[TestClient]:
-    with (isolated_shop(running_stack.replace(api_key=KEY), customers=3, products=2) as s,
+    with (seeded_sandbox(running_stack.replace(api_key=KEY), customers=3, products=2) as s,
           TestClient(create_app(s, publish_events=False)) as c):
         yield c
 

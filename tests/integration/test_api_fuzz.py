@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from services.app import create_app
-from services.testing import isolated, isolated_shop
+from tests.support.sandbox import isolated, seeded_sandbox
 from topproducts.settings import get_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -33,8 +33,8 @@ schema = schemathesis.openapi.from_asgi(
 
 @pytest.fixture(scope="module", autouse=True)
 def shop(running_stack) -> Iterator[None]:
-    with isolated_shop(running_stack, customers=10, products=5,
-                       tag=SETTINGS.kafka_topic_prefix):
+    with seeded_sandbox(running_stack, customers=10, products=5,
+                        name=SETTINGS.kafka_topic_prefix):
         yield
     APP.state.cassandra.close()
     APP.state.publisher.stop()

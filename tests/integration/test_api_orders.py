@@ -12,7 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.app import create_app
-from services.testing import isolated_shop, read_events
+from tests.support.kafka import read_events
+from tests.support.sandbox import seeded_sandbox
 from topproducts import db
 from topproducts.events import EventType
 from topproducts.settings import Settings
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def shop(running_stack: Settings) -> Iterator[Settings]:
-    with isolated_shop(running_stack, customers=12, products=8) as s:
+    with seeded_sandbox(running_stack, customers=12, products=8) as s:
         yield s
 
 

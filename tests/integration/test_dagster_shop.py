@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from topproducts.settings import Settings
-from topproducts.shop import sandbox, seed
+from topproducts.shop import seed
 from topproducts_assets import shop
 from topproducts_assets.definitions import defs
 from topproducts_assets.resources import KafkaResource, MySQLResource
@@ -58,9 +58,8 @@ def test_run_config_sets_batch_sizes() -> None:
 
 
 @pytest.mark.integration
-def test_materialize_shop_assets_with_real_resources(running_stack: Settings, unique: str
-                                                     ) -> None:
-    settings = sandbox.sandbox(running_stack, unique)
+def test_materialize_shop_assets_with_real_resources(sandbox: Settings) -> None:
+    settings = sandbox
     resources = {
         "mysql": MySQLResource(database_prefix=settings.mysql_database_prefix),
         "kafka": KafkaResource(topic_prefix=settings.kafka_topic_prefix),
@@ -70,29 +69,26 @@ def test_materialize_shop_assets_with_real_resources(running_stack: Settings, un
         "customers": shop.CustomersConfig(new_customers=0, minimum=60, seed=3),
         "order_events": shop.OrdersConfig(orders=120, batch_size=50, seed=3),
     })
-    try:
-        result = dg.materialize(shop.ASSETS, resources=resources, run_config=run_config)
-        assert result.success
-        meta = {
-            e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
-            for e in result.get_asset_materialization_events()
-        }
-        assert meta["catalogue"]["rows_written/products"].value == 40
-        assert meta["customers"]["total/customers"].value == 60
-        assert meta["customers"]["events"].value == 60
-        assert meta["fx_rates"]["total/fx_rates"].value == 5
-        orders = meta["order_events"]
-        assert orders["orders"].value == 120
-        assert orders["events"].value >= 3 * 120  # placed, payment, confirmed or cancelled
-        for key in ("bytes", "duration_s", "orders_per_s", "events_per_s", "rows_written"):
-            assert orders[key].value > 0
+    result = dg.materialize(shop.ASSETS, resources=resources, run_config=run_config)
+    assert result.success
+    meta = {
+        e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    assert meta["catalogue"]["rows_written/products"].value == 40
+    assert meta["customers"]["total/customers"].value == 60
+    assert meta["customers"]["events"].value == 60
+    assert meta["fx_rates"]["total/fx_rates"].value == 5
+    orders = meta["order_events"]
+    assert orders["orders"].value == 120
+    assert orders["events"].value >= 3 * 120  # placed, payment, confirmed or cancelled
+    for key in ("bytes", "duration_s", "orders_per_s", "events_per_s", "rows_written"):
+        assert orders[key].value > 0
 
-        # seed_customers again: grows by new_customers, nothing else changes
-        again = dg.materialize(
-            [shop.customers], resources=resources,
-            run_config=dg.RunConfig(ops={"customers": shop.CustomersConfig(
-                new_customers=15, minimum=0, seed=3)}))
-        assert again.success
-        assert seed.count_rows(settings, ("customers",))["customers"] == 75
-    finally:
-        sandbox.drop(settings)
+    # seed_customers again: grows by new_customers, nothing else changes
+    again = dg.materialize(
+        [shop.customers], resources=resources,
+        run_config=dg.RunConfig(ops={"customers": shop.CustomersConfig(
+            new_customers=15, minimum=0, seed=3)}))
+    assert again.success
+    assert seed.count_rows(settings, ("customers",))["customers"] == 75

@@ -8,16 +8,15 @@ import signal
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from streaming import process as stream_process
+from tests.support.sandbox import new_name, sandbox
 from topproducts import monitor
-from topproducts.leaderboards.schema import drop_keyspace
 from topproducts.settings import Settings
-from topproducts.shop import outbox, sandbox, seed, simulator
+from topproducts.shop import outbox, seed, simulator
 from topproducts_assets import leaderboards, monitoring, streaming
 from topproducts_assets.definitions import defs
 from topproducts_assets.resources import KafkaResource, MySQLResource, StreamResource
@@ -28,34 +27,25 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def pipeline(running_stack: Settings, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[tuple[Settings, dict]]:
-    """An isolated shop (databases, topics, keyspace, state folder), seeded."""
-    name = "tdag" + os.urandom(3).hex()
-    settings = sandbox.sandbox(running_stack, name).replace(
-        cassandra_keyspace=name, state_dir=Path(tmp_path_factory.mktemp("state")),
-        stream_stall_seconds=8.0, stream_restart_cooldown_seconds=0.0,
-        leaderboard_freshness_seconds=60.0, reconcile_wait_seconds=90.0,
-        stream_trigger_seconds=1.0)
-    seed.seed(settings, customers=80, products=30, seed=5)
-    outbox.publish_pending(settings)
-    resources = {"stream": StreamResource(
-        mysql=MySQLResource(database_prefix=settings.mysql_database_prefix),
-        kafka=KafkaResource(topic_prefix=settings.kafka_topic_prefix),
-        keyspace=settings.cassandra_keyspace, state_dir=str(settings.state_dir),
-        trigger_seconds=settings.stream_trigger_seconds,
-        stall_seconds=settings.stream_stall_seconds,
-        restart_cooldown_seconds=settings.stream_restart_cooldown_seconds,
-        freshness_seconds=settings.leaderboard_freshness_seconds,
-        reconcile_wait_seconds=settings.reconcile_wait_seconds)}
-    try:
-        yield settings, resources
-    finally:
-        stream_process.stop(settings)
-        from topproducts import cassandra_io
-
-        session = cassandra_io.connect(settings)
-        drop_keyspace(session, settings)
-        session.cluster.shutdown()
-        sandbox.drop(settings)
+    """An isolated shop (databases, topics, keyspace, state folder), seeded; the stream is
+    stopped and everything dropped afterwards."""
+    state_dir = tmp_path_factory.mktemp("state")
+    with sandbox(running_stack, new_name("tdag"), state_dir=state_dir) as base:
+        settings = base.replace(
+            stream_stall_seconds=8.0, stream_restart_cooldown_seconds=0.0,
+            leaderboard_freshness_seconds=60.0, reconcile_wait_seconds=90.0,
+            stream_trigger_seconds=1.0)
+        seed.seed(settings, customers=80, products=30, seed=5)
+        outbox.publish_pending(settings)
+        yield settings, {"stream": StreamResource(
+            mysql=MySQLResource(database_prefix=settings.mysql_database_prefix),
+            kafka=KafkaResource(topic_prefix=settings.kafka_topic_prefix),
+            keyspace=settings.cassandra_keyspace, state_dir=str(settings.state_dir),
+            trigger_seconds=settings.stream_trigger_seconds,
+            stall_seconds=settings.stream_stall_seconds,
+            restart_cooldown_seconds=settings.stream_restart_cooldown_seconds,
+            freshness_seconds=settings.leaderboard_freshness_seconds,
+            reconcile_wait_seconds=settings.reconcile_wait_seconds)}
 
 
 def wait_caught_up(settings: Settings, timeout: float = 180) -> monitor.Health:

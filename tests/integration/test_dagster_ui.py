@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.support.ports import free_port
 from topproducts.settings import REPO_ROOT, Settings
 from topproducts.stack import dagster
 

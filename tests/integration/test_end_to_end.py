@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.app import create_app
-from services.testing import isolated_shop
 from streaming import process
+from tests.support.sandbox import seeded_sandbox
 from topproducts import reconcile
 from topproducts.settings import Settings
 
@@ -23,14 +23,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def shop(running_stack: Settings, tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[Settings]:
-    with isolated_shop(running_stack, customers=20, products=10) as s:
-        s = s.replace(state_dir=tmp_path_factory.mktemp("e2e"), stream_trigger_seconds=1.0,
-                      spark_ui_port=4095)
+    with seeded_sandbox(running_stack, customers=20, products=10,
+                        state_dir=tmp_path_factory.mktemp("e2e")) as s:  # stops the stream
+        s = s.replace(stream_trigger_seconds=1.0, spark_ui_port=4095)
         process.start(s)
-        try:
-            yield s
-        finally:
-            process.stop(s)
+        yield s
 
 
 @pytest.fixture(scope="module")

@@ -1,21 +1,22 @@
 """The shop against the real MariaDB and Kafka: seed, produce, and MySQL == Kafka.
 
-Each test owns a sandbox: its own five databases and its own topics.
+Each test owns a sandbox (tests/support/sandbox.py): its own databases, topics, keyspace.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC
 
 import pytest
 from confluent_kafka import TopicPartition
 
+from tests.support import sandbox as support
 from topproducts import db, kafka_io
 from topproducts.events import Envelope, Topic, decode
 from topproducts.settings import Settings
-from topproducts.shop import outbox, sandbox, seed, simulator
+from topproducts.shop import outbox, seed, simulator
 from topproducts.shop.errors import OutOfStock, UnknownCustomer
 from topproducts.shop.lifecycle import CONFIRMED
 from topproducts.shop.model import LineRequest, OrderRequest
@@ -28,12 +29,9 @@ SEED = 11
 
 
 @pytest.fixture
-def shop(running_stack: Settings, unique: str) -> Iterator[Settings]:
-    settings = sandbox.sandbox(running_stack, unique)
-    try:
-        yield settings
-    finally:
-        sandbox.drop(settings)
+def shop(sandbox: Settings) -> Settings:
+    """The test's sandbox (tests/conftest.py) is its shop."""
+    return sandbox
 
 
 def read_topics(settings: Settings) -> list[Envelope]:
@@ -222,8 +220,9 @@ def test_relay_crash_after_delivery_republishes_with_the_same_event_ids(shop: Se
 
 
 def test_same_seed_and_state_give_the_same_orders(running_stack: Settings, unique: str) -> None:
-    shops = [sandbox.sandbox(running_stack, f"{unique}{i}") for i in (1, 2)]
-    try:
+    with ExitStack() as stack:
+        shops = [stack.enter_context(support.sandbox(running_stack, f"{unique}{i}"))
+                 for i in (1, 2)]
         snapshots = []
         for s in shops:
             seed.seed(s, customers=50, products=20, seed=SEED)
@@ -237,6 +236,3 @@ def test_same_seed_and_state_give_the_same_orders(running_stack: Settings, uniqu
                 query(s, f"SELECT variant_id, stock FROM {t.variants} ORDER BY variant_id"),
             ))
         assert snapshots[0] == snapshots[1]
-    finally:
-        for s in shops:
-            sandbox.drop(s)
