@@ -89,7 +89,7 @@ def test_rank_sanity_finds_each_problem() -> None:
     gap = [good[0], Ranked(3, good[1].item, good[1].value)]
     assert any("not 1..2" in p for p in rank_problems(gap, good, 2))
     twice = [good[0], Ranked(2, good[0].item, good[0].value)]
-    assert "an item appears twice" in rank_problems(twice, good, 2)
+    assert "two rows have the same name" in rank_problems(twice, good, 2)
     assert any("more than top 1" in p for p in rank_problems(good, good, 1))
     stale = [Ranked(1, good[0].item, good[0].value - 1), good[1]]
     assert "differs from the top N of the exact totals" in rank_problems(stale, good, 2)
