@@ -42,7 +42,7 @@ from bench.baselines import bare_consumer_rate, rss_mib, seed_baseline_rate
 from bench.drain_data import preload
 from streaming import process
 from topproducts import kafka_io
-from topproducts.leaderboards import open_store
+from topproducts.leaderboards import Granularity, open_store
 from topproducts.leaderboards.schema import drop_leaderboards
 from topproducts.leaderboards.store import STREAM_QUERY
 from topproducts.settings import REPO_ROOT, Settings, get_settings
@@ -114,7 +114,8 @@ def drain(settings: Settings, events: int, variants: int, baselines: bool = Fals
         history = store.progress_history(STREAM_QUERY, datetime.now(UTC).date(), 1000)
         batches = sorted((p for p in history if p.input_rows), key=lambda p: p.batch_id)
         exact = all(
-            {i.variant_id: (i.quantity, i.revenue_usd) for i in store.totals(scope, "all")}
+            {i.variant_id: (i.quantity, i.revenue_usd)
+             for i in store.totals(scope, "all", Granularity.VARIANT)}
             == {v: qr for (s, v), qr in loaded.totals.items() if s == scope}
             for scope in {s for s, _ in loaded.totals})
     assert first is not None

@@ -66,6 +66,7 @@ from topproducts.errors import TopProductsError
 from topproducts.events import Topic
 from topproducts.leaderboards.ranking import (
     ALL_TIME,
+    Granularity,
     Metric,
     current_window_start,
     parse_duration,
@@ -141,7 +142,7 @@ class Poller(threading.Thread):
             return self._next == len(self.probes)
 
     def _quantity(self, wid: str) -> int:
-        board = self.store.top(Metric.QUANTITY, GLOBAL_SCOPE, wid)
+        board = self.store.top(Metric.QUANTITY, GLOBAL_SCOPE, wid, by=Granularity.VARIANT)
         return next((r.item.quantity for r in board.entries
                      if r.item.variant_id == self.variant_id), 0)
 

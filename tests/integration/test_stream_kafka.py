@@ -21,7 +21,8 @@ from streaming.reference import expected_totals, synthetic_orders
 from tests.integration.conftest import stop_stream_and_drop_keyspace
 from topproducts import kafka_io
 from topproducts.events import Envelope, encode
-from topproducts.leaderboards import Metric, open_store, parse_duration, rank
+from topproducts.leaderboards import Granularity, Metric, open_store, parse_duration, rank
+from topproducts.leaderboards.ranking import roll_up
 from topproducts.leaderboards.schema import drop_leaderboards
 from topproducts.settings import Settings
 from topproducts_assets.leaderboards import observe_dead_letters
@@ -77,11 +78,13 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, log=None) -
 
 
 def caught_up(settings: Settings) -> bool:
-    """Every query's latest batch ended at the topic's end."""
+    """Every query's latest batch ended at the topic's end, and its deferred boards are
+    written (the idle query writes them)."""
     target = {settings.topic("orders"): end_offsets(settings)}
     with open_store(settings) as store:
         rows = {p.query: p for p in store.progress()}
-    return all(q in rows and rows[q].offsets() == target for q in QUERIES)
+    return all(q in rows and rows[q].offsets() == target and rows[q].pending_boards == 0
+               for q in QUERIES)
 
 
 def assert_leaderboards_exact(settings: Settings, events: list[Envelope]) -> None:
@@ -89,11 +92,15 @@ def assert_leaderboards_exact(settings: Settings, events: list[Envelope]) -> Non
                                parse_duration(settings.window_slide))
     with open_store(settings) as store:
         for (scope, wid), items in expected.items():
-            got = {i.variant_id: i for i in store.totals(scope, wid)}
-            assert got == items, (scope, wid)
-            for metric in Metric:
-                board = store.top_items(metric, scope, wid)
-                assert board == rank(items.values(), metric, settings.top_n), (metric, scope, wid)
+            for by in Granularity:
+                rolled = roll_up(items.values(), by)
+                assert store.totals(scope, wid, by) == rolled, (by, scope, wid)
+                for metric in Metric:
+                    board = store.top(metric, scope, wid, by=by).entries
+                    assert board == rank(rolled, metric, settings.top_n), (
+                        metric, by, scope, wid)
+                    names = [r.item.name for r in board]
+                    assert len(set(names)) == len(names), (metric, by, scope, wid)
 
 
 def test_totals_exact_duplicates_ignored_and_bad_messages_dead_lettered(env: Settings) -> None:
