@@ -1,7 +1,7 @@
 """Benchmark the leaderboard read path: 20 concurrent clients reading top-10 boards.
 
     .venv/bin/python -m bench.bench_read [--clients 20] [--seconds 10] [--workers 1]
-                                         [--merge .stack/bench/latest.json]
+                                         [--merge [.stack/bench/latest.json]]
 
 Writes top-N boards of every metric, granularity and scope (all-time) into a keyspace of
 its own (the way the stream's sink writes them), serves the API with uvicorn in a
@@ -198,8 +198,10 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     ap.add_argument("--port", type=int, default=8093)
-    ap.add_argument("--merge", type=Path, default=None,
-                    help="add the figures to this JSON file (created if missing)")
+    ap.add_argument("--merge", type=Path, nargs="?", default=None,
+                    const=get_settings().state_dir / "bench" / "latest.json",
+                    help="add the figures to this JSON file (created if missing; without a "
+                         "path: <state_dir>/bench/latest.json, what `make bench` writes)")
     args = ap.parse_args()
     print(f"== reads: {args.clients} clients, top-10 boards, {args.seconds:g} s "
           f"({args.workers} uvicorn worker(s))")

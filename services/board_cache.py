@@ -51,7 +51,7 @@ class BoardCache:
     """Boards by key, re-read by one watcher task; see the module docstring."""
 
     def __init__(self, read: ReadBoard, period: float, *, idle: float = 60.0,
-                 max_age: float | None = None, threads: int = 4,
+                 max_age: float | None = None, threads: int = 1,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.read = read
         self.period = period
