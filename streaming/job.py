@@ -8,6 +8,12 @@ and writes totals, boards and dead letters to Cassandra (:mod:`streaming.sink`).
 SIGTERM or SIGINT stops the query and exits 0. If the query fails, the process
 exits 1 (the Dagster sensor restarts it; the checkpoint and the stored totals make
 the restart exact).
+
+``python -m streaming.job --rebuild`` is the batch run of the same query
+(``topproducts rebuild``): the ``availableNow`` trigger reads what Kafka holds when it
+starts, in micro-batches of ``maxOffsetsPerTrigger``, writes the deferred boards and
+exits 0. Its checkpoint and tables are the stream's, so the stream started next
+continues exactly where the rebuild ended.
 """
 
 from __future__ import annotations
@@ -38,8 +44,8 @@ log = logging.getLogger("streaming.job")
 QUERY = STREAM_QUERY
 QUERIES = (QUERY,)
 OLD_QUERIES = ("leaderboard_all", "leaderboard_windows", "dead_letters")  # before panes
-RESET = ("run `topproducts stream reset --yes` (with the stream stopped): the next start "
-         "counts every event again from the earliest Kafka offset")
+RESET = ("run `topproducts rebuild --yes` (with the stream stopped): it counts every event "
+         "again from the earliest Kafka offset, then `topproducts stream start` goes on")
 
 
 class OutdatedState(TopProductsError):
@@ -66,12 +72,17 @@ def kafka_source(spark: SparkSession, settings: Settings) -> DataFrame:
             .load())
 
 
-def start_query(raw: DataFrame, settings: Settings, sink: LeaderboardSink) -> StreamingQuery:
-    """Wire the transforms between ``raw`` (Kafka-shaped rows) and the sink."""
+def start_query(raw: DataFrame, settings: Settings, sink: LeaderboardSink,
+                available_now: bool = False) -> StreamingQuery:
+    """Wire the transforms between ``raw`` (Kafka-shaped rows) and the sink.
+
+    ``available_now``: process what is available at the start, then stop (the rebuild).
+    """
     rows = t.dedupe(t.keyed_rows(t.parse(raw, Topic.ORDERS)))
-    return (rows.writeStream.queryName(QUERY).outputMode("append")
-            .trigger(processingTime=f"{settings.stream_trigger_seconds} seconds")
-            .option("checkpointLocation", str(settings.checkpoint_dir / QUERY))
+    writer = rows.writeStream.queryName(QUERY).outputMode("append")
+    writer = (writer.trigger(availableNow=True) if available_now else
+              writer.trigger(processingTime=f"{settings.stream_trigger_seconds} seconds"))
+    return (writer.option("checkpointLocation", str(settings.checkpoint_dir / QUERY))
             .foreachBatch(sink).start())
 
 
@@ -91,8 +102,9 @@ def last_committed(settings: Settings) -> int | None:
     return None if found is None else found[0]
 
 
-def run(settings: Settings, stop: threading.Event) -> int:
-    """Run until ``stop`` is set (0) or the query fails (1)."""
+def run(settings: Settings, stop: threading.Event, rebuild: bool = False) -> int:
+    """Run until ``stop`` is set (0) or the query fails (1); with ``rebuild``, until what
+    Kafka held at the start is counted and every board written (0)."""
     kafka_io.ensure_topics(settings, [settings.topic(Topic.ORDERS.value)])
     settings.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     with open_store(settings) as store:
@@ -114,14 +126,29 @@ def run(settings: Settings, stop: threading.Event) -> int:
         listener = ProgressListener(store, late_totals, facts={QUERY: sink.facts},
                                     on_idle={QUERY: sink.flush})
         spark.streams.addListener(listener)
-        query = start_query(kafka_source(spark, settings), settings, sink)
-        log.info("stream started: topic %s -> keyspace %s, checkpoint %s, trigger %ss",
-                 settings.topic(Topic.ORDERS.value), settings.cassandra_keyspace,
-                 settings.checkpoint_dir, settings.stream_trigger_seconds)
+        query = start_query(kafka_source(spark, settings), settings, sink, available_now=rebuild)
+        log.info("%s started: topic %s -> keyspace %s, checkpoint %s, trigger %s",
+                 "rebuild" if rebuild else "stream", settings.topic(Topic.ORDERS.value),
+                 settings.cassandra_keyspace, settings.checkpoint_dir,
+                 "available now" if rebuild else f"{settings.stream_trigger_seconds}s")
         code = 0
         while not stop.wait(0.5):
+            if sink.fatal is not None:  # noticed while idle: stop rather than run blind
+                log.error("%s", sink.fatal)
+                code = 2
+                break
             if not query.isActive:
                 error = query.exception()
+                if rebuild and error is None:
+                    boards = sink.flush()
+                    store.heartbeat(QUERY, datetime.now(UTC))  # no deferred board left
+                    log.info("rebuild done: batch %s, %d deferred boards written",
+                             (query.lastProgress or {}).get("batchId"), boards)
+                    break
+                if sink.fatal is not None:
+                    log.error("%s", sink.fatal)
+                    code = 2
+                    break
                 log.error("query %s stopped: %s", query.name,
                           error.desc.splitlines()[0] if error else "no error")
                 code = 1
@@ -150,7 +177,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        sys.exit(run(get_settings(), stop))
+        sys.exit(run(get_settings(), stop, rebuild="--rebuild" in sys.argv[1:]))
     except TopProductsError as exc:
         log.error("%s", exc)
         sys.exit(2)

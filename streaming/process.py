@@ -37,13 +37,18 @@ def running_pid(settings: Settings) -> int | None:
     return process.read_pid(pid_file(settings), expect=MARKER)
 
 
-def start(settings: Settings, wait: float = 3.0) -> int:
-    """Start the job in the background; fail if it is running or dies at once."""
+def start(settings: Settings, wait: float = 3.0, rebuild: bool = False) -> int:
+    """Start the job in the background; fail if it is running or dies at once.
+
+    ``rebuild``: the batch run (``--rebuild``) under the same pid file, so that whoever
+    watches the stream (the Dagster sensor) sees it running and starts no second one.
+    """
     pid = running_pid(settings)
     if pid is not None:
         raise TopProductsError(f"the stream already runs (pid {pid}); stop it first")
     log = log_file(settings)
-    pid = process.spawn(COMMAND, log, pid_file(settings), env=settings.to_env(), cwd=REPO_ROOT)
+    command = [*COMMAND, "--rebuild"] if rebuild else COMMAND
+    pid = process.spawn(command, log, pid_file(settings), env=settings.to_env(), cwd=REPO_ROOT)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if process.wait_gone(pid, 0.2):

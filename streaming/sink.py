@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from streaming.counting import Counter, batch_input, dead_letter, restore, window_of
 from topproducts.countries import COUNTRIES, GLOBAL_SCOPE
+from topproducts.errors import TopProductsError
 from topproducts.leaderboards.ranking import Geometry, to_micros
 from topproducts.leaderboards.store import BatchWrite, BoardWrite, StoredTotal, StreamState
 
@@ -65,6 +66,22 @@ def restore_counter(store: Store, geometry: Geometry, top_n: int, query: str,
     return counter
 
 
+class KeyspaceLost(TopProductsError):
+    """The leaderboard keyspace (or a table of it) was dropped while the stream ran."""
+
+
+def keyspace_lost(exc: BaseException, keyspace: str) -> KeyspaceLost | None:
+    """The clear error for a Cassandra error that means the tables are gone, else None."""
+    text = str(exc)
+    if "unconfigured table" in text or (f"Keyspace {keyspace} does not exist" in text) or (
+            "does not exist" in text and keyspace in text):
+        return KeyspaceLost(
+            f"the leaderboard keyspace {keyspace} was dropped while the stream ran; the stream "
+            "stopped (its checkpoint no longer matches any tables). Recount everything with "
+            "`topproducts rebuild --yes`, then `topproducts stream start`")
+    return None
+
+
 class LeaderboardSink:
     """``foreachBatch`` function of the stream's one query."""
 
@@ -74,6 +91,7 @@ class LeaderboardSink:
         self.facts: dict[int, BatchFacts] = {}  # read (and popped) by the progress listener
         self.counted = 0.0  # when the last batch's counting ended (for the log)
         self._lock = threading.Lock()  # batches and idle flushes come on different threads
+        self.fatal: KeyspaceLost | None = None  # why the query must not go on
 
     def __call__(self, df: Any, batch_id: int) -> None:
         started = time.monotonic()
@@ -81,7 +99,15 @@ class LeaderboardSink:
         fetched = time.monotonic()
         rows = table.num_rows
         with self._lock:
-            counts = self.process(table, batch_id)
+            try:
+                counts = self.process(table, batch_id)
+            except Exception as exc:
+                lost = keyspace_lost(exc, getattr(self.store, "ks", ""))
+                if lost is None:
+                    raise
+                self.fatal = lost
+                log.error("%s", lost)
+                raise lost from exc
         del table
         _release_arrow_memory()  # pyarrow's pool keeps a drained batch's memory otherwise
         log.info("batch %d: %d rows; spark %.3fs, count %.3fs, cassandra %.3fs; %s", batch_id,
@@ -114,12 +140,21 @@ class LeaderboardSink:
                 "pending": len(c.pending)}
 
     def flush(self) -> int:
-        """Write every pending board (called when the query is idle); returns how many."""
+        """Write every pending board (called when the query is idle, about every second);
+        returns how many. Also notices a dropped keyspace while idle (:attr:`fatal`)."""
         with self._lock:
-            if not self.counter.pending:
-                return 0
-            now = self.clock()
-            boards = self.counter.flush(to_micros(now))
-            self.store.write_boards(boards, now)
+            try:
+                if not self.counter.pending:
+                    self.store.stream_state(self.query)  # are the tables still there?
+                    return 0
+                now = self.clock()
+                boards = self.counter.flush(to_micros(now))
+                self.store.write_boards(boards, now)
+            except Exception as exc:
+                lost = keyspace_lost(exc, getattr(self.store, "ks", ""))
+                if lost is not None and self.fatal is None:
+                    self.fatal = lost
+                    log.error("%s", lost)
+                raise
             log.info("idle: wrote %d deferred boards", len(boards))
             return len(boards)

@@ -81,8 +81,10 @@ def ensure_topics(settings: Settings | None = None, names: list[str] | None = No
         existing = set(client.list_topics(timeout=10).topics)
     except KafkaException as exc:
         raise StackError(f"Kafka at {s.kafka_bootstrap}: {exc.args[0]}") from None
-    config = ({"min.insync.replicas": str(s.kafka_min_insync_replicas)}
-              if s.kafka_replication > 1 else {})
+    # The shop topics are the event history the leaderboards can be rebuilt from: kept.
+    config = {"retention.ms": "-1"}
+    if s.kafka_replication > 1:
+        config["min.insync.replicas"] = str(s.kafka_min_insync_replicas)
     new = [NewTopic(t, num_partitions=s.kafka_partitions, replication_factor=s.kafka_replication,
                     config=config)
            for t in wanted if t not in existing]

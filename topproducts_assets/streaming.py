@@ -23,6 +23,7 @@ GROUP = "streaming"
 LEADERBOARD_STREAM = dg.AssetKey("leaderboard_stream")
 LAUNCH_JOB = "launch_stream"
 STOP_JOB = "stop_stream"
+REBUILD_JOB = "rebuild_leaderboards"
 
 
 class LaunchConfig(dg.Config):
@@ -83,8 +84,45 @@ def stop_stream() -> None:
     stop_stream_op()
 
 
+@dg.op(description="Stop the stream, recount every leaderboard from Kafka's history with the "
+                   "stream's own query in Spark batch mode (availableNow), then start the "
+                   "stream again: it continues where the rebuild ended.")
+def rebuild_op(context: dg.OpExecutionContext, stream: StreamResource):
+    from streaming.rebuild import rebuild
+
+    settings = stream.settings()
+    stopped = stream_process.stop(settings)
+    if stopped:
+        context.log.info(f"stopped the stream (pid {stopped}) for the rebuild")
+    reported = [-1]
+
+    def progress(done: int, total: int) -> None:
+        step = int(10 * done / total) if total else 10
+        if step > reported[0]:
+            reported[0] = step
+            context.log.info(f"rebuild: {done:,} of {total:,} events ({10 * step}%)")
+
+    result = rebuild(settings, progress)
+    pid = stream_process.start(settings)
+    context.log.info(f"rebuilt from {result.events:,} events in {result.seconds:.1f}s; "
+                     f"stream started (pid {pid})")
+    # the stream is launched again: the sensor keeps it running from here
+    yield dg.AssetMaterialization(asset_key=LEADERBOARD_STREAM, metadata={
+        "action": "rebuilt and started", "pid": pid, "events": result.events,
+        "rebuild_seconds": round(result.seconds, 1),
+        "events_per_second": round(result.events_per_second)})
+    yield dg.Output(None)
+
+
+@dg.job(name=REBUILD_JOB, description="Recount every leaderboard from the event history "
+                                      "(after a reset, a new granularity or window, or a "
+                                      "lost keyspace), then restart the stream.")
+def rebuild_leaderboards() -> None:
+    rebuild_op()
+
+
 ASSETS = [leaderboard_stream]
 ASSET_CHECKS: list = []
-JOBS = [launch_stream, stop_stream]
+JOBS = [launch_stream, stop_stream, rebuild_leaderboards]
 SCHEDULES: list = []
 SENSORS: list = []

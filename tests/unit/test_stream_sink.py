@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pyarrow as pa
+import pytest
 
 from streaming.counting import Counter, batch_input
 from streaming.progress import progress_row
@@ -562,3 +563,33 @@ def test_progress_row_takes_late_watermark_and_state_from_the_sinks_facts() -> N
     assert (p.query, p.batch_id, p.input_rows) == ("leaderboards", 7, 120)
     none_yet = progress_row(RAW_PROGRESS, 4, NOW, BatchFacts(0, 0, None, 0, 0))
     assert none_yet.watermark is None and none_yet.late_rows_dropped_total == 0
+
+
+def test_a_dropped_keyspace_is_named_in_one_clear_error() -> None:
+    from streaming.sink import keyspace_lost
+
+    lost = keyspace_lost(Exception('Error from server: code=2200 [Invalid query] '
+                                   'message="Keyspace \'tp_x\' does not exist"'), "tp_x")
+    assert lost is not None and "tp_x was dropped" in str(lost)
+    assert "topproducts rebuild --yes" in str(lost)
+    assert keyspace_lost(Exception("unconfigured table item_totals"), "tp_x") is not None
+    assert keyspace_lost(Exception("Operation timed out"), "tp_x") is None
+
+
+def test_the_idle_flush_writes_the_deferred_boards_and_notices_a_lost_keyspace() -> None:
+    s = sink(top_n=3)
+    s.counter.refresh_us = 3600 * 1_000_000
+    s.process(table([Event(1, "US", T0 + timedelta(minutes=1), ((1, 2, "2.00"),))]), 0)
+    s.process(table([Event(2, "US", T0 + timedelta(minutes=2), ((3, 5, "9.00"),))]), 1)
+    assert s.counter.pending and s.flush() > 0 and not s.counter.pending
+
+    class Gone(InMemoryStore):
+        ks = "tp_x"
+
+        def stream_state(self, query):
+            raise Exception("Keyspace 'tp_x' does not exist")
+
+    idle = sink(Gone(GEOMETRY))
+    with pytest.raises(Exception, match="does not exist"):
+        idle.flush()
+    assert idle.fatal is not None and "tp_x was dropped" in str(idle.fatal)

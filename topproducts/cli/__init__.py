@@ -41,6 +41,7 @@ def _register() -> None:
     cli.add_command(api_cli.api)
     cli.add_command(stream.stream)
     cli.add_command(stream.leaderboard)
+    cli.add_command(stream.rebuild)
     cli.add_command(ui.ui)
     cli.add_command(reconcile.reconcile)
 

@@ -114,6 +114,33 @@ def reset(yes: bool) -> None:
 
 
 @click.command()
+@click.option("--yes", is_flag=True, help="Confirm: drop the leaderboards that exist.")
+def rebuild(yes: bool) -> None:
+    """Recount every leaderboard from Kafka's history (Spark batch run of the stream's query).
+
+    The recovery path after ``stream reset``, a new granularity or window, or a lost
+    keyspace. The stream started afterwards continues where the rebuild ended.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from streaming.rebuild import has_state
+    from streaming.rebuild import rebuild as run_rebuild
+
+    settings = get_settings()
+    if has_state(settings) and not yes:
+        raise TopProductsError("this drops the leaderboards and counts every event again; "
+                               "pass --yes to confirm")
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=err) as bar:
+        task = bar.add_task("events counted", total=None)
+        result = run_rebuild(settings, lambda done, total: bar.update(task, completed=done,
+                                                                       total=total))
+    err.print(f"rebuilt from {result.events:,} Kafka messages in {result.seconds:.1f}s "
+              f"({result.events_per_second:,.0f}/s); start the stream with "
+              "`topproducts stream start`")
+
+
+@click.command()
 @click.option("--metric", type=click.Choice([m.value for m in Metric]), default="quantity",
               show_default=True)
 @click.option("--by", "by_", default=DEFAULT_GRANULARITY.value, show_default=True,
