@@ -1,5 +1,5 @@
 # The README's commands. Each target is one line calling a script or the CLI.
-.PHONY: setup demo test test-unit up down status lint bench ui api airflow
+.PHONY: setup demo test test-unit test-cluster up down status lint bench ui api airflow
 
 setup:      ## install Debian packages, the venv and the jars (idempotent)
 	bash infra/setup.sh
@@ -9,6 +9,9 @@ demo: setup ## set up from nothing and run the main demo
 
 test: setup ## set up from nothing, start the stack, run every test
 	bash infra/test.sh
+
+test-cluster: setup ## the 3-node cluster on 127.0.0.2-4 and its fault test, then stop it
+	bash infra/test-cluster.sh
 
 test-unit: setup ## only the pure unit tests (no services)
 	.venv/bin/python -m pytest -m "not integration"
