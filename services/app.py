@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from services import errors
 from services.board_cache import BoardCache, BoardKey
 from services.deps import CassandraHolder
+from services.fast_boards import FastBoards
 from services.publisher import EventPublisher
 from services.routes import ROUTERS
 from services.routes.page import STATIC
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None, publish_events: bool = True) ->
     app.state.cassandra = cassandra
     app.state.boards = boards
     errors.install(app)
+    app.add_middleware(FastBoards)  # the hot read, answered before routing
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

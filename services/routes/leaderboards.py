@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from services.board_cache import BoardCache, BoardKey
@@ -101,10 +101,11 @@ def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-async def _board_body(request: Request, key: BoardKey, window: WindowOut, limit: int
-                      ) -> tuple[bytes, int]:
-    currency = _settings(request).reporting_currency
-    return await _boards(request).body(
+async def board_body(app: FastAPI, key: BoardKey, window: WindowOut, limit: int
+                     ) -> tuple[bytes, int]:
+    """The JSON of a board (from the app's board cache) and the board's version."""
+    currency = app.state.settings.reporting_currency
+    return await app.state.boards.body(
         key, limit, lambda board: board_json(board, window, currency, limit))
 
 
@@ -160,7 +161,7 @@ async def top(
     """One Cassandra partition, exactly as the stream wrote it, served from memory: at most
     `api_board_refresh_seconds` (0.1 s) behind Cassandra."""
     w = _resolve(window, _settings(request))
-    body, _ = await _board_body(request, (metric, by, scope.value, w.id), w, limit)
+    body, _ = await board_body(request.app, (metric, by, scope.value, w.id), w, limit)
     return Response(body, media_type="application/json")
 
 
@@ -199,7 +200,7 @@ async def _events(request: Request, metric: Metric, by: Granularity, scope: str,
         w = resolve_window(window, _settings(request))  # `current` moves on
         key = (metric, by, scope, w.id)
         try:
-            body, version = await _board_body(request, key, w, limit)
+            body, version = await board_body(request.app, key, w, limit)
         except Exception as exc:  # Cassandra unreachable: say so, keep the stream open
             message = json.dumps({"error": {"code": "service_unavailable",
                                             "message": f"cannot read the board ({exc})"}})
