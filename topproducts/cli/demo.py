@@ -23,7 +23,7 @@ from topproducts.cli.stack import _table
 from topproducts.cli.stream import show_leaderboard
 from topproducts.countries import GLOBAL_SCOPE
 from topproducts.errors import TopProductsError
-from topproducts.leaderboards.ranking import ALL_TIME, Metric
+from topproducts.leaderboards.ranking import ALL_TIME, Granularity, Metric
 from topproducts.leaderboards.store import STREAM_QUERY, open_store
 from topproducts.settings import Settings, get_settings
 from topproducts.stack import dagster
@@ -125,6 +125,8 @@ def demo(orders: int, customers: int, products: int, ui: bool) -> None:
         show_leaderboard(settings, metric, GLOBAL_SCOPE, ALL_TIME, 5)
     if windows:
         show_leaderboard(settings, Metric.REVENUE, GLOBAL_SCOPE, windows[0].id, 5)
+    # the same products per seller: rows that the default board sums
+    show_leaderboard(settings, Metric.REVENUE, GLOBAL_SCOPE, ALL_TIME, 5, Granularity.VARIANT)
 
     step("8. observe and check the leaderboards (Dagster job observe_leaderboards)")
     import dagster as dg
