@@ -27,6 +27,7 @@ from tests.support.leaderboards import write_leaderboard
 from tests.support.ports import free_port
 from tests.support.sandbox import sandbox
 from topproducts import cassandra_io
+from topproducts.cli.stream import show_leaderboard
 from topproducts.leaderboards import (
     ALL,
     Granularity,
@@ -276,6 +277,29 @@ def test_unknown_granularity_names_the_known_ones(client: TestClient):
     error = client.get("/leaderboards/revenue", params={"by": "seller"}).json()["error"]
     assert error["code"] == "invalid_input"
     assert all(g.value in error["message"] for g in Granularity), error["message"]
+
+
+def table_rows(printed: str) -> list[list[str]]:
+    """The body rows of a table rich printed."""
+    return [[c.strip() for c in line.split("│")[1:-1]]
+            for line in printed.splitlines() if line.startswith("│")]
+
+
+def test_cli_prints_each_granularity(lb, capsys):
+    s, store = lb
+    write(store, "IN", ALL, SALES)
+    show_leaderboard(s, Metric.QUANTITY, "IN", "all", 5, Granularity.VARIANT)
+    assert [r[:5] for r in table_rows(capsys.readouterr().out)] == [
+        ["1", "Product 2", "Oak", "Acme", "21"], ["2", "Product 1", "Leather", "Acme", "13"],
+        ["3", "Product 1", "Wool", "Acme", "11"], ["4", "Product 1", "Wool", "Birch", "12"],
+        ["5", "Product 3", "Wool", "-", "31"]]
+    show_leaderboard(s, Metric.QUANTITY, "IN", "all", 5)  # the default: product × material
+    assert table_rows(capsys.readouterr().out) == [
+        ["1", "Product 1", "Wool", "9", "94.00"], ["2", "Product 2", "Oak", "9", "99.99"],
+        ["3", "Product 1", "Leather", "6", "120.50"], ["4", "Product 3", "Wool", "2", "1,234.56"]]
+    show_leaderboard(s, Metric.REVENUE, "IN", "all", 5, Granularity.PRODUCT)
+    assert [r[:3] for r in table_rows(capsys.readouterr().out)] == [
+        ["1", "Product 3", "2"], ["2", "Product 1", "15"], ["3", "Product 2", "9"]]
 
 
 def test_leaderboard_reads_need_no_key(lb, client: TestClient):
