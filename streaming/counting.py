@@ -45,7 +45,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from topproducts.countries import GLOBAL_SCOPE
 from topproducts.leaderboards.ranking import (
@@ -66,8 +66,7 @@ Acc = list  # [quantity: int, revenue_usd: Decimal], mutated in place
 # -- one micro-batch, in Arrow ----------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Delta:
+class Delta(NamedTuple):
     """The batch's signed sum for one item in one (granularity, scope, period)."""
 
     by: Granularity
@@ -247,24 +246,25 @@ class Counter:
         """Fold a batch in (computed with :attr:`watermark_us` before this call)."""
         g = self.geometry
         changes = Changes(events=batch.events, late=batch.late)
-        touched: dict[tuple[Cell, int | None], set[ItemKey]] = defaultdict(set)
-        names = self.names
-        for d in batch.deltas:
-            cell = (d.by, d.scope)
-            key = d.key
+        deltas = batch.deltas
+        # the windows this batch reaches, summed from their panes as they were before it
+        for cell, period in {((d.by, d.scope), d.period_us) for d in deltas
+                             if d.period_us is not None}:
+            for start in g.windows_of_pane(period):
+                self._window(cell, start)
+        names, all_time, panes, windows = self.names, self.all_time, self.panes, self.windows
+        totals = changes.totals
+        touched_all: dict[Cell, set[ItemKey]] = defaultdict(set)
+        touched_panes: dict[tuple[Cell, int], set[ItemKey]] = defaultdict(set)
+        for d in deltas:  # the hot loop: plain dict and list operations
+            by, scope, period, key = d.by, d.scope, d.period_us, d.key
+            cell = (by, scope)
             names[key] = (d.product_name, d.seller)
             q, r = d.quantity, d.revenue_usd
-            period = d.period_us
-            if period is None:
-                cells = self.all_time[cell]
-            else:
-                cells = self.panes[(cell, period)]
-                starts = g.windows_of_pane(period)
-                for start in starts:
-                    self._window(cell, start)  # summed from the panes before this delta
+            cells = all_time[cell] if period is None else panes[(cell, period)]
             acc = cells.get(key)
-            if d.by is VARIANT:
-                old = None if acc is None else self._item(VARIANT, key, acc)
+            variant = by is VARIANT
+            old = None if acc is None or not variant else self._item(VARIANT, key, acc)
             if acc is None:
                 acc = cells[key] = [q, r]
             elif q or r:
@@ -272,25 +272,31 @@ class Counter:
                 acc[1] += r
             else:
                 continue
-            if d.by is VARIANT:
-                changes.totals.append(TotalChange(d.scope, period,
-                                                  self._item(VARIANT, key, acc), old))
+            if variant:
+                totals.append(TotalChange(scope, period, self._item(VARIANT, key, acc), old))
             if period is None:
-                touched[(cell, None)].add(key)
+                touched_all[cell].add(key)
                 continue
-            if d.by is VARIANT and ("pane", d.scope, period) not in self.indexed:
-                changes.panes.add((d.scope, period))
-            for start in starts:
-                window = self.windows[(cell, start)]
+            touched_panes[(cell, period)].add(key)
+            for start in g.windows_of_pane(period):
+                window = windows[(cell, start)]
                 a = window.get(key)
                 if a is None:
                     window[key] = [q, r]
                 else:
                     a[0] += q
                     a[1] += r
-                touched[(cell, start)].add(key)
-                if d.by is VARIANT and ("window", d.scope, start) not in self.indexed:
-                    changes.windows.add((d.scope, start))
+        touched: dict[tuple[Cell, int | None], set[ItemKey]] = defaultdict(set)
+        for cell, keys in touched_all.items():
+            touched[(cell, None)] = keys
+        for (cell, period), keys in touched_panes.items():
+            by, scope = cell
+            if by is VARIANT and ("pane", scope, period) not in self.indexed:
+                changes.panes.add((scope, period))
+            for start in g.windows_of_pane(period):
+                touched[(cell, start)] |= keys
+                if by is VARIANT and ("window", scope, start) not in self.indexed:
+                    changes.windows.add((scope, start))
         if batch.max_event_us is not None and (self.max_event_us is None
                                                or batch.max_event_us > self.max_event_us):
             self.max_event_us = batch.max_event_us
