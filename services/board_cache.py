@@ -13,7 +13,10 @@ hundreds of times a second. Instead, every board a client asked for in the last
   watcher cannot read it for ``max_age`` seconds, requests read Cassandra themselves
   again (and fail with 503 if it is down) rather than serve an old board;
 - when a re-read board differs from the one held, its subscribers are woken (the
-  ``/stream`` endpoint pushes it).
+  ``/stream`` endpoint pushes it);
+- at most ``max_boards`` boards are held (the least recently asked for without a
+  subscriber goes first), so clients asking for many windows cannot make the watcher
+  read without bound.
 
 Without a running watcher (an app used outside its lifespan), every request reads
 Cassandra: correct, only slower.
@@ -51,13 +54,14 @@ class BoardCache:
     """Boards by key, re-read by one watcher task; see the module docstring."""
 
     def __init__(self, read: ReadBoard, period: float, *, idle: float = 60.0,
-                 max_age: float | None = None, threads: int = 1,
+                 max_age: float | None = None, max_boards: int = 256, threads: int = 1,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.read = read
         self.period = period
         self.idle = idle
         self.max_age = max(1.0, 10 * period) if max_age is None else max_age
         self.clock = clock
+        self.max_boards = max_boards
         self.threads = threads
         self._held: dict[BoardKey, _Held] = {}
         self._loading: dict[BoardKey, asyncio.Future[Leaderboard]] = {}
@@ -102,6 +106,7 @@ class BoardCache:
         board = await self._load(key)
         held = self._held.get(key)
         if held is None:
+            self._make_room()
             held = self._held[key] = _Held(board, asked, self.clock())
         elif held.checked_at < asked:  # else the watcher read it meanwhile, after us
             self._apply(key, held, board)
@@ -131,6 +136,12 @@ class BoardCache:
                 loop.run_in_executor(self._executor(), self.read, key))
             pending.add_done_callback(lambda _: self._loading.pop(key, None))
         return await asyncio.shield(pending)
+
+    def _make_room(self) -> None:
+        """Forget the least recently used unsubscribed boards until one more fits."""
+        idle = sorted((h.used_at, k) for k, h in self._held.items() if not h.waiters)
+        while len(self._held) >= self.max_boards and idle:
+            del self._held[idle.pop(0)[1]]
 
     # -- change notification -----------------------------------------------------------
     async def wait_change(self, key: BoardKey, version: int, timeout: float) -> bool:

@@ -199,3 +199,30 @@ def test_an_unreadable_board_is_not_served_past_max_age():
             await cache.stop()
 
     run(scenario())
+
+
+def test_at_most_max_boards_are_held():
+    db = FakeCassandra()
+    clock = Clock()
+    keys = [(Metric.QUANTITY, Granularity.PRODUCT, "GLOBAL", f"w{i}") for i in range(5)]
+    db.units.update({k: 1 for k in keys})
+
+    async def scenario() -> None:
+        cache = BoardCache(db.read, period=10.0, max_boards=3, clock=clock)
+        cache.start()
+        try:
+            _, version = await cache.get(keys[0])
+            waiter = asyncio.create_task(cache.wait_change(keys[0], version, timeout=5))
+            await asyncio.sleep(0)
+            for k in keys[1:]:
+                clock.now += 1
+                await cache.get(k)
+            assert len(cache) == 3
+            db.reads.clear()
+            await cache.refresh()  # the subscribed board and the two most recent ones
+            assert sorted(db.reads, key=keys.index) == [keys[0], keys[3], keys[4]]
+            waiter.cancel()
+        finally:
+            await cache.stop()
+
+    run(scenario())
