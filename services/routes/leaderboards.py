@@ -167,8 +167,9 @@ async def top(
 
 _SSE_DOC = """A `text/event-stream` of the board (as `GET /leaderboards/{metric}`): an event
 `board` with the board at once, then one each time it changes (within
-`api_board_refresh_seconds` of Cassandra having it), and an event `alive` every 5 s
-in between. `window=current` follows the sliding window as it moves."""
+`api_board_refresh_seconds` of Cassandra having it), an event `alive` every 5 s in
+between, and an event `unavailable` (an error body) each second Cassandra cannot be read.
+`window=current` follows the sliding window as it moves."""
 
 
 @router.get("/{metric}/stream", summary="The board, pushed when it changes (server-sent events)",
