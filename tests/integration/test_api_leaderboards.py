@@ -9,23 +9,19 @@ that much, so tests of a *changed* board wait for it (and fail when it takes a s
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from services.app import create_app
 from tests.support.leaderboards import write_leaderboard
-from tests.support.ports import free_port
 from tests.support.sandbox import sandbox
+from tests.support.serving import serving
 from topproducts import cassandra_io
 from topproducts.cli.stream import show_leaderboard
 from topproducts.leaderboards import (
@@ -107,25 +103,6 @@ def client(lb) -> Iterator[TestClient]:
     s, _ = lb
     with TestClient(create_app(s, publish_events=False)) as c:
         yield c
-
-
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """``app`` under a real uvicorn server (streaming responses need one); its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, name="api", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the API did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
 
 
 def current_window(s: Settings) -> Window:

@@ -8,7 +8,6 @@ Screenshots go to ``artifacts/`` (git-ignored).
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -17,12 +16,11 @@ from decimal import Decimal
 
 import httpx
 import pytest
-import uvicorn
 
 from services.app import create_app
 from tests.support.leaderboards import write_leaderboard
-from tests.support.ports import free_port
 from tests.support.sandbox import seeded_sandbox
+from tests.support.serving import serving
 from topproducts.leaderboards import (
     ALL,
     ItemTotal,
@@ -46,18 +44,8 @@ def shop(running_stack: Settings) -> Iterator[Settings]:
 
 @pytest.fixture(scope="module")
 def base_url(shop: Settings) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(shop), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, name="api", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the API did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=20)
+    with serving(create_app(shop)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
