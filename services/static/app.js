@@ -308,10 +308,15 @@
   function follow() {
     stopUpdates();
     const seq = ++state.seq;
-    if (window.EventSource && Date.now() - state.pushBroken > PUSH_RETRY_MS) {
+    const sinceBroken = Date.now() - state.pushBroken;
+    if (window.EventSource && sinceBroken > PUSH_RETRY_MS) {
       push(seq);
-    } else {
-      poll(seq);
+      return;
+    }
+    poll(seq);
+    if (window.EventSource) {  // try the push again once PUSH_RETRY_MS have passed
+      state.timer = setTimeout(() => { if (seq === state.seq) follow(); },
+        PUSH_RETRY_MS - sinceBroken + 1);
     }
   }
 

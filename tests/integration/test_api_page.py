@@ -302,6 +302,17 @@ def test_page_polls_when_the_push_fails(browser, base_url: str, shop: Settings,
     expect(page.locator("#chart .row")).to_have_count(len(board["entries"]))
     assert row_keys(page) == api_keys(board)
     expect(page.locator("#by")).to_have_value("product")
+    # A new selection while the push is broken polls too; once the push works again,
+    # the page goes back to it (it retries every 15 s).
+    page.select_option("#by", "variant")
+    expect(page.locator("#mode")).to_have_text("refreshes every 2 s")
+    variants = httpx.get(f"{base_url}/leaderboards/revenue",
+                         params={"by": "variant", "scope": "US"}).json()
+    expect(page.locator("#chart .row").first).to_have_attribute(
+        "data-key", api_keys(variants)[0])
+    page.unroute("**/stream?*")
+    expect(page.locator("#mode")).to_have_text("pushed when it changes", timeout=20_000)
+    expect(page.locator("#status")).to_have_attribute("data-state", "live")
     page.close()
     # A failed EventSource logs a console error in Chromium; nothing else may.
     assert all("stream" in e or "ERR_FAILED" in e for e in errors), errors
