@@ -61,7 +61,104 @@ from topproducts.leaderboards.store import DeadLetter, StoredTotal, TotalChange,
 
 VARIANT = Granularity.VARIANT
 Cell = tuple[Granularity, str]  # (granularity, scope): one family of boards
-Acc = list  # [quantity: int, revenue_usd: Decimal], mutated in place
+Acc = list  # [quantity: int, revenue in cents: int], mutated in place (exact integers)
+
+
+def cents(amount: Decimal) -> int:
+    return int(amount.scaleb(2))
+
+
+def from_cents(value: int) -> Decimal:
+    return Decimal(value).scaleb(-2)
+
+
+class Index:
+    """Dense ids of one granularity's items: the rows of its :class:`WindowSums`."""
+
+    def __init__(self) -> None:
+        self.ids: dict[ItemKey, int] = {}
+        self.keys: list[ItemKey] = []
+
+    def id(self, key: ItemKey) -> int:
+        i = self.ids.get(key)
+        if i is None:
+            i = self.ids[key] = len(self.keys)
+            self.keys.append(key)
+        return i
+
+
+class WindowSums:
+    """One window's totals per item, as numpy arrays by item id (quantity, revenue in
+    cents: exact integers): a pane's batch deltas are added with one vector operation
+    per window instead of one dict update per item and window.
+
+    Reads like the dicts of all-time and pane totals (``get``, ``items``, iteration),
+    plus :meth:`top`, the vectorized ranking.
+    """
+
+    def __init__(self, index: Index) -> None:
+        import numpy as np
+
+        self.index = index
+        self.q = np.zeros(0, np.int64)
+        self.c = np.zeros(0, np.int64)
+        self.seen = np.zeros(0, bool)
+
+    def _fit(self, size: int) -> None:
+        import numpy as np
+
+        if size > len(self.q):
+            grown = max(size, 2 * len(self.q), 64)
+            pad = grown - len(self.q)
+            self.q = np.concatenate([self.q, np.zeros(pad, np.int64)])
+            self.c = np.concatenate([self.c, np.zeros(pad, np.int64)])
+            self.seen = np.concatenate([self.seen, np.zeros(pad, bool)])
+
+    def add(self, ids: Any, quantity: Any, revenue_cents: Any) -> None:
+        """Add values for distinct item ids (numpy arrays)."""
+        if len(ids):
+            self._fit(int(ids.max()) + 1)
+            self.q[ids] += quantity
+            self.c[ids] += revenue_cents
+            self.seen[ids] = True
+
+    def get(self, key: ItemKey) -> tuple[int, int] | None:
+        i = self.index.ids.get(key)
+        if i is None or i >= len(self.seen) or not self.seen[i]:
+            return None
+        return int(self.q[i]), int(self.c[i])
+
+    def __iter__(self) -> Iterator[ItemKey]:
+        import numpy as np
+
+        keys = self.index.keys
+        return (keys[i] for i in np.flatnonzero(self.seen))
+
+    def __len__(self) -> int:
+        return int(self.seen.sum())
+
+    def items(self) -> Iterator[tuple[ItemKey, tuple[int, int]]]:
+        return ((k, self.get(k)) for k in self)  # type: ignore[misc]
+
+    def top(self, metric: Metric, n: int, among: Iterable[ItemKey] | None = None
+            ) -> list[tuple[ItemKey, int, int]]:
+        """(key, quantity, cents) of the top ``n`` by ``metric`` (positive values; ties by
+        key), among all items or only ``among``."""
+        import numpy as np
+
+        values = self.q if metric is Metric.QUANTITY else self.c
+        if among is None:
+            ids = np.flatnonzero(values > 0)
+            if len(ids) > n:  # keep the n largest values and every tie of the n-th
+                nth = np.partition(values[ids], len(ids) - n)[len(ids) - n]
+                ids = ids[values[ids] >= nth]
+        else:
+            known = [self.index.ids.get(k) for k in among]
+            ids = np.array([i for i in known if i is not None and i < len(values)], np.int64)
+            ids = ids[values[ids] > 0] if len(ids) else ids
+        keys = self.index.keys
+        rows = sorted((-int(values[i]), keys[i], int(i)) for i in ids)[:n]
+        return [(key, int(self.q[i]), int(self.c[i])) for _, key, i in rows]
 
 # -- one micro-batch, in Arrow ----------------------------------------------------
 
@@ -76,7 +173,7 @@ class Delta(NamedTuple):
     product_name: str
     seller: str | None
     quantity: int
-    revenue_usd: Decimal
+    cents: int  # revenue in USD cents
 
 
 @dataclass
@@ -146,12 +243,22 @@ def batch_input(table: Any, watermark_us: int | None, geometry: Geometry) -> Bat
         all_time = rows.group_by(["scope", *keys], use_threads=False).aggregate(aggregates)
         panes = on_time.group_by(["scope", "pane", *keys], use_threads=False
                                  ).aggregate(aggregates)
-        deltas += _deltas(by, all_time, None)
-        deltas += _deltas(by, panes, "pane")
+        deltas += _deltas(by, _with_cents(all_time), None)
+        deltas += _deltas(by, _with_cents(panes), "pane")
     return BatchInput(
         deltas=deltas, events=events.num_rows,
         late=pc.sum(pc.cast(late_events, pa.int64())).as_py() or 0,
         max_event_us=pc.max(event_us).as_py(), dead=dead.to_pylist())
+
+
+def _with_cents(grouped: Any) -> Any:
+    """The summed revenue as integer cents (exact: the sums have 2 decimal places)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    revenue = grouped["revenue_usd_sum"].cast(pa.decimal128(30, 2))
+    hundred = pa.scalar(Decimal(100), pa.decimal128(3, 0))
+    return grouped.append_column("cents", pc.cast(pc.multiply(revenue, hundred), pa.int64()))
 
 
 def _floor_to(values: Any, step: int) -> Any:
@@ -172,11 +279,10 @@ def _deltas(by: Granularity, grouped: Any, pane_column: str | None) -> list[Delt
     variant = col.get("variant_id") or [0] * n
     seller = col.get("seller_max") or [None] * n
     periods = col[pane_column] if pane_column else [None] * n
-    cent = Decimal("0.01")
-    return [Delta(by, scope, period, (p, m, v), name, s, int(q), Decimal(r).quantize(cent))
-            for scope, period, p, m, v, name, s, q, r in zip(
+    return [Delta(by, scope, period, (p, m, v), name, s, q, c)
+            for scope, period, p, m, v, name, s, q, c in zip(
                 col["scope"], periods, product, material, variant, col["product_name_max"],
-                seller, col["quantity_sum"], col["revenue_usd_sum"], strict=True)]
+                seller, col["quantity_sum"], col["cents"], strict=True)]
 
 
 def dead_letter(r: dict[str, Any], seen_at: datetime) -> DeadLetter:
@@ -220,7 +326,8 @@ class Counter:
         self.geometry, self.top_n, self.refresh_us = geometry, top_n, refresh_us
         self.all_time: dict[Cell, dict[ItemKey, Acc]] = defaultdict(dict)
         self.panes: dict[tuple[Cell, int], dict[ItemKey, Acc]] = defaultdict(dict)
-        self.windows: dict[tuple[Cell, int], dict[ItemKey, Acc]] = {}
+        self.windows: dict[tuple[Cell, int], WindowSums] = {}
+        self.index: dict[Granularity, Index] = {by: Index() for by in Granularity}
         self.names: dict[ItemKey, tuple[str, str | None]] = {}  # product name, seller
         self.boards: dict[Board, list[Ranked]] = {}
         # windows whose boards are not written yet: the changed keys, or None (rank all)
@@ -252,15 +359,17 @@ class Counter:
                              if d.period_us is not None}:
             for start in g.windows_of_pane(period):
                 self._window(cell, start)
-        names, all_time, panes, windows = self.names, self.all_time, self.panes, self.windows
+        names, all_time, panes = self.names, self.all_time, self.panes
         totals = changes.totals
         touched_all: dict[Cell, set[ItemKey]] = defaultdict(set)
         touched_panes: dict[tuple[Cell, int], set[ItemKey]] = defaultdict(set)
+        # per (cell, pane): item ids, quantities and cents, added to its windows at once
+        pane_adds: dict[tuple[Cell, int], tuple[list, list, list]] = {}
         for d in deltas:  # the hot loop: plain dict and list operations
             by, scope, period, key = d.by, d.scope, d.period_us, d.key
             cell = (by, scope)
             names[key] = (d.product_name, d.seller)
-            q, r = d.quantity, d.revenue_usd
+            q, r = d.quantity, d.cents
             cells = all_time[cell] if period is None else panes[(cell, period)]
             acc = cells.get(key)
             variant = by is VARIANT
@@ -278,14 +387,13 @@ class Counter:
                 touched_all[cell].add(key)
                 continue
             touched_panes[(cell, period)].add(key)
-            for start in g.windows_of_pane(period):
-                window = windows[(cell, start)]
-                a = window.get(key)
-                if a is None:
-                    window[key] = [q, r]
-                else:
-                    a[0] += q
-                    a[1] += r
+            adds = pane_adds.get((cell, period))
+            if adds is None:
+                adds = pane_adds[(cell, period)] = ([], [], [])
+            adds[0].append(self.index[by].id(key))
+            adds[1].append(q)
+            adds[2].append(r)
+        self._add_to_windows(pane_adds)
         touched: dict[tuple[Cell, int | None], set[ItemKey]] = defaultdict(set)
         for cell, keys in touched_all.items():
             touched[(cell, None)] = keys
@@ -316,6 +424,17 @@ class Counter:
         self.indexed.update(("window", *k) for k in changes.windows)
         changes.boards += self._forget_closed()
         return changes
+
+    def _add_to_windows(self, pane_adds: dict[tuple[Cell, int], tuple[list, list, list]]
+                        ) -> None:
+        import numpy as np
+
+        for (cell, period), (ids, quantity, revenue) in pane_adds.items():
+            id_array = np.array(ids, np.int64)
+            q_array = np.array(quantity, np.int64)
+            c_array = np.array(revenue, np.int64)
+            for start in self.geometry.windows_of_pane(period):
+                self.windows[(cell, start)].add(id_array, q_array, c_array)
 
     def flush(self, now_us: int) -> list[BoardOut]:
         """Publish every pending board (the refresh, and when the stream goes idle)."""
@@ -353,18 +472,22 @@ class Counter:
                 out.append((metric, cell[0], cell[1], window, board))
         return out
 
-    def _rank(self, metric: Metric, by: Granularity, partition: dict[ItemKey, Acc],
+    def _rank(self, metric: Metric, by: Granularity, partition: Any,
               changed: set[ItemKey] | None, old: list[Ranked] | None) -> list[Ranked]:
         """The top N of ``partition``: from the old board and the changed items when no
         ranked item lost value (see :func:`topproducts.leaderboards.ranking.merge_top`),
         else from every item."""
         i = 0 if metric is Metric.QUANTITY else 1
+        merge = old is not None and changed is not None and not any(
+            (partition.get(r.item.key) or (0, 0))[i] < _stored_value(r.item, i) for r in old)
+        candidates = {r.item.key for r in old or ()} | (changed or set()) if merge else None
+        if isinstance(partition, WindowSums):
+            return [Ranked(rank, item, item.value(metric)) for rank, item in enumerate(
+                (self._item(by, k, [q, c])
+                 for k, q, c in partition.top(metric, self.top_n, candidates)), start=1)]
         pool: Iterable[tuple[ItemKey, Acc]] = partition.items()
-        if old is not None and changed is not None:
-            lost = any((partition.get(r.item.key) or (0, 0))[i] < r.value for r in old)
-            if not lost:
-                candidates = {r.item.key for r in old} | changed
-                pool = ((k, partition[k]) for k in candidates if k in partition)
+        if candidates is not None:
+            pool = ((k, partition[k]) for k in candidates if k in partition)
         best = heapq.nsmallest(self.top_n, ((k, a) for k, a in pool if a[i] > 0),
                                key=lambda ka: (-ka[1][i], ka[0]))
         return [Ranked(rank, item, item.value(metric)) for rank, item in enumerate(
@@ -374,21 +497,22 @@ class Counter:
         name, seller = self.names[key]
         return ItemTotal(product_id=key[0], product_name=name, material=key[1] or None,
                          variant_id=key[2] or None, seller=seller if by is VARIANT else None,
-                         quantity=acc[0], revenue_usd=acc[1])
+                         quantity=acc[0], revenue_usd=from_cents(acc[1]))
 
-    def _window(self, cell: Cell, start: int) -> dict[ItemKey, Acc]:
+    def _window(self, cell: Cell, start: int) -> WindowSums:
         """The window's totals (summed from its panes the first time it is needed)."""
+        import numpy as np
+
         window = self.windows.get((cell, start))
         if window is None:
-            window = {}
+            index = self.index[cell[0]]
+            window = WindowSums(index)
             for pane in self.geometry.panes_of_window(start):
-                for key, (q, r) in self.panes.get((cell, pane), {}).items():
-                    a = window.get(key)
-                    if a is None:
-                        window[key] = [q, r]
-                    else:
-                        a[0] += q
-                        a[1] += r
+                items = self.panes.get((cell, pane))
+                if items:
+                    window.add(np.array([index.id(k) for k in items], np.int64),
+                               np.array([a[0] for a in items.values()], np.int64),
+                               np.array([a[1] for a in items.values()], np.int64))
             self.windows[(cell, start)] = window
         return window
 
@@ -430,10 +554,10 @@ class Counter:
     def item(self, by: Granularity, scope: str, start: int | None, key: ItemKey
              ) -> ItemTotal | None:
         """One item's totals (tests and the reference check)."""
-        cells = self.all_time[(by, scope)] if start is None else self._window((by, scope),
-                                                                              start)
+        cells: Any = (self.all_time[(by, scope)] if start is None
+                      else self._window((by, scope), start))
         acc = cells.get(key)
-        return None if acc is None else self._item(by, key, acc)
+        return None if acc is None else self._item(by, key, list(acc))
 
     # -- restore -----------------------------------------------------------------
     def load(self, scope: str, period_us: int | None, variants: Iterable[ItemTotal]) -> None:
@@ -448,13 +572,18 @@ class Counter:
                          else self.panes[(cell, period_us)])
                 acc = cells.get(key)
                 if acc is None:
-                    cells[key] = [v.quantity, v.revenue_usd]
+                    cells[key] = [v.quantity, cents(v.revenue_usd)]
                 else:
                     acc[0] += v.quantity
-                    acc[1] += v.revenue_usd
+                    acc[1] += cents(v.revenue_usd)
                 if period_us is not None:
                     for start in self.geometry.windows_of_pane(period_us):
                         self.pending[(cell, start)] = None  # re-publish: it may be behind
+
+
+def _stored_value(item: ItemTotal, i: int) -> int:
+    """An item's quantity (``i`` 0) or revenue in cents (1), as the counter holds them."""
+    return item.quantity if i == 0 else cents(item.revenue_usd)
 
 
 def window_of(geometry: Geometry, start_us: int) -> Window:
