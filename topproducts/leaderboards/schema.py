@@ -25,6 +25,11 @@ for a batch Spark did not commit, so a replayed batch counts once.
 - ``stream_progress``: the latest batch of each streaming query (the Dagster
   sensor's input); ``stream_progress_history`` keeps a week of batches.
 - ``dead_letters``: rejected messages with their reason, by topic and day.
+- ``daily_leaderboard``: top N of one UTC day for (metric, granularity, scope, day), one
+  row like ``leaderboard`` (same entries), with what the day counted (``counted_until``,
+  ``cutoff``, ``final``); ``daily_totals``: the day's exact variant totals per scope, one
+  row (a list). Both are written whole by the ``daily_leaderboards`` Dagster asset (see
+  ``docs/daily.md``): re-running a day replaces its rows with the same values.
 
 ``window_id`` is ``all`` for the all-time leaderboards, else the window's UTC
 start (``2026-11-25T08:00:00Z``).
@@ -93,6 +98,19 @@ TABLES: dict[str, str] = {
             kafka_timestamp timestamp, message_key text, value blob, reason text,
             seen_at timestamp,
             PRIMARY KEY ((topic, day), kafka_partition, kafka_offset))""",
+    "daily_leaderboard": """
+        CREATE TABLE IF NOT EXISTS {ks}.daily_leaderboard (
+            metric text, granularity text, scope text, day date,
+            ranked list<frozen<tuple<int, bigint, text, text, bigint, text, decimal, bigint,
+                                      decimal>>>,
+            counted_until timestamp, cutoff timestamp, final boolean, updated_at timestamp,
+            PRIMARY KEY ((metric, granularity, scope, day)))""",
+    "daily_totals": """
+        CREATE TABLE IF NOT EXISTS {ks}.daily_totals (
+            scope text, day date,
+            items list<frozen<tuple<bigint, bigint, text, text, text, bigint, decimal>>>,
+            counted_until timestamp, updated_at timestamp,
+            PRIMARY KEY ((scope, day)))""",
 }
 
 

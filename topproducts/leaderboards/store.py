@@ -8,7 +8,7 @@ absolute value keyed by its primary key, so replaying a batch writes the same ro
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -19,6 +19,7 @@ from cassandra.concurrent import execute_concurrent, execute_concurrent_with_arg
 from cassandra.query import BatchStatement, BatchType, PreparedStatement
 
 from topproducts import cassandra_io
+from topproducts.leaderboards.daily import DayBoard
 from topproducts.leaderboards.ranking import (
     ALL_TIME,
     DEFAULT_GRANULARITY,
@@ -456,6 +457,101 @@ class LeaderboardStore:
                            value=r.value, reason=r.reason, seen_at=_utc(r.seen_at))
                 for r in rows]
 
+    # -- daily boards (the daily_leaderboards Dagster asset; docs/daily.md) --------------
+    def write_day(self, day: date, boards: Sequence[DayBoard],
+                  totals: Mapping[str, Sequence[ItemTotal]], counted_until: datetime,
+                  cutoff: datetime, final: bool, now: datetime) -> None:
+        """Write one day's boards and variant totals, each row whole: re-running a day
+        replaces every row with the same values (and empties a board that lost its sales)."""
+        board = self._p("INSERT INTO {ks}.daily_leaderboard (metric, granularity, scope, day, "
+                        "ranked, counted_until, cutoff, final, updated_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        total = self._p("INSERT INTO {ks}.daily_totals (scope, day, items, counted_until, "
+                        "updated_at) VALUES (?, ?, ?, ?, ?)")
+        statements: list[tuple] = [
+            (board, (b.metric.value, b.by.value, b.scope, day, _entries(b.entries),
+                     counted_until, cutoff, final, now)) for b in boards]
+        statements += [
+            (total, (scope, day, [(i.variant_id or 0, i.product_id, i.product_name,
+                                   i.material or "", i.seller, i.quantity, i.revenue_usd)
+                                  for i in items], counted_until, now))
+            for scope, items in totals.items()]
+        self._run_all(statements)
+
+    def daily_top(self, metric: Metric, scope: str, day: date, n: int | None = None,
+                  by: Granularity = DEFAULT_GRANULARITY) -> DailyLeaderboard:
+        """One day's board: one partition read (empty, ``materialized`` False, if the day
+        was never materialized)."""
+        return self.daily_tops(metric, scope, [day], n, by)[0]
+
+    def daily_tops(self, metric: Metric, scope: str, days: Sequence[date],
+                   n: int | None = None, by: Granularity = DEFAULT_GRANULARITY
+                   ) -> list[DailyLeaderboard]:
+        """The boards of several days (one partition read each, concurrently), in order."""
+        rows = self._many("SELECT ranked, counted_until, final, updated_at FROM "
+                          "{ks}.daily_leaderboard WHERE metric = ? AND granularity = ? "
+                          "AND scope = ? AND day = ?",
+                          [(metric.value, by.value, scope, d) for d in days], lambda r: r)
+        out = []
+        for d in days:
+            found = rows[(metric.value, by.value, scope, d)]
+            row = found[0] if found else None
+            entries = _ranked(row.ranked if row else None)
+            out.append(DailyLeaderboard(
+                metric, by, scope, d, entries if n is None else entries[:n],
+                counted_until=_utc(row.counted_until) if row else None,
+                final=bool(row.final) if row else False,
+                updated_at=_utc(row.updated_at) if row else None))
+        return out
+
+    def daily_totals(self, scopes: Sequence[str], day: date) -> dict[str, list[ItemTotal]]:
+        """A day's exact variant totals per scope, as the daily asset stored them."""
+        rows = self._many("SELECT items FROM {ks}.daily_totals WHERE scope = ? AND day = ?",
+                          [(s, day) for s in scopes], lambda r: r.items or [])
+        return {s: [item_of(p, m, v, name, seller, q, rev)
+                    for found in rows[(s, day)] for v, p, name, m, seller, q, rev in found]
+                for s in scopes}
+
+    def pane_totals_between(self, scopes: Sequence[str], start: datetime, end: datetime
+                            ) -> dict[str, list[ItemTotal]]:
+        """The stream's variant totals summed over its panes starting in [start, end), per
+        scope (the batch path's cross-check against the streaming path)."""
+        lo, hi = to_micros(start), to_micros(end)
+        keys = [(s, from_micros(p)) for s in scopes for p in self.pane_starts(s, lo) if p < hi]
+        rows = self._many(f"SELECT {_ITEM_COLS} FROM {{ks}}.pane_totals WHERE scope = ? "
+                          "AND pane_start = ?", keys, _item)
+        return {s: roll_up([i for (scope, _p), items in rows.items() if scope == s
+                            for i in items], Granularity.VARIANT) for s in scopes}
+
+
+@dataclass(frozen=True)
+class DailyLeaderboard:
+    """One day's board as stored: ``counted_until`` is None when never materialized."""
+
+    metric: Metric
+    by: Granularity
+    scope: str
+    day: date
+    entries: list[Ranked]
+    counted_until: datetime | None
+    final: bool
+    updated_at: datetime | None
+
+    @property
+    def materialized(self) -> bool:
+        return self.counted_until is not None
+
+
+def _entries(ranked: Sequence[Ranked]) -> list[tuple]:
+    return [(r.rank, r.item.product_id, r.item.product_name, r.item.material or "",
+             r.item.variant_id or 0, r.item.seller, r.value, r.item.quantity,
+             r.item.revenue_usd) for r in ranked]
+
+
+def _ranked(rows: Sequence[tuple] | None) -> list[Ranked]:
+    return [Ranked(rank, item_of(p, material, v, name, seller, q, rev), value)
+            for rank, p, name, material, v, seller, value, q, rev in (rows or [])]
+
 
 def _stored(scope: str, period_us: int | None, r: Any) -> StoredTotal:
     old = None
@@ -495,7 +591,8 @@ def open_store(settings: Settings, create: bool = True) -> Iterator[LeaderboardS
 
 
 __all__ = [
-    "ALL", "STREAM_QUERY", "BatchWrite", "BoardWrite", "DeadLetter", "Leaderboard",
+    "ALL", "STREAM_QUERY", "BatchWrite", "BoardWrite", "DailyLeaderboard", "DeadLetter",
+    "Leaderboard",
     "LeaderboardStore",
     "Progress", "StoredTotal", "StreamState", "TotalChange", "Window", "open_store",
 ]
