@@ -99,7 +99,7 @@ class DayReport:
     variant_totals: int  # (country, variant) totals of the day
     units: int  # GLOBAL units of the day
     revenue_usd: Decimal  # GLOBAL revenue of the day
-    boards: int
+    boards: list[rule.DayBoard]
     leader: str | None  # the day's top product x material by revenue, globally
 
 
@@ -118,7 +118,7 @@ def build_day(settings: Settings, store: LeaderboardStore, day: date,
                    and b.by is Granularity.PRODUCT_MATERIAL and b.entries), None)
     return DayReport(span, sum(len(v) for s, v in totals.items() if s != GLOBAL_SCOPE),
                      sum(i.quantity for i in glob),
-                     sum((i.revenue_usd for i in glob), Decimal("0.00")), len(boards), leader)
+                     sum((i.revenue_usd for i in glob), Decimal("0.00")), boards, leader)
 
 
 # -- check 1: the stored boards equal an SQL query over MySQL --------------------------------

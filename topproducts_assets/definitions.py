@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dagster as dg
 
-from topproducts_assets import leaderboards, monitoring, resources, shop, streaming
+from topproducts_assets import daily, leaderboards, monitoring, resources, shop, streaming
 
 DOMAINS = (
     shop,  # MySQL catalogue and orders -> Kafka events
     streaming,  # the Spark job, launched by Dagster, running outside it
     leaderboards,  # the Cassandra leaderboards: observable assets and their checks
     monitoring,  # the stream's health sensor; observations and checks on a clock
+    daily,  # daily leaderboards: one partition per UTC day, from the MySQL ledger
 )
 
 defs = dg.Definitions(
