@@ -76,6 +76,18 @@ class DagSpec:
     # Dagster runs this schedule by default (DefaultScheduleStatus.RUNNING): the DAG starts
     # paused in Airflow even where new DAGs start active, so the job does not run twice.
     runs_in_dagster: bool = False
+    # A schedule of a daily-partitioned job: its tick builds the day this many days before
+    # the tick's; the DAG launches that partition (None: the job is not partitioned).
+    partition_days_back: int | None = None
+
+    @property
+    def partition_template(self) -> str | None:
+        """The partition key as an Airflow template: the run's data interval ends at the
+        tick, so the day is ``data_interval_end``'s date minus ``partition_days_back``."""
+        if self.partition_days_back is None:
+            return None
+        return ("{{ macros.ds_add(data_interval_end | ds, "
+                f"-{self.partition_days_back}) }}}}")
 
     @property
     def file_name(self) -> str:
@@ -138,12 +150,34 @@ def dag_specs(defs: Any, location: str) -> list[DagSpec]:
                 repository_name=repo.name,
                 location_name=location,
                 runs_in_dagster=schedule.default_status == DefaultScheduleStatus.RUNNING,
+                partition_days_back=_partition_days_back(schedule, job, repo),
             )
         )
     ids = [s.dag_id for s in specs]
     if len(ids) != len(set(ids)):
         raise ConfigError(f"two Dagster schedules map to the same Airflow DAG id: {sorted(ids)}")
     return sorted(specs, key=lambda s: s.dag_id)
+
+
+PARTITION_PROBE = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)  # any tick after the first day
+
+
+def _partition_days_back(schedule: Any, job: Any, repo: Any) -> int | None:
+    """For a schedule of a daily-partitioned job: how many days before its tick the
+    partition it builds is (read by evaluating one tick); None when not partitioned."""
+    from dagster import DailyPartitionsDefinition, build_schedule_context
+
+    partitions = job.partitions_def
+    if partitions is None:
+        return None
+    if not isinstance(partitions, DailyPartitionsDefinition):
+        raise ConfigError(f"schedule {schedule.name}: only daily partitions can be exported")
+    context = build_schedule_context(scheduled_execution_time=PARTITION_PROBE,
+                                     repository_def=repo)
+    requests = schedule.evaluate_tick(context).run_requests or []
+    if len(requests) != 1 or requests[0].partition_key is None:
+        raise ConfigError(f"schedule {schedule.name} must request exactly one partition")
+    return (PARTITION_PROBE.date() - dt.date.fromisoformat(requests[0].partition_key)).days
 
 
 def _cron(cron: str | list[str], schedule_name: str) -> str:
@@ -206,6 +240,7 @@ def render(spec: DagSpec) -> str:
         job_line += ("\nDagster runs this schedule itself by default, so this DAG starts paused:"
                      "\nunpause it only if you stop the schedule in Dagster.\n")
         paused = "\n    is_paused_upon_creation=True,"
+    tail = _partition_arg(spec)
     return f'''{GENERATED_MARKER}
 # from the Dagster schedule `{spec.schedule_name}` ({DEFINITIONS_MODULE}).
 # Do not edit: change the Dagster definitions and re-export. The unit test
@@ -220,12 +255,7 @@ the Airflow connection `{CONN_ID}`, whose login is the GraphQL URL, e.g.
 `{CONN_ENV_VAR}='{{"conn_type": "dagster", "login": "http://127.0.0.1:3000/graphql"}}'`.
 """
 
-from datetime import timedelta
-
-import pendulum
-from airflow import DAG
-from dagster_airflow import DagsterOperator
-
+{_imports(spec)}
 RUN_CONFIG = {_literal(spec.run_config)}
 
 with DAG(
@@ -244,16 +274,96 @@ with DAG(
     tags=["topproducts", "dagster"],
     doc_md=__doc__,
 ) as dag:
-    DagsterOperator(
+    {_operator(spec)}(
         task_id={q(spec.job_name)},
         dagster_conn_id={q(CONN_ID)},
         repository_name={q(spec.repository_name)},
         repostitory_location_name={q(spec.location_name)},  # sic: dagster-airflow's spelling
         job_name={q(spec.job_name)},
         run_config=RUN_CONFIG,
-        user_token="",  # None is refused even for an open-source webserver; "" is ignored
+        user_token="",  # None is refused even for an open-source webserver; "" is ignored{tail}
     )
 '''
+
+
+_IMPORTS = """from datetime import timedelta
+
+import pendulum
+from airflow import DAG
+from dagster_airflow import DagsterOperator
+"""
+
+# dagster-airflow 1.13's hook launches a run with fixed tags (no partition), so a partitioned
+# job's DAG sends the same GraphQL mutation with the `dagster/partition` tag and then waits
+# with the hook as DagsterOperator does.
+_PARTITION_OPERATOR = '''import json
+from datetime import timedelta
+
+import pendulum
+import requests
+from airflow import DAG
+from airflow.exceptions import AirflowException
+from dagster_airflow import DagsterOperator
+
+LAUNCH = """
+mutation Launch($executionParams: ExecutionParams!) {
+  launchPipelineExecution(executionParams: $executionParams) {
+    __typename
+    ... on LaunchRunSuccess { run { id } }
+    ... on PythonError { message }
+    ... on PipelineNotFoundError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}
+"""
+
+
+class DagsterPartitionOperator(DagsterOperator):
+    """DagsterOperator that launches the run of one partition of the job."""
+
+    template_fields = [*DagsterOperator.template_fields, "partition_key"]
+
+    def __init__(self, *, partition_key: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.partition_key = partition_key
+
+    def _execute(self, context):
+        params = {
+            "runConfigData": json.dumps(self.run_config),
+            "selector": {"repositoryName": self.repository_name,
+                         "repositoryLocationName": self.repostitory_location_name,
+                         "jobName": self.job_name},
+            "executionMetadata": {"tags": [
+                {"key": "dagster/partition", "value": self.partition_key}]},
+        }
+        response = requests.post(self.hook.url, timeout=60, json={
+            "query": LAUNCH, "variables": {"executionParams": params}})
+        response.raise_for_status()
+        launched = response.json()["data"]["launchPipelineExecution"]
+        if launched["__typename"] != "LaunchRunSuccess":
+            raise AirflowException(f"Dagster did not launch {self.partition_key}: {launched}")
+        self.run_id = launched["run"]["id"]
+        self.log.info("Run %s launched for partition %s", self.run_id, self.partition_key)
+        context["task_instance"].xcom_push(key="run_id", value=self.run_id)
+        self.hook.wait_for_run(run_id=self.run_id)
+
+'''
+
+
+def _imports(spec: DagSpec) -> str:
+    return _IMPORTS if spec.partition_days_back is None else _PARTITION_OPERATOR
+
+
+def _partition_arg(spec: DagSpec) -> str:
+    if spec.partition_template is None:
+        return ""
+    return (f"\n        # the UTC day {spec.partition_days_back} day(s) before the tick, as "
+            f"the Dagster schedule builds\n"
+            f"        partition_key={json.dumps(spec.partition_template)},")
+
+
+def _operator(spec: DagSpec) -> str:
+    return "DagsterOperator" if spec.partition_days_back is None else "DagsterPartitionOperator"
 
 
 def _literal(value: Any, indent: int = 0) -> str:

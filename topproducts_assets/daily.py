@@ -119,7 +119,6 @@ build_daily_leaderboards = dg.define_asset_job(
     "build_daily_leaderboards",
     selection=(dg.AssetSelection.assets(daily_leaderboards)
                | dg.AssetSelection.checks_for_assets(daily_leaderboards)),
-    partitions_def=DAILY,
     description="Build one day's leaderboards from the MySQL ledger and check them.")
 
 
@@ -142,7 +141,7 @@ def _daily_schedule(name: str, cron: str, days_back: int, description: str
 
 daily_leaderboards_schedule = _daily_schedule(
     "daily_leaderboards_schedule", "15 0 * * *", 1,
-    "00:15 UTC: build yesterday's leaderboards (cancellations so far retract).")
+    "00:15 UTC: build the leaderboards of yesterday (cancellations so far retract).")
 daily_leaderboards_final_schedule = _daily_schedule(
     "daily_leaderboards_final_schedule", "45 0 * * *", 2,
     "00:45 UTC: build the day before yesterday again, after its cancellation cut-off "

@@ -33,7 +33,8 @@ def operator_kwargs(source: str) -> dict[str, object]:
         for t in node.targets if isinstance(t, ast.Name)
     }
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)
-             and isinstance(n.func, ast.Name) and n.func.id == "DagsterOperator"]
+             and isinstance(n.func, ast.Name)
+             and n.func.id in ("DagsterOperator", "DagsterPartitionOperator")]
     assert len(calls) == 1
     return {kw.arg: constants[kw.value.id] if isinstance(kw.value, ast.Name)
             else ast.literal_eval(kw.value) for kw in calls[0].keywords}
@@ -92,6 +93,22 @@ def test_committed_file_launches_the_job_through_the_webserver(spec: ax.DagSpec)
     assert ("is_paused_upon_creation" in dag) is running
     if running:
         assert ast.literal_eval(dag["is_paused_upon_creation"]) is True
+
+
+@pytest.mark.parametrize(("dag_id", "days_back"),
+                         [("daily_leaderboards", 1), ("daily_leaderboards_final", 2)])
+def test_partitioned_dags_launch_the_day_the_dagster_schedule_builds(dag_id: str,
+                                                                     days_back: int) -> None:
+    spec = next(s for s in ax.dag_specs(defs, ax.location_name()) if s.dag_id == dag_id)
+    assert spec.partition_days_back == days_back
+    source = (ax.DAGS_DIR / f"{dag_id}.py").read_text()
+    assert "DagsterPartitionOperator(" in source and '"dagster/partition"' in source
+    assert operator_kwargs(source)["partition_key"] == (
+        "{{ macros.ds_add(data_interval_end | ds, -" + str(days_back) + ") }}")
+    unpartitioned = next(s for s in ax.dag_specs(defs, ax.location_name())
+                         if s.dag_id == "customer_order")
+    assert unpartitioned.partition_days_back is None
+    assert "partition_key" not in ax.render(unpartitioned)
 
 
 def test_order_dag_says_how_many_orders_a_run_places() -> None:
