@@ -144,8 +144,7 @@ daily_leaderboards_schedule = _daily_schedule(
     "00:15 UTC: build the leaderboards of yesterday (cancellations so far retract).")
 daily_leaderboards_final_schedule = _daily_schedule(
     "daily_leaderboards_final_schedule", "45 0 * * *", 2,
-    "00:45 UTC: build the day before yesterday again, after its cancellation cut-off "
-    "(end of day + 1 day): its boards are final.")
+    "00:45 UTC: build the day before yesterday again, past its cut-off: final boards.")
 
 ASSETS = [daily_leaderboards]
 ASSET_CHECKS = [equals_mysql, agrees_with_stream]

@@ -4,7 +4,7 @@
 # tests/unit/test_airflow_export.py fails when this file drifts from them.
 """daily_leaderboards_final: run the Dagster job `build_daily_leaderboards` on cron `45 0 * * *` (UTC).
 
-00:45 UTC: build the day before yesterday again, after its cancellation cut-off (end of day + 1 day): its boards are final.
+00:45 UTC: build the day before yesterday again, past its cut-off: final boards.
 
 Job `build_daily_leaderboards`: Build one day's leaderboards from the MySQL ledger and
 check them.
@@ -74,7 +74,7 @@ RUN_CONFIG = {}
 
 with DAG(
     dag_id="daily_leaderboards_final",
-    description="00:45 UTC: build the day before yesterday again, after its cancellation cut-off (end of day + 1 day): its boards are final.",
+    description="00:45 UTC: build the day before yesterday again, past its cut-off: final boards.",
     schedule="45 0 * * *",
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
