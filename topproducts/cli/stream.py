@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import click
 from rich.console import Console
@@ -16,12 +16,14 @@ from topproducts.leaderboards import (
     DEFAULT_GRANULARITY,
     Granularity,
     Metric,
+    Ranked,
     current_window_start,
     open_store,
     parse_duration,
     parse_window_id,
     window_id,
 )
+from topproducts.leaderboards.daily import parse_day
 from topproducts.leaderboards.schema import outdated
 from topproducts.settings import Settings, get_settings
 
@@ -152,12 +154,24 @@ def rebuild(yes: bool) -> None:
               help="'all' (all-time), 'current' (the trailing window), or a window start.")
 @click.option("--top", "top_n", type=click.IntRange(1, 1000), default=None,
               help="How many (default: settings).")
-def leaderboard(metric: str, by_: str, country_: str | None, window: str, top_n: int | None
-                ) -> None:
+@click.option("--day", default=None, metavar="YYYY-MM-DD",
+              help="A UTC day's board (built by the Dagster asset daily_leaderboards) instead "
+                   "of a window.")
+def leaderboard(metric: str, by_: str, country_: str | None, window: str, top_n: int | None,
+                day: str | None) -> None:
     """Print a leaderboard: top products by quantity or revenue."""
     settings = get_settings()
     by = granularity(by_)
     scope = country(country_).code if country_ else GLOBAL_SCOPE
+    if day is not None:
+        if window != ALL_TIME:
+            raise ConfigError("--day and --window are two different boards: give one")
+        try:
+            when = parse_day(day.strip())
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        show_daily(settings, Metric(metric), scope, when, top_n or settings.top_n, by)
+        return
     if window == "current":
         start = current_window_start(datetime.now(UTC), parse_duration(settings.window_duration),
                                      parse_duration(settings.window_slide))
@@ -185,15 +199,37 @@ def show_leaderboard(settings: Settings, metric: Metric, scope: str, wid: str, n
     with open_store(settings) as store:
         reason = outdated(store.session, settings)
         if reason:
-            raise ConfigError(f"{reason}; run `topproducts stream reset --yes` (the stream then "
-                              "counts every event again)")
+            raise ConfigError(f"{reason}; run `topproducts rebuild --yes` (it counts every "
+                              "event again from Kafka)")
         board = store.top(metric, scope, wid, n, by=by)
     label = "all-time" if wid == ALL_TIME else f"window from {wid} ({settings.window_duration})"
     title = f"Top {n} by {metric.value}, {scope}, {label}; ranked: {by.label}"
     if not board.entries:
         err.print(f"{title}: no data yet")
         return
-    table = Table(title=title, caption=f"updated {board.updated_at:%Y-%m-%d %H:%M:%S} UTC")
+    console.print(board_table(title, f"updated {board.updated_at:%Y-%m-%d %H:%M:%S} UTC",
+                              board.entries, by))
+
+
+def show_daily(settings: Settings, metric: Metric, scope: str, day: date, n: int,
+               by: Granularity = DEFAULT_GRANULARITY) -> None:
+    """Print one day's board (one Cassandra partition read)."""
+    with open_store(settings) as store:
+        board = store.daily_top(metric, scope, day, n, by=by)
+    title = f"Top {n} by {metric.value}, {scope}, {day} (UTC day); ranked: {by.label}"
+    if not board.materialized:
+        raise ConfigError(f"no daily leaderboards for {day}: build the day in Dagster "
+                          f"(asset daily_leaderboards, partition {day})")
+    if not board.entries:
+        err.print(f"{title}: no sales that day")
+        return
+    state = "final" if board.final else f"provisional, counted until {board.counted_until:%H:%M}"
+    console.print(board_table(title, f"{state}; built {board.updated_at:%Y-%m-%d %H:%M} UTC",
+                              board.entries, by))
+
+
+def board_table(title: str, caption: str, entries: list[Ranked], by: Granularity) -> Table:
+    table = Table(title=title, caption=caption)
     table.add_column("#", justify="right")
     table.add_column("product")
     if by is not Granularity.PRODUCT:
@@ -203,7 +239,7 @@ def show_leaderboard(settings: Settings, metric: Metric, scope: str, wid: str, n
         table.add_column("variant", justify="right")
     table.add_column("quantity", justify="right")
     table.add_column("revenue (USD)", justify="right")
-    for r in board.entries:
+    for r in entries:
         i = r.item
         cells = [str(r.rank), i.product_name]
         if by is not Granularity.PRODUCT:
@@ -211,4 +247,4 @@ def show_leaderboard(settings: Settings, metric: Metric, scope: str, wid: str, n
         if by is Granularity.VARIANT:
             cells += [i.seller or "-", str(i.variant_id)]
         table.add_row(*cells, f"{i.quantity:,}", f"{i.revenue_usd:,.2f}")
-    console.print(table)
+    return table
