@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import TopicPartition
+from confluent_kafka.admin import ConfigResource
 
 from streaming import process as stream_process
 from topproducts import db, kafka_io, reconcile, stack
@@ -105,6 +106,23 @@ def short_isr(shop: Settings) -> list[str]:
             for p, meta in metadata.topics[name].partitions.items() if len(meta.isrs) < 3]
 
 
+def topic_replication(shop: Settings, topic: str) -> tuple[int, str]:
+    """(fewest replicas of a partition, min.insync.replicas) of a topic."""
+    admin = kafka_io.admin(shop)
+    partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions
+    resource = ConfigResource("topic", topic)
+    config = admin.describe_configs([resource])[resource].result(timeout=30)
+    return min(len(p.replicas) for p in partitions.values()), config["min.insync.replicas"].value
+
+
+def keyspace_replication(shop: Settings) -> dict[str, str]:
+    with open_store(shop) as store:
+        row = store.session.execute(
+            "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s",
+            (shop.cassandra_keyspace,)).one()
+        return dict(row.replication)
+
+
 def acknowledged_order_events(shop: Settings) -> set[str]:
     """Event ids of the orders topic that the outbox relay saw Kafka acknowledge."""
     with db.transaction(shop) as conn, conn.cursor() as cur:
@@ -146,9 +164,17 @@ def test_exact_through_a_broker_a_cassandra_node_and_a_spark_worker_killed(
     memory = PeakMemory(lambda: our_groups(nodes, shop))
     memory.start()
 
+    kafka_io.ensure_topics(shop)  # as `topproducts seed` does
     seed.seed(shop, customers=300, products=60, seed=14)
+    orders_topic = shop.topic(Topic.ORDERS.value)
+    assert topic_replication(shop, orders_topic) == (3, "2")
+    with pytest.raises(Exception, match=r"[Aa]uthenticat|not permitted"):
+        cluster.by_name(nodes, "cassandra-1").login("cassandra", "cassandra")
     stream_pid = stream_process.start(shop, wait=5)
     wait_for("the stream's first batch", lambda: first_batch(shop), timeout=300)
+    replication = keyspace_replication(shop)
+    assert replication["class"].endswith("NetworkTopologyStrategy")
+    assert replication[shop.cassandra_local_dc] == "3"
 
     produced: dict[str, object] = {}
 
@@ -163,7 +189,6 @@ def test_exact_through_a_broker_a_cassandra_node_and_a_spark_worker_killed(
     shopper.start()
     time.sleep(20)
 
-    orders_topic = shop.topic(Topic.ORDERS.value)
     leader = partition_leader(shop, orders_topic, 0)
     victims = [cluster.by_name(nodes, name) for name in
                (f"kafka-{leader}", "cassandra-2", "spark-worker-1")]

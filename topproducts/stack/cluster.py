@@ -30,14 +30,19 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyspark
+from cassandra import InvalidRequest
 
 from topproducts import stack
 from topproducts.errors import StackError
 from topproducts.settings import Settings
 from topproducts.stack import maven, process
 from topproducts.stack.services import CONF, Cassandra, Kafka, MariaDB, Service, _java, _render
+
+if TYPE_CHECKING:
+    from cassandra.cluster import Session
 
 CLUSTER_CONF = CONF / "cluster"
 NODES = 3
@@ -238,7 +243,8 @@ class CassandraNode(Cassandra):
             *rest,
         ]
 
-    def _session(self, username: str, password: str):
+    def login(self, username: str, password: str) -> Session:
+        """A session on this node only, as ``username``."""
         from cassandra.auth import PlainTextAuthProvider
         from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
         from cassandra.policies import WhiteListRoundRobinPolicy
@@ -257,7 +263,7 @@ class CassandraNode(Cassandra):
 
     def probe(self) -> str:
         s = self.settings
-        session = self._session(s.cassandra_username, s.cassandra_password)
+        session = self.login(s.cassandra_username, s.cassandra_password)
         try:
             version = session.execute("SELECT release_version FROM system.local").one()[0]
             peers = list(session.execute("SELECT peer FROM system.peers_v2"))
@@ -267,26 +273,36 @@ class CassandraNode(Cassandra):
 
     def bootstrap(self) -> bool:
         """Node 1 creates the application's role once every node is up (it is written to
-        all three: ``system_auth`` has replication 3)."""
+        all three: ``system_auth`` has replication 3), then logs in with it and takes
+        login and superuser away from Cassandra's well-known ``cassandra`` role."""
         s = self.settings
         if self.index != 0 or not s.cassandra_username:
             return True
         try:
-            self._session(s.cassandra_username, s.cassandra_password).cluster.shutdown()
-            return True
+            session = self.login(s.cassandra_username, s.cassandra_password)
         except Exception:  # the role does not exist yet
+            self._create_role()
+            return False  # the next round logs in with it
+        try:
+            session.execute("ALTER ROLE cassandra WITH SUPERUSER = false AND LOGIN = false")
+        except InvalidRequest:  # no default role on this cluster
             pass
-        session = self._session("cassandra", "cassandra")  # Cassandra's default superuser
+        finally:
+            session.cluster.shutdown()
+        return True
+
+    def _create_role(self) -> None:
+        s = self.settings
+        session = self.login("cassandra", "cassandra")  # Cassandra's default superuser
         try:
             peers = list(session.execute("SELECT peer FROM system.peers_v2"))
             if len(peers) + 1 < len(s.cluster_host_list):
-                return False
+                return  # wait for all three: each replica gets the role now, not by hint
             session.execute(
                 "CREATE ROLE IF NOT EXISTS %s WITH PASSWORD = %s AND LOGIN = true "
                 "AND SUPERUSER = true", (s.cassandra_username, s.cassandra_password))
         finally:
             session.cluster.shutdown()
-        return True
 
 
 def spark_home() -> Path:
