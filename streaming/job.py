@@ -150,7 +150,7 @@ def run(settings: Settings, stop: threading.Event, rebuild: bool = False) -> int
                     code = 2
                     break
                 log.error("query %s stopped: %s", query.name,
-                          error.desc.splitlines()[0] if error else "no error")
+                          str(error).splitlines()[0] if error else "no error")
                 code = 1
                 break
         if query.isActive:
