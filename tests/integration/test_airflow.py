@@ -13,6 +13,8 @@ import subprocess
 import textwrap
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 
 import httpx
@@ -23,11 +25,12 @@ from confluent_kafka import TopicPartition
 from tests.support.ports import free_port
 from tests.support.sandbox import new_name, sandbox
 from topproducts import airflow_export as ax
-from topproducts import kafka_io
+from topproducts import daily, kafka_io
 from topproducts.cli import airflow as airflow_cli
 from topproducts.events import Topic
+from topproducts.leaderboards.store import open_store
 from topproducts.settings import Settings
-from topproducts.shop import schema, seed
+from topproducts.shop import history, schema, seed
 from topproducts.stack import dagster
 from topproducts_assets.definitions import defs
 
@@ -49,10 +52,19 @@ DAGBAG_SCRIPT = textwrap.dedent("""
                 "job_name": t.job_name, "repository_name": t.repository_name,
                 "location_name": t.repostitory_location_name, "run_config": t.run_config,
                 "dagster_conn_id": t.dagster_conn_id, "graphql_url": t.hook.url,
-                "retries": t.retries} for t in dag.tasks},
+                "retries": t.retries, "partition_key": getattr(t, "partition_key", None)}
+                for t in dag.tasks},
         }
     print("DAGBAG " + json.dumps({"import_errors": bag.import_errors, "dags": dags}))
 """)
+
+PARTITION_RUNS_QUERY = """
+query Runs($job: String!) {
+  runsOrError(filter: {pipelineName: $job}) {
+    ... on Runs { results { runId status tags { key value } } }
+  }
+}
+"""
 
 RUNS_QUERY = """
 query Runs($job: String!) {
@@ -142,9 +154,10 @@ def spec_of(dag_id: str) -> ax.DagSpec:
     return next(s for s in ax.dag_specs(defs, ax.location_name()) if s.dag_id == dag_id)
 
 
-def dags_test(python: Path, env: dict[str, str], dag_id: str) -> str:
+def dags_test(python: Path, env: dict[str, str], dag_id: str, *logical_date: str) -> str:
     started = time.monotonic()
-    result = run(python, ["-m", "airflow", "dags", "test", dag_id], env, timeout=600)
+    result = run(python, ["-m", "airflow", "dags", "test", dag_id, *logical_date], env,
+                 timeout=600)
     assert result.returncode == 0, f"airflow dags test {dag_id} failed:\n{result.stdout[-5000:]}"
     assert "Marking task as SUCCESS" in result.stdout
     print(f"airflow dags test {dag_id}: {time.monotonic() - started:.1f}s")
@@ -165,8 +178,16 @@ def test_dagbag_loads_the_exported_dags_as_the_dagster_definitions_say(
         assert dag["timezone"] == (schedule.execution_timezone or "UTC")
         assert dag["catchup"] is False and dag["max_active_runs"] == 1
         assert dag["paused_upon_creation"] is (True if spec.runs_in_dagster else None)
-        assert dag["tasks"] == {spec.job_name: {
-            "operator": "dagster_airflow.operators.dagster_operator.DagsterOperator",
+        partitioned = spec.partition_days_back is not None
+        operator = (f"unusual_prefix_{dag_id}.DagsterPartitionOperator" if partitioned
+                    else "dagster_airflow.operators.dagster_operator.DagsterOperator")
+        task = dict(dag["tasks"][spec.job_name])
+        if partitioned:  # Airflow names a DAG file's module after a hash of its path
+            module, _, name = task["operator"].rpartition(".")
+            task["operator"] = f"unusual_prefix_{dag_id}.{name}"
+            assert module.startswith("unusual_prefix_") and module.endswith(dag_id)
+        assert {spec.job_name: task} == {spec.job_name: {
+            "operator": operator,
             "job_name": schedule.job_name,
             "repository_name": defs.get_repository_def().name,
             "location_name": "topproducts",
@@ -174,6 +195,7 @@ def test_dagbag_loads_the_exported_dags_as_the_dagster_definitions_say(
             "dagster_conn_id": "dagster_default",
             "graphql_url": f"http://127.0.0.1:{shop.dagster_port}/graphql",
             "retries": ax.RETRIES,
+            "partition_key": spec.partition_template,
         }}
 
 
@@ -209,3 +231,27 @@ def test_dags_test_runs_the_dagster_jobs_for_real(
     placed = spec_of("customer_order").run_config["ops"]["order_events"]["config"]["orders"]
     assert orders_after - orders_before == placed
     assert events_after - events_before >= placed  # order_placed, then confirmed/cancelled
+
+
+def test_dags_test_builds_one_day_of_the_daily_leaderboards(
+        airflow_python: Path, airflow_env: dict[str, str], shop: Settings) -> None:
+    """daily_leaderboards -> the Dagster job build_daily_leaderboards for one partition: the
+    day before the run's data interval ends, as the Dagster schedule builds it."""
+    day = datetime.now(UTC).date() - timedelta(days=3)
+    if seed.count_rows(shop, ("customers",))["customers"] == 0:
+        seed.seed_customers(shop, 30, seed.DEFAULT_SEED)
+    kafka_io.ensure_topics(shop)
+    assert history.place_on_day(shop, day, 60, seed=1).confirmed > 0
+    # the tick at 00:15 UTC the day after `day` closes the interval that builds `day`
+    logical = datetime.combine(day + timedelta(days=1), dt_time(12), tzinfo=UTC)
+    output = dags_test(airflow_python, airflow_env, "daily_leaderboards", logical.isoformat())
+    response = httpx.post(dagster.graphql_url(shop), timeout=30, json={
+        "query": PARTITION_RUNS_QUERY, "variables": {"job": "build_daily_leaderboards"}})
+    runs = response.json()["data"]["runsOrError"]["results"]
+    assert [r["status"] for r in runs] == ["SUCCESS"], runs
+    assert runs[0]["runId"] in output
+    assert {t["key"]: t["value"] for t in runs[0]["tags"]}["dagster/partition"] == str(day)
+    with open_store(shop) as store:
+        boards = daily.stored_boards(store, day)
+    assert boards == daily.sql_boards(shop, daily.Span.of(day, datetime.now(UTC), shop))
+    assert any(boards.values())
