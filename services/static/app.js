@@ -9,6 +9,8 @@
   const OPTIONS_MS = 30000;
   const STALE_MS = 5 * 60 * 1000;
   const LIMIT = 10;
+  const PAST_DAYS = 7;  // past UTC days offered in the window selector (daily boards)
+  const DAY_REFRESH_MS = 60000;  // a day's board changes at most when Dagster rebuilds it
   // Short texts for the selector; the footnote says the API's full label.
   const BY_TEXT = { product_material: "Product × material", product: "Product",
     variant: "Variant (× seller)" };
@@ -75,6 +77,7 @@
   }
   function windowLabel(w) {
     if (!w || w.id === "all") return "All time";
+    if (w.day) return `${w.day} (UTC day)`;
     const d = new Date(w.start);
     const day = d.toLocaleDateString([], { day: "numeric", month: "short" });
     return `${day}, ${timeOfDay(w.start)} – ${timeOfDay(w.end)}`;
@@ -155,10 +158,17 @@
       ids.add(w.id);
       group.append(new Option(windowLabel(w), w.id));
     }
+    const days = document.createElement("optgroup");
+    days.label = "Days (UTC), built by Dagster";
+    for (let n = 0; n <= PAST_DAYS; n += 1) {
+      const day = new Date(Date.now() - n * 86400000).toISOString().slice(0, 10);
+      ids.add(`day:${day}`);
+      days.append(new Option(n === 0 ? `${day} (today so far)` : day, `day:${day}`));
+    }
     if (!ids.has(state.window)) {
       group.prepend(new Option(state.window, state.window));
     }
-    el.window.replaceChildren(...fixed, ...(group.children.length ? [group] : []));
+    el.window.replaceChildren(...fixed, ...(group.children.length ? [group] : []), days);
     el.window.value = state.window;
   }
 
@@ -196,7 +206,11 @@
   function render(board) {
     const metricLabel = board.metric === "revenue" ? "Revenue" : "Units sold";
     el.title.textContent = `${metricLabel} · ${scopeName(board.scope)} · ${windowLabel(board.window)}`;
-    el.range.textContent = board.window.id === "all"
+    el.range.textContent = board.window.day
+      ? `Orders confirmed on ${board.window.day} (UTC)` + (board.final
+        ? ", cancellations until the next day's end retracted (final)"
+        : `, until ${timeOfDay(board.counted_until)}; cancellations so far retracted`)
+      : board.window.id === "all"
       ? "Every confirmed order since the shop opened, cancellations retracted"
       : `Orders confirmed ${new Date(board.window.start).toLocaleString()} – ${timeOfDay(board.window.end)}`;
 
@@ -273,6 +287,10 @@
     }
     if (state.lastOk) el.checked.textContent = state.lastOk.toLocaleTimeString();
     if (state.failures) return;
+    if (b && b.window && b.window.day) {
+      setStatus("live", b.final ? "final day" : "provisional day");
+      return;
+    }
     if (b && b.updated_at && Date.now() - new Date(b.updated_at).getTime() > STALE_MS) {
       setStatus("stale", `live · no new sales for ${ago(b.updated_at).replace(" ago", "")}`);
     } else if (state.lastOk) {
@@ -308,6 +326,10 @@
   function follow() {
     stopUpdates();
     const seq = ++state.seq;
+    if (state.window.startsWith("day:")) {
+      dayBoard(seq, state.window.slice(4));
+      return;
+    }
     const sinceBroken = Date.now() - state.pushBroken;
     if (window.EventSource && sinceBroken > PUSH_RETRY_MS) {
       push(seq);
@@ -356,6 +378,28 @@
     } finally {
       if (seq === state.seq && !state.source) {
         setTimeout(() => { if (seq === state.seq) poll(seq); }, POLL_MS);
+      }
+    }
+  }
+
+  // A past day's board (GET /leaderboards/{metric}/daily/{day}), re-read once a minute.
+  async function dayBoard(seq, day) {
+    el.mode.textContent = "one UTC day, rebuilt by Dagster";
+    try {
+      const q = `?by=${encodeURIComponent(state.by)}&scope=${encodeURIComponent(state.scope)}` +
+        `&limit=${LIMIT}`;
+      const board = await getJSON(`/leaderboards/${state.metric}/daily/${day}${q}`);
+      if (seq === state.seq) received({ ...board, window: { id: `day:${day}`, day } });
+    } catch (err) {
+      if (seq === state.seq) {
+        el.chart.replaceChildren();
+        el.empty.hidden = false;
+        failed(err.message);
+      }
+    } finally {
+      if (seq === state.seq) {
+        state.timer = setTimeout(() => { if (seq === state.seq) dayBoard(seq, day); },
+          DAY_REFRESH_MS);
       }
     }
   }

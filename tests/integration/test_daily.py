@@ -263,3 +263,31 @@ def test_api_and_cli_read_a_day_and_a_range(shop: Settings) -> None:
     assert bad.returncode != 0
     assert bad.stderr.strip() == ("error: not a day: '24/11/2026' (use YYYY-MM-DD, "
                                   "e.g. 2026-11-24)")
+
+
+def test_the_page_shows_a_past_day(shop: Settings, browser) -> None:
+    from playwright.sync_api import expect
+
+    from services.app import create_app
+    from tests.support.serving import serving
+
+    day = CLOSED[1]
+    materialize(shop, day)
+    expected = from_mysql(shop, day)[(rule.Metric.QUANTITY, rule.Granularity.PRODUCT, "GLOBAL")]
+    with serving(create_app(shop)) as url:
+        page = browser.new_page()
+        page.goto(f"{url}/?metric=quantity&by=product&scope=GLOBAL")
+        expect(page.locator(f"#window option[value='day:{day}']")).to_have_count(1)
+        page.select_option("#window", f"day:{day}")
+        rows = page.locator("#chart .row")
+        expect(rows).to_have_count(len(expected))
+        assert rows.locator(".value").all_text_contents() == [
+            f"{int(v):,}" for _r, _k, v in expected]
+        assert [int(p) for p in rows.evaluate_all("rs => rs.map(r => r.dataset.product)")] == [
+            k[0] for _r, k, _v in expected]
+        expect(page.locator("#board-title")).to_contain_text(f"{day} (UTC day)")
+        expect(page.locator("#window-range")).to_contain_text("(final)")
+        assert f"window=day%3A{day}" in page.url
+        page.select_option("#window", "all")  # back to a live board
+        expect(page.locator("#board-title")).to_contain_text("All time")
+        page.close()
