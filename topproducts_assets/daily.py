@@ -39,6 +39,11 @@ FIRST_DAY = "2026-10-01"
 # up to the last pane boundary) and cross-checked against the stream.
 DAILY = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, timezone="UTC", end_offset=1)
 
+# A backfill starts up to 10 runs at once (Dagster's default queue); on a small machine a
+# connection can time out under that load: retry the step (a day is idempotent) before
+# failing the partition.
+RETRY = dg.RetryPolicy(max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL)
+
 
 def boards_version(boards: list[rule.DayBoard]) -> str:
     """A digest of what the day's boards show: equal when a re-run wrote the same rows."""
@@ -51,7 +56,7 @@ def boards_version(boards: list[rule.DayBoard]) -> str:
 
 @dg.asset(
     partitions_def=DAILY, deps=[ORDER_EVENTS], group_name=GROUP, owners=OWNERS,
-    kinds={"mysql", "cassandra"},
+    kinds={"mysql", "cassandra"}, retry_policy=RETRY,
     description="Top products of one UTC day by units and by revenue, globally and per "
                 "country, ranked by product x material, product and variant, from the MySQL "
                 "ledger (orders confirmed that day and not cancelled before the day's end + "
@@ -92,6 +97,7 @@ def _result(outcome: daily.CheckOutcome) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset=daily_leaderboards, name="equals_mysql", partitions_def=DAILY,
+                retry_policy=RETRY,
                 description="Every board of the day equals MySQL's own ranking of the day "
                             "(roll-up and ROW_NUMBER() in SQL, same tie rule), for what the day "
                             "counted.")
@@ -104,6 +110,7 @@ def equals_mysql(context: dg.AssetCheckExecutionContext,
 
 
 @dg.asset_check(asset=daily_leaderboards, name="agrees_with_stream", partitions_def=DAILY,
+                retry_policy=RETRY,
                 description="The current day: its exact totals equal the stream's 5-minute "
                             "panes summed over the same span (batch path == streaming path). "
                             "Other days pass with 'compared: false'.")
