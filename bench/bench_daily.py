@@ -65,6 +65,9 @@ def screenshot(settings, path: Path) -> None:
         skip = page.get_by_text("Skip", exact=True)  # the first-visit newsletter dialog
         if skip.count():
             skip.click()
+        yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+        page.get_by_text(yesterday, exact=True).first.click()  # its metadata on the right
+        time.sleep(3)
         page.screenshot(path=str(path))
         browser.close()
 
