@@ -24,6 +24,7 @@ from topproducts.events import (
 )
 from topproducts.leaderboards.ranking import (
     DEFAULT_GRANULARITY,
+    EPOCH,
     Geometry,
     Granularity,
     ItemTotal,
@@ -36,15 +37,14 @@ from topproducts.leaderboards.ranking import (
 from topproducts.leaderboards.store import BatchWrite, StoredTotal, StreamState
 from topproducts.money import round_money
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FX = {"INR": Decimal("0.012000"), "USD": Decimal("1.000000"), "GBP": Decimal("1.270000"),
       "CAD": Decimal("0.730000"), "AUD": Decimal("0.660000")}
 
 
 def windows_of(ts: datetime, duration: timedelta, slide: timedelta) -> list[datetime]:
     """Starts of the sliding windows that contain ``ts`` (Spark's epoch alignment)."""
-    since = ts.astimezone(UTC) - _EPOCH
-    last = _EPOCH + (since // slide) * slide
+    since = ts.astimezone(UTC) - EPOCH
+    last = EPOCH + (since // slide) * slide
     starts, start = [], last
     while start > ts - duration:
         starts.append(start)

@@ -453,13 +453,9 @@ def airflow_home(settings: Settings) -> Path:
     return settings.state_dir / "airflow"
 
 
-def dagster_graphql_url(settings: Settings) -> str:
-    return f"http://{settings.dagster_host}:{settings.dagster_port}/graphql"
-
-
 def dagster_connection(settings: Settings) -> str:
     """The value of ``AIRFLOW_CONN_DAGSTER_DEFAULT``: an OSS webserver's GraphQL URL as login."""
-    return json.dumps({"conn_type": "dagster", "login": dagster_graphql_url(settings)})
+    return json.dumps({"conn_type": "dagster", "login": settings.dagster_graphql_url})
 
 
 def airflow_env(settings: Settings, dags_dir: Path = DAGS_DIR) -> dict[str, str]:
@@ -504,7 +500,6 @@ __all__ = [
     "airflow_venv",
     "dag_specs",
     "dagster_connection",
-    "dagster_graphql_url",
     "drift",
     "export",
     "load_definitions",

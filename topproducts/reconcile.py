@@ -24,6 +24,8 @@ from topproducts.countries import COUNTRIES, GLOBAL_SCOPE
 from topproducts.errors import ConfigError
 from topproducts.events import Topic
 from topproducts.leaderboards.ranking import (
+    ALL_TIME,
+    EPOCH,
     Granularity,
     ItemTotal,
     Metric,
@@ -34,9 +36,7 @@ from topproducts.leaderboards.ranking import (
 )
 from topproducts.leaderboards.store import STREAM_QUERY, open_store
 from topproducts.settings import Settings
-
-ALL_TIME = "all"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+from topproducts.shop.sql import naive_utc
 
 
 @dataclass(frozen=True, order=True)
@@ -209,11 +209,11 @@ def windows_from_slots(
     if duration % slide:
         raise ConfigError(f"window duration {duration} is not a multiple of the slide {slide}")
     width, step = duration // slide, int(slide.total_seconds())
-    first_slot = int((first_start - _EPOCH).total_seconds()) // step
+    first_slot = int((first_start - EPOCH).total_seconds()) // step
     result: dict[Key, Totals] = defaultdict(lambda: ZERO)
     for (country, variant_id, slot), totals in slots.items():
         for start_slot in range(max(first_slot, slot - width + 1), slot + 1):
-            wid = window_id(_EPOCH + timedelta(seconds=start_slot * step))
+            wid = window_id(EPOCH + timedelta(seconds=start_slot * step))
             key = Key(country, wid, variant_id)
             result[key] = result[key] + totals
     return dict(result)
@@ -228,7 +228,7 @@ def ground_truth_windows(
     conn = db.connect(settings)
     try:
         with conn.cursor() as cur:
-            cur.execute(sql, (int(slide.total_seconds()), _naive_utc(first_start)))
+            cur.execute(sql, (int(slide.total_seconds()), naive_utc(first_start)))
             for country, variant_id, slot, quantity, revenue in cur.fetchall():
                 slots[(country, int(variant_id), int(slot))] = Totals(int(quantity),
                                                                        Decimal(revenue))
@@ -247,12 +247,6 @@ def unpublished_events(settings: Settings) -> int:
     finally:
         conn.close()
 
-
-def _naive_utc(value: datetime) -> datetime:
-    """MySQL DATETIME columns hold naive UTC."""
-    if value.tzinfo is None:
-        return value
-    return value.astimezone(UTC).replace(tzinfo=None)
 
 
 # -- a consistent comparison while the pipeline runs ---------------------------
@@ -324,7 +318,7 @@ def run(settings: Settings, kind: str = ALL_TIME, wait_seconds: float | None = N
                     n_windows = 1
                 else:
                     now = datetime.now(UTC)
-                    first = _EPOCH + ((now - lookback - _EPOCH) // slide) * slide
+                    first = EPOCH + ((now - lookback - EPOCH) // slide) * slide
                     expected = ground_truth_windows(settings, first, duration, slide)
                     wids = {k.window_id for k in expected} | {
                         w.id for w in store.windows(GLOBAL_SCOPE, limit=500)

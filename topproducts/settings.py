@@ -133,6 +133,11 @@ class Settings:
         return self.kafka_bootstrap.split(",")[0].rsplit(":", 1)[0]
 
     @property
+    def dagster_graphql_url(self) -> str:
+        """Dagster's GraphQL endpoint (the webserver's), for the CLI, Airflow and tests."""
+        return f"http://{self.dagster_host}:{self.dagster_port}/graphql"
+
+    @property
     def kafka_port(self) -> int:
         return int(self.kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])
 

@@ -173,7 +173,7 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # windows and panes are aligned to it (Spark's rule)
 
 
 @dataclass(frozen=True)
@@ -213,11 +213,11 @@ class Geometry:
 
 
 def to_micros(moment: datetime) -> int:
-    return (moment.astimezone(UTC) - _EPOCH) // timedelta(microseconds=1)
+    return (moment.astimezone(UTC) - EPOCH) // timedelta(microseconds=1)
 
 
 def from_micros(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
+    return EPOCH + timedelta(microseconds=us)
 
 
 def current_window_start(now: datetime, duration: timedelta, slide: timedelta) -> datetime:
@@ -225,8 +225,8 @@ def current_window_start(now: datetime, duration: timedelta, slide: timedelta) -
 
     Windows start at multiples of ``slide`` since the epoch (Spark's alignment).
     """
-    since = now.astimezone(UTC) - _EPOCH
-    latest_start = _EPOCH + (since // slide) * slide
+    since = now.astimezone(UTC) - EPOCH
+    latest_start = EPOCH + (since // slide) * slide
     return latest_start - duration + slide
 
 

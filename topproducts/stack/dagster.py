@@ -37,7 +37,7 @@ def dagster_home(settings: Settings) -> Path:
 
 
 def graphql_url(settings: Settings) -> str:
-    return f"http://{settings.dagster_host}:{settings.dagster_port}/graphql"
+    return settings.dagster_graphql_url
 
 
 def log_file(settings: Settings, name: str) -> Path:
