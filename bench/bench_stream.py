@@ -40,8 +40,8 @@ from confluent_kafka import TopicPartition
 
 from bench.baselines import bare_consumer_rate, rss_mib, seed_baseline_rate
 from bench.drain_data import preload
-from streaming import process
 from topproducts import kafka_io
+from topproducts import stream_control as process
 from topproducts.leaderboards import Granularity, open_store
 from topproducts.leaderboards.schema import drop_leaderboards
 from topproducts.leaderboards.store import STREAM_QUERY
@@ -210,7 +210,7 @@ def main() -> None:
         try:
             d = drain(s, args.events, variants=1000, baselines=True)
             process.stop(s, timeout=60)
-            from streaming.rebuild import rebuild
+            from topproducts.rebuild import rebuild
 
             rebuilt = rebuild(s)  # the same topic, recounted from nothing (issue 11)
             d["rebuild_events_per_s"] = round(rebuilt.events_per_second)

@@ -58,9 +58,9 @@ from pathlib import Path
 
 from confluent_kafka import TopicPartition
 
-from streaming import process
 from tests.support import sandbox
 from topproducts import db, kafka_io
+from topproducts import stream_control as process
 from topproducts.countries import GLOBAL_SCOPE
 from topproducts.errors import TopProductsError
 from topproducts.events import Topic

@@ -6,5 +6,6 @@
 - :mod:`streaming.sink`: ``foreachBatch`` writers (absolute totals, ranks, dead letters).
 - :mod:`streaming.progress`: the listener that writes a progress row per batch.
 - :mod:`streaming.job`: the entry point, ``python -m streaming.job``.
-- :mod:`streaming.process`: start / stop / status of the job as a background process.
+- The job is started, stopped and watched as a process by :mod:`topproducts.stream_control`,
+  and rebuilt by :mod:`topproducts.rebuild` (the shared package never imports this one).
 """

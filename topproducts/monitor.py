@@ -13,8 +13,8 @@ from enum import StrEnum
 
 from confluent_kafka import TopicPartition
 
-from streaming import process as stream_process
 from topproducts import kafka_io
+from topproducts import stream_control as stream_process
 from topproducts.events import Topic
 from topproducts.leaderboards.store import Progress, open_store
 from topproducts.settings import Settings

@@ -15,7 +15,7 @@ import signal
 import dagster as dg
 from pydantic import Field
 
-from streaming import process as stream_process
+from topproducts import stream_control as stream_process
 from topproducts_assets.resources import StreamResource
 from topproducts_assets.shop import ORDER_EVENTS, OWNERS
 
@@ -88,7 +88,7 @@ def stop_stream() -> None:
                    "stream's own query in Spark batch mode (availableNow), then start the "
                    "stream again: it continues where the rebuild ended.")
 def rebuild_op(context: dg.OpExecutionContext, stream: StreamResource):
-    from streaming.rebuild import rebuild
+    from topproducts.rebuild import rebuild
 
     settings = stream.settings()
     stopped = stream_process.stop(settings)

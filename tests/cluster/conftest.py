@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from streaming import process as stream_process
 from topproducts import kafka_io
+from topproducts import stream_control as stream_process
 from topproducts.leaderboards.schema import drop_leaderboards
 from topproducts.settings import Settings, get_settings
 from topproducts.shop import schema as shop_schema

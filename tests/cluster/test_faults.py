@@ -27,8 +27,8 @@ import pytest
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import ConfigResource
 
-from streaming import process as stream_process
 from topproducts import db, kafka_io, reconcile, stack
+from topproducts import stream_control as stream_process
 from topproducts.events import Topic, decode
 from topproducts.leaderboards.store import open_store
 from topproducts.settings import Settings

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 import dagster as dg
 import pytest
 
-from streaming import process as stream_process
 from tests.support.sandbox import new_name, sandbox
 from topproducts import monitor
+from topproducts import stream_control as stream_process
 from topproducts.settings import Settings
 from topproducts.shop import outbox, seed, simulator
 from topproducts_assets import leaderboards, monitoring, streaming

@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from streaming import process
 from tests.support.ports import free_port
 from tests.support.sandbox import seeded_sandbox
 from topproducts import daily
+from topproducts import stream_control as process
 from topproducts.leaderboards.store import open_store
 from topproducts.settings import Settings
 from topproducts.shop import simulator

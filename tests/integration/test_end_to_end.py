@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.app import create_app
-from streaming import process
 from tests.support.sandbox import seeded_sandbox
 from topproducts import reconcile
+from topproducts import stream_control as process
 from topproducts.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -14,11 +14,11 @@ import time
 
 import pytest
 
-from streaming import process
-from streaming.rebuild import rebuild
 from topproducts import reconcile
+from topproducts import stream_control as process
 from topproducts.errors import TopProductsError
 from topproducts.leaderboards.schema import drop_leaderboards
+from topproducts.rebuild import rebuild
 from topproducts.settings import Settings
 from topproducts.shop import seed, simulator
 

@@ -15,11 +15,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from confluent_kafka import TopicPartition
 
-from streaming import process
 from streaming.job import QUERIES
 from streaming.reference import expected_totals, synthetic_orders
 from tests.integration.conftest import stop_stream_and_drop_keyspace
 from topproducts import kafka_io
+from topproducts import stream_control as process
 from topproducts.errors import StackError
 from topproducts.events import Envelope, encode
 from topproducts.leaderboards import Granularity, Metric, open_store, parse_duration, rank

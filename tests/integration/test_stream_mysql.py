@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from streaming import process
 from topproducts import reconcile
+from topproducts import stream_control as process
 from topproducts.settings import Settings
 from topproducts.shop import seed, simulator
 

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from streaming import process
 from topproducts import reconcile, stack
+from topproducts import stream_control as process
 from topproducts.settings import Settings
 from topproducts.shop import seed, simulator
 

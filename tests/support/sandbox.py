@@ -70,7 +70,7 @@ def drop(s: Settings, own_state: bool = False) -> None:
 
 
 def _stop_stream(s: Settings) -> None:
-    from streaming import process  # pyspark only for the tests that get here
+    from topproducts import stream_control as process
 
     process.stop(s, timeout=60)
 

@@ -41,7 +41,7 @@ def stream() -> None:
               help="Seconds to watch the job start before returning.")
 def start(wait: float) -> None:
     """Start the job in the background (log and pid under the state dir)."""
-    from streaming import process
+    from topproducts import stream_control as process
 
     settings = get_settings()
     pid = process.start(settings, wait=wait)
@@ -53,7 +53,7 @@ def start(wait: float) -> None:
               help="Seconds to wait for a clean stop before killing the job.")
 def stop(timeout: float) -> None:
     """Stop the job cleanly (SIGTERM: queries stop between batches)."""
-    from streaming import process
+    from topproducts import stream_control as process
 
     with err.status("stopping the stream"):
         pid = process.stop(get_settings(), timeout=timeout)
@@ -63,7 +63,7 @@ def stop(timeout: float) -> None:
 @stream.command()
 def status() -> None:
     """Whether the job runs, and each query's latest batch."""
-    from streaming import process
+    from topproducts import stream_control as process
 
     settings = get_settings()
     pid = process.running_pid(settings)
@@ -102,7 +102,7 @@ def reset(yes: bool) -> None:
 
     Checkpoints and Cassandra tables go together: one without the other would count twice.
     """
-    from streaming import process
+    from topproducts import stream_control as process
     from topproducts.leaderboards.schema import drop_leaderboards
 
     settings = get_settings()
@@ -125,8 +125,8 @@ def rebuild(yes: bool) -> None:
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from streaming.rebuild import has_state
-    from streaming.rebuild import rebuild as run_rebuild
+    from topproducts.rebuild import has_state
+    from topproducts.rebuild import rebuild as run_rebuild
 
     settings = get_settings()
     if has_state(settings) and not yes:

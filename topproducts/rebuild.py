@@ -23,8 +23,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from streaming import process
 from topproducts import kafka_io, monitor
+from topproducts import stream_control as process
 from topproducts.errors import TopProductsError
 from topproducts.events import Topic
 from topproducts.leaderboards.schema import drop_leaderboards

@@ -1,4 +1,4 @@
-"""Start, stop and inspect the streaming job as a background process.
+"""Start, stop and inspect the streaming job (`python -m streaming.job`) as a background process.
 
 Used by ``topproducts stream``, by Dagster, by tests and by the benchmark. The pid
 file is ``<state_dir>/run/stream.pid``, the log ``<state_dir>/logs/stream.log``.
