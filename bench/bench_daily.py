@@ -37,6 +37,11 @@ STATUS = """
 query Status($id: String!) {
   partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status } }
 }"""
+FAILURES = """
+{ runsOrError(filter: {statuses: [FAILURE]}) { ... on Runs { results { runId
+  tags { key value }
+  eventConnection { events { __typename
+    ... on ExecutionStepFailureEvent { error { message cause { message } } } } } } } } }"""
 CHECKS = """
 query Checks($name: String!) {
   assetCheckExecutions(assetKey: {path: ["daily_leaderboards"]}, checkName: $name, limit: 500)
@@ -109,6 +114,12 @@ def main() -> None:
                 for name in ("equals_mysql", "agrees_with_stream")}
             print(f"backfill of {args.days} days: {status} in {seconds:.0f}s "
                   f"({seconds / args.days:.1f}s per day); checks passed: {passed}")
+            for run in graphql(url, FAILURES, {})["runsOrError"]["results"]:
+                day = {t["key"]: t["value"] for t in run["tags"]}.get("dagster/partition")
+                errors = [((e["error"] or {}).get("cause") or e["error"] or {}).get("message")
+                          for e in run["eventConnection"]["events"]
+                          if e["__typename"] == "ExecutionStepFailureEvent"]
+                print(f"failed: {day} run {run['runId']}: {errors[-1:]}")
             if args.screenshot:
                 screenshot(settings, args.screenshot)
                 print(f"screenshot: {args.screenshot}")
