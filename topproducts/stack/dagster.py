@@ -31,8 +31,13 @@ def dagster_home(settings: Settings) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text("# Local instance: SQLite storage in this folder (the defaults).\n"
-                          "telemetry:\n  enabled: false\n")
+        config.write_text(
+            "# Local instance: SQLite storage in this folder (the defaults).\n"
+            "telemetry:\n  enabled: false\n"
+            "# A backfill queues its runs two at a time: ten at once on 2 cores time out\n"
+            "# Cassandra connections (measured with a 30-day daily_leaderboards backfill).\n"
+            "run_queue:\n  tag_concurrency_limits:\n"
+            "    - key: dagster/backfill\n      limit: 2\n")
     return home
 
 
