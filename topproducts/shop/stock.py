@@ -24,24 +24,23 @@ def lock_stock(cur, tables: Tables, variant_ids: Sequence[int]) -> dict[int, int
 
 def replace_stock(cur, tables: Tables, stock: dict[int, int], ts: datetime) -> None:
     """Set the stock of each variant id to the given number (one UPDATE)."""
-    if not stock:
-        return
-    ids = sorted(stock)
-    cases = " ".join("WHEN %s THEN %s" for _ in ids)
-    params: list[object] = [x for vid in ids for x in (vid, stock[vid])]
-    cur.execute(f"UPDATE {tables.variants} SET stock = CASE variant_id {cases} END, "
-                f"updated_at = %s WHERE variant_id IN ({placeholders(ids)})",
-                [*params, ts, *ids])
+    _update_stock(cur, tables, stock, ts, "")
 
 
 def add_stock(cur, tables: Tables, delta: dict[int, int], ts: datetime) -> None:
     """Add (or with negative values remove) units of stock per variant id."""
-    if not delta:
+    _update_stock(cur, tables, delta, ts, "stock + ")
+
+
+def _update_stock(cur, tables: Tables, values: dict[int, int], ts: datetime,
+                  base: str) -> None:
+    """One UPDATE: ``stock = <base>CASE variant_id WHEN id THEN value ... END``."""
+    if not values:
         return
-    ids = sorted(delta)
+    ids = sorted(values)
     cases = " ".join("WHEN %s THEN %s" for _ in ids)
-    params: list[object] = [x for vid in ids for x in (vid, delta[vid])]
-    cur.execute(f"UPDATE {tables.variants} SET stock = stock + CASE variant_id {cases} END, "
+    params: list[object] = [x for vid in ids for x in (vid, values[vid])]
+    cur.execute(f"UPDATE {tables.variants} SET stock = {base}CASE variant_id {cases} END, "
                 f"updated_at = %s WHERE variant_id IN ({placeholders(ids)})",
                 [*params, ts, *ids])
 
