@@ -11,8 +11,12 @@ This module restarts the shared services, so it runs last among the integration 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +26,8 @@ from topproducts.settings import Settings
 from topproducts.shop import seed, simulator
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CLI = str(Path(sys.executable).parent / "topproducts")
 
 
 @pytest.fixture
@@ -41,6 +47,12 @@ def wait_for_exit(settings: Settings, timeout: float) -> bool:
     return False
 
 
+def status_code(settings: Settings) -> int:
+    """``topproducts stream status``'s exit code, as a script or service manager sees it."""
+    return subprocess.run([CLI, "stream", "status"], env={**os.environ, **settings.to_env()},
+                          capture_output=True, timeout=120, check=False).returncode
+
+
 def assert_exact(settings: Settings) -> None:
     for kind in (reconcile.ALL_TIME, "windows"):
         report = reconcile.run(settings, kind, wait_seconds=300)
@@ -53,7 +65,9 @@ def test_exact_after_kafka_and_cassandra_restarts(running_stack: Settings, shop:
                                                   ) -> None:
     seed.seed(shop, customers=150, products=40, seed=21)
     simulator.produce(shop, 300, seed=1, batch_size=100)
+    assert status_code(shop) == 3  # not running: LSB's code, as service managers answer
     process.start(shop)
+    assert status_code(shop) == 0
 
     # The broker goes away and comes back while the stream reads.
     assert stack.down(running_stack, ["kafka"]) == ["kafka"]
@@ -68,7 +82,9 @@ def test_exact_after_kafka_and_cassandra_restarts(running_stack: Settings, shop:
     simulator.produce(shop, 200, seed=3, batch_size=50)
     exited = wait_for_exit(shop, timeout=180)
     stack.up(running_stack, ["cassandra"])
-    if exited:  # what the Dagster sensor does for a dead stream
+    if exited:
+        assert status_code(shop) == 3
+        # what the Dagster sensor does for a dead stream
         process.start(shop)
     simulator.produce(shop, 100, seed=4, batch_size=50)
     assert_exact(shop)

@@ -60,15 +60,28 @@ def stop(timeout: float) -> None:
     err.print(f"stream stopped (pid {pid})" if pid else "the stream was not running")
 
 
+NOT_RUNNING_EXIT = 3  # LSB's "program is not running", as service managers answer
+
+
 @stream.command()
 def status() -> None:
-    """Whether the job runs, and each query's latest batch."""
+    """Whether the job runs, and each query's latest batch.
+
+    Exits 0 when the job runs and 3 when it does not (as ``systemctl status`` does),
+    after printing the last progress either way, so scripts can rely on the code.
+    """
     from topproducts import stream_control as process
 
     settings = get_settings()
     pid = process.running_pid(settings)
     err.print(f"stream: {'running, pid ' + str(pid) if pid else 'not running'}; "
               f"log {process.log_file(settings)}")
+    _print_progress(settings)
+    if not pid:
+        raise SystemExit(NOT_RUNNING_EXIT)
+
+
+def _print_progress(settings: Settings) -> None:
     try:
         with open_store(settings) as store:
             rows = store.progress()
