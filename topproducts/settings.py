@@ -1,48 +1,63 @@
 """All configuration, read once from the environment, with local defaults.
 
 Every host, port, credential, heap size and tuning knob of the project is a
-field here; nothing else reads ``os.environ``. A field named ``mysql_port`` is
-set by the environment variable ``TOPPRODUCTS_MYSQL_PORT``.
+field of :class:`Settings`, a pydantic-settings class; nothing else reads
+``os.environ``. A field named ``mysql_port`` is set by the environment variable
+``TOPPRODUCTS_MYSQL_PORT``.
+
+``Settings(...)`` is the defaults plus what you pass (the environment is not
+read); :func:`get_settings` and :meth:`Settings.from_env` read the environment.
+A bad value is a :class:`~topproducts.errors.ConfigError` of one line that names
+the variable.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from topproducts.errors import ConfigError
 
 PREFIX = "TOPPRODUCTS_"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+Port = Annotated[int, Field(ge=1, le=65535)]
+Count = Annotated[int, Field(ge=1)]  # partitions, replicas, cores, N of top N...
+Seconds = Annotated[float, Field(ge=0)]
+PositiveSeconds = Annotated[float, Field(gt=0)]
 
-@dataclass(frozen=True)
-class Settings:
+
+class Settings(BaseSettings):
     """The project's settings. Build with :func:`get_settings` or :meth:`from_env`."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, case_sensitive=False, frozen=True,
+                                      extra="forbid")
 
     # Where the local stack keeps its data, logs and pid files (git-ignored).
     state_dir: Path = REPO_ROOT / ".stack"
 
     # MySQL / MariaDB: the shop's source of truth.
     mysql_host: str = "127.0.0.1"
-    mysql_port: int = 3306
+    mysql_port: Port = 3306
     mysql_user: str = "topproducts"
     mysql_password: str = "topproducts"  # local default only; set the env var elsewhere
     mysql_database_prefix: str = ""  # tests use one to get their own five databases
 
     # Kafka (KRaft, one node: broker + controller).
     kafka_bootstrap: str = "127.0.0.1:9092"
-    kafka_controller_port: int = 9093
+    kafka_controller_port: Port = 9093
     kafka_heap: str = "512m"
-    kafka_partitions: int = 3
+    kafka_partitions: Count = 3
     kafka_topic_prefix: str = "shop"
     # Replication of the shop topics (a cluster: 3 and 2, so one broker may die).
-    kafka_replication: int = 1
-    kafka_min_insync_replicas: int = 1
+    kafka_replication: Count = 1
+    kafka_min_insync_replicas: Count = 1
     # SASL/SCRAM credentials; empty user = PLAINTEXT (the single node).
     kafka_sasl_username: str = ""
     kafka_sasl_password: str = ""
@@ -50,8 +65,8 @@ class Settings:
 
     # Cassandra (one node).
     cassandra_host: str = "127.0.0.1"
-    cassandra_port: int = 9042
-    cassandra_storage_port: int = 7000
+    cassandra_port: Port = 9042
+    cassandra_storage_port: Port = 7000
     cassandra_heap: str = "1g"
     cassandra_keyspace: str = "topproducts"
     cassandra_replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
@@ -67,30 +82,31 @@ class Settings:
     # Spark.
     spark_master: str = "local[2]"
     spark_driver_memory: str = "1g"
-    spark_shuffle_partitions: int = 2  # the stream's dedupe state: one RocksDB store each
-    spark_ui_port: int = 4040
+    spark_shuffle_partitions: Count = 2  # the stream's dedupe state: one RocksDB store each
+    spark_ui_port: Port = 4040
     # Executors on a spark:// master (unused by local[N]).
     spark_executor_memory: str = "512m"
-    spark_executor_cores: int = 1
+    spark_executor_cores: Count = 1
     # A micro-batch starts at most this often (sooner is wasted polling; a busy stream
     # starts the next batch as soon as the last one ends).
-    stream_trigger_seconds: float = 0.2
+    stream_trigger_seconds: Seconds = 0.2
     # The largest micro-batch, in Kafka messages (a backlog drains in batches this big).
-    stream_max_offsets_per_trigger: int = 500_000
+    stream_max_offsets_per_trigger: Count = 500_000
     # How long the broker may hold a fetch that has no data (Kafka's default is 500 ms,
     # which every micro-batch then waits for).
-    stream_fetch_max_wait_ms: int = 10
+    stream_fetch_max_wait_ms: Annotated[int, Field(ge=0)] = 10
     # Boards of open windows other than the current and the next one are written at most
     # this often while batches run, and when the stream goes idle (about 1 s later).
-    stream_board_refresh_seconds: float = 2.0
+    stream_board_refresh_seconds: Seconds = 2.0
     # Monitoring (the Dagster sensor and checks).
-    stream_stall_seconds: float = 120.0  # no batch for this long while input waits = stalled
-    stream_restart_cooldown_seconds: float = 120.0  # at most one restart request per period
-    leaderboard_freshness_seconds: float = 120.0  # a confirmed order shows within this
-    reconcile_wait_seconds: float = 60.0  # how long reconciliation waits for a quiet moment
+    # No batch for this long while input waits = stalled.
+    stream_stall_seconds: PositiveSeconds = 120.0
+    stream_restart_cooldown_seconds: Seconds = 120.0  # at most one restart request per period
+    leaderboard_freshness_seconds: PositiveSeconds = 120.0  # a confirmed order shows within this
+    reconcile_wait_seconds: Seconds = 60.0  # how long reconciliation waits for a quiet moment
 
     # Leaderboards.
-    top_n: int = 10
+    top_n: Count = 10
     window_duration: str = "1 hour"
     window_slide: str = "5 minutes"
     watermark: str = "10 minutes"
@@ -98,13 +114,13 @@ class Settings:
 
     # Dagster and the API.
     dagster_host: str = "127.0.0.1"
-    dagster_port: int = 3000
+    dagster_port: Port = 3000
     api_host: str = "127.0.0.1"
-    api_port: int = 8000
+    api_port: Port = 8000
     api_key: str = "local-dev-key"  # local default only; set the env var elsewhere
     # The API serves leaderboards from memory and re-reads each watched board this often
     # (pushing it to the page when it changed): the most a read lags Cassandra.
-    api_board_refresh_seconds: float = 0.1
+    api_board_refresh_seconds: PositiveSeconds = 0.1
 
     # The local cluster (`topproducts cluster`): one loopback address per node, its
     # folder, and small heaps (9 JVMs share the machine).
@@ -112,7 +128,7 @@ class Settings:
     cluster_state_dir: Path = REPO_ROOT / ".stack" / "cluster"
     cluster_kafka_heap: str = "384m"
     cluster_cassandra_heap: str = "640m"
-    cluster_spark_master_port: int = 7077
+    cluster_spark_master_port: Port = 7077
     cluster_spark_worker_memory: str = "1g"
 
     # Derived paths -----------------------------------------------------------
@@ -159,40 +175,72 @@ class Settings:
         """Full Kafka topic name for a short name such as ``orders``."""
         return f"{self.kafka_topic_prefix}.{name}"
 
+    @field_validator("state_dir", "cluster_state_dir")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        return path.expanduser().resolve()
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigError(_one_line(exc)) from None
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
+                                   dotenv_settings, file_secret_settings):
+        # Settings(...) is the defaults plus its arguments; the environment is read by
+        # from_env (os.environ, or a child process's environment before it starts).
+        return (init_settings,)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read every field from ``TOPPRODUCTS_<FIELD>``; unknown variables are ignored."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            raw = environ.get(PREFIX + f.name.upper())
-            if raw is None:
-                continue
-            values[f.name] = _parse(f, raw)
-        return cls(**values)
+        """Read every field from ``TOPPRODUCTS_<FIELD>`` in ``environ`` (default:
+        ``os.environ``); unknown variables are ignored."""
+        return cls(**_Environment(cls, os.environ if environ is None else environ)())
 
     def replace(self, **changes: object) -> Settings:
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes``, validated like the environment's values."""
+        return type(self)(**{**self.model_dump(), **changes})
 
     def to_env(self) -> dict[str, str]:
         """Every field as its ``TOPPRODUCTS_*`` variable: a child process rebuilds these
         exact settings with :meth:`from_env`."""
-        return {PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in fields(self)}
+        return {variable(name): str(value) for name, value in self}
 
 
-def _parse(f: dataclasses.Field, raw: str) -> object:
-    kind = f.type if isinstance(f.type, str) else f.type.__name__
-    name = PREFIX + f.name.upper()
-    try:
-        if kind == "int":
-            return int(raw)
-        if kind == "float":
-            return float(raw)
-        if kind == "Path":
-            return Path(raw).expanduser().resolve()
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a valid {kind}") from None
-    return raw
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' environment source over any mapping of variables."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k.lower(): v for k, v in self._environ.items()}
+
+
+def variable(field: str) -> str:
+    """The environment variable of a field: ``mysql_port`` -> ``TOPPRODUCTS_MYSQL_PORT``."""
+    return PREFIX + field.upper()
+
+
+def _one_line(exc: ValidationError) -> str:
+    """``TOPPRODUCTS_MYSQL_PORT='abc' is not a valid int``, one clause per bad field."""
+    clauses = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        given = error.get("input")
+        if field not in Settings.model_fields:
+            clauses.append(f"{field!r} is not a setting" if field else error["msg"])
+            continue
+        kind = getattr(Settings.model_fields[field].annotation, "__name__", "value")
+        if error["type"].endswith(("_parsing", "_type")):
+            clauses.append(f"{variable(field)}={given!r} is not a valid {kind}")
+        else:
+            msg = error["msg"]
+            clauses.append(f"{variable(field)}={given!r}: {msg[:1].lower()}{msg[1:]}")
+    return "; ".join(clauses)
 
 
 @cache
@@ -201,4 +249,4 @@ def get_settings() -> Settings:
     return Settings.from_env()
 
 
-__all__ = ["PREFIX", "REPO_ROOT", "Settings", "get_settings"]
+__all__ = ["PREFIX", "REPO_ROOT", "Settings", "get_settings", "variable"]
