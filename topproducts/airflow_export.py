@@ -1,21 +1,25 @@
-"""Export the Dagster schedules as Airflow DAG files, and the environment Airflow runs them in.
+"""Export the Dagster schedules as Airflow DAG files.
 
 One DAG per Dagster schedule: the schedule's cron and timezone, ``catchup=False``, retries,
-and one task, dagster-airflow's ``DagsterOperator``, that launches the schedule's job with its
-run config through the Dagster webserver's GraphQL API and waits for the run to finish. The
-files are generated (never edited by hand) and committed; a unit test regenerates them and
-fails when they drift from the Dagster definitions.
+and one task, a subclass of dagster-airflow's ``DagsterOperator``, that launches the schedule's
+job with its run config through the Dagster webserver's GraphQL API and waits for the run to
+finish. The files are generated (never edited by hand) and committed; a unit test regenerates
+them and fails when they drift from the Dagster definitions.
 
-How dagster-airflow 1.13 reaches the webserver (read in its source, ``hooks/dagster_hook.py``):
-the hook is built in the operator's ``__init__`` (so at DAG parse time) from the Airflow
-connection ``dagster_conn_id``. If the connection's *login* is ``https://dagster.cloud/`` (or
-empty) it builds a Dagster+ URL from description/host/password; otherwise the login **is** the
-GraphQL URL, used verbatim (``http://127.0.0.1:3000/graphql``). The hook also refuses a
+How dagster-airflow 1.13 reaches the webserver (read in its source, ``hooks/dagster_hook.py``
+and ``operators/dagster_operator.py``): ``DagsterOperator.__init__`` builds its hook, which
+looks the Airflow connection ``dagster_conn_id`` up, so at DAG parse time: an Airflow without
+the connection would fail to import the DAG. The generated ``DagsterRunOperator`` builds the
+hook on first use instead (when the task runs) and turns a missing connection into an error
+that names it. If the connection's *login* is ``https://dagster.cloud/`` (or empty) the hook
+builds a Dagster+ URL from description/host/password; otherwise the login **is** the GraphQL
+URL, used verbatim (``http://127.0.0.1:3000/graphql``). The hook also refuses a
 ``user_token`` of None even for an open-source webserver, so the DAGs pass ``user_token=""``
 (sent as an empty ``Dagster-Cloud-Api-Token`` header, which the OSS webserver ignores).
 
 This module runs in the project's venv (Dagster 1.13, SQLAlchemy 2); Airflow itself lives in
 a separate venv (see ``infra/airflow/install.sh``) and only ever sees the generated files.
+Airflow's environment and processes are in :mod:`topproducts.stack.airflow`.
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
-import os
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,15 +36,12 @@ from typing import Any
 import yaml
 
 from topproducts.errors import ConfigError
-from topproducts.settings import REPO_ROOT, Settings
+from topproducts.settings import REPO_ROOT
+from topproducts.stack.airflow import CONN_ENV_VAR, CONN_ID, DAGS_DIR
 
-DAGS_DIR = REPO_ROOT / "airflow" / "dags"
 WORKSPACE_YAML = REPO_ROOT / "workspace.yaml"
 DEFINITIONS_MODULE = "topproducts_assets.definitions"
 DEFINITIONS_ATTR = "defs"
-
-CONN_ID = "dagster_default"
-CONN_ENV_VAR = "AIRFLOW_CONN_DAGSTER_DEFAULT"
 
 # Continuity with the original system's Airflow DAGs; other schedules keep their own name
 # without the "_schedule" suffix.
@@ -253,6 +253,7 @@ The task launches a run through the Dagster webserver's GraphQL API and waits fo
 (dagster-airflow's DagsterOperator; it polls every 5 s). The webserver's address comes from
 the Airflow connection `{CONN_ID}`, whose login is the GraphQL URL, e.g.
 `{CONN_ENV_VAR}='{{"conn_type": "dagster", "login": "http://127.0.0.1:3000/graphql"}}'`.
+The connection is looked up when the task runs: the DAG imports without it.
 """
 
 {_imports(spec)}
@@ -290,21 +291,63 @@ _IMPORTS = """from datetime import timedelta
 
 import pendulum
 from airflow import DAG
+from airflow.exceptions import AirflowException, AirflowNotFoundException
 from dagster_airflow import DagsterOperator
+from dagster_airflow.hooks.dagster_hook import DagsterHook
 """
 
-# dagster-airflow 1.13's hook launches a run with fixed tags (no partition), so a partitioned
-# job's DAG sends the same GraphQL mutation with the `dagster/partition` tag and then waits
-# with the hook as DagsterOperator does.
-_PARTITION_OPERATOR = '''import json
+_PARTITION_IMPORTS = """import json
 from datetime import timedelta
 
 import pendulum
 import requests
 from airflow import DAG
-from airflow.exceptions import AirflowException
+from airflow.exceptions import AirflowException, AirflowNotFoundException
 from dagster_airflow import DagsterOperator
+from dagster_airflow.hooks.dagster_hook import DagsterHook
+"""
 
+# DagsterOperator.__init__ builds its hook, which looks the connection up, so a DAG would not
+# even import in an Airflow without the connection: the hook is built when the task runs.
+_RUN_OPERATOR = '''
+
+class DagsterRunOperator(DagsterOperator):
+    """DagsterOperator that looks its Airflow connection up when the task runs.
+
+    DagsterOperator builds its hook (which reads the connection) when the DAG is parsed, so
+    without the connection the DAG would not import. This one imports anywhere; a task run
+    without the connection fails with an error that names it.
+    """
+
+    def __init__(self, *, dagster_conn_id: str = "dagster_default", **kwargs) -> None:
+        # Without a connection id, DagsterOperator.__init__ looks no connection up.
+        super().__init__(dagster_conn_id=None, **kwargs)
+        self.dagster_conn_id = dagster_conn_id
+
+    @property
+    def hook(self) -> DagsterHook:
+        if self.__dict__.get("_dagster_hook") is None:
+            try:
+                self._dagster_hook = DagsterHook(
+                    dagster_conn_id=self.dagster_conn_id, user_token=self.user_token,
+                    url=f"{self.url}{self.organization_id}/{self.deployment_name}/graphql")
+            except AirflowNotFoundException as exc:
+                raise AirflowException(
+                    f"the Airflow connection `{self.dagster_conn_id}` is not defined: add it "
+                    "(Admin > Connections, type dagster, login: the GraphQL URL of the Dagster "
+                    "webserver, e.g. http://127.0.0.1:3000/graphql) or set the variable "
+                    f"AIRFLOW_CONN_{self.dagster_conn_id.upper()}") from exc
+        return self._dagster_hook
+
+    @hook.setter
+    def hook(self, value: DagsterHook) -> None:
+        """Ignore the placeholder hook DagsterOperator.__init__ builds."""
+'''
+
+# dagster-airflow 1.13's hook launches a run with fixed tags (no partition), so a partitioned
+# job's DAG sends the same GraphQL mutation with the `dagster/partition` tag and then waits
+# with the hook as DagsterOperator does.
+_PARTITION_OPERATOR = '''
 LAUNCH = """
 mutation Launch($executionParams: ExecutionParams!) {
   launchPipelineExecution(executionParams: $executionParams) {
@@ -318,8 +361,8 @@ mutation Launch($executionParams: ExecutionParams!) {
 """
 
 
-class DagsterPartitionOperator(DagsterOperator):
-    """DagsterOperator that launches the run of one partition of the job."""
+class DagsterPartitionOperator(DagsterRunOperator):
+    """DagsterRunOperator that launches the run of one partition of the job."""
 
     template_fields = [*DagsterOperator.template_fields, "partition_key"]
 
@@ -346,12 +389,13 @@ class DagsterPartitionOperator(DagsterOperator):
         self.log.info("Run %s launched for partition %s", self.run_id, self.partition_key)
         context["task_instance"].xcom_push(key="run_id", value=self.run_id)
         self.hook.wait_for_run(run_id=self.run_id)
-
 '''
 
 
 def _imports(spec: DagSpec) -> str:
-    return _IMPORTS if spec.partition_days_back is None else _PARTITION_OPERATOR
+    if spec.partition_days_back is None:
+        return _IMPORTS + _RUN_OPERATOR + "\n"
+    return _PARTITION_IMPORTS + _RUN_OPERATOR + "\n" + _PARTITION_OPERATOR + "\n"
 
 
 def _partition_arg(spec: DagSpec) -> str:
@@ -363,7 +407,7 @@ def _partition_arg(spec: DagSpec) -> str:
 
 
 def _operator(spec: DagSpec) -> str:
-    return "DagsterOperator" if spec.partition_days_back is None else "DagsterPartitionOperator"
+    return "DagsterRunOperator" if spec.partition_days_back is None else "DagsterPartitionOperator"
 
 
 def _literal(value: Any, indent: int = 0) -> str:
@@ -442,64 +486,13 @@ def drift(out_dir: Path = DAGS_DIR, files: Mapping[str, str] | None = None) -> l
     return problems
 
 
-# The environment Airflow runs in ------------------------------------------------------------
-
-
-def airflow_venv(settings: Settings) -> Path:
-    return settings.state_dir / "airflow-venv"
-
-
-def airflow_home(settings: Settings) -> Path:
-    return settings.state_dir / "airflow"
-
-
-def dagster_connection(settings: Settings) -> str:
-    """The value of ``AIRFLOW_CONN_DAGSTER_DEFAULT``: an OSS webserver's GraphQL URL as login."""
-    return json.dumps({"conn_type": "dagster", "login": settings.dagster_graphql_url})
-
-
-def airflow_env(settings: Settings, dags_dir: Path = DAGS_DIR) -> dict[str, str]:
-    """Variables for any Airflow command: home and SQLite DB in the state dir, our DAGs only."""
-    home = airflow_home(settings)
-    return {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_dir),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "SequentialExecutor",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "True",
-        # A small machine: one webserver worker, no example connections, quiet warnings.
-        "AIRFLOW__WEBSERVER__WORKERS": "1",
-        "AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS": "False",
-        "PYTHONWARNINGS": "ignore",
-        CONN_ENV_VAR: dagster_connection(settings),
-    }
-
-
-def airflow_process_env(settings: Settings, base: Mapping[str, str] | None = None
-                        ) -> dict[str, str]:
-    """The full environment of an Airflow process: ``base`` (default: ours) plus
-    :func:`airflow_env`, with the Airflow venv first on PATH (executors start tasks as
-    ``airflow tasks run ...`` found on PATH)."""
-    base = os.environ if base is None else base
-    bin_dir = str(airflow_venv(settings) / "bin")
-    path = base.get("PATH", "")
-    return {**base, **airflow_env(settings),
-            "PATH": f"{bin_dir}{os.pathsep}{path}" if path else bin_dir}
-
-
 __all__ = [
     "CONN_ENV_VAR",
     "CONN_ID",
     "DAGS_DIR",
     "DAG_IDS",
     "DagSpec",
-    "airflow_env",
-    "airflow_home",
-    "airflow_process_env",
-    "airflow_venv",
     "dag_specs",
-    "dagster_connection",
     "drift",
     "export",
     "load_definitions",

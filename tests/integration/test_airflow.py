@@ -26,11 +26,11 @@ from tests.support.ports import free_port
 from tests.support.sandbox import new_name, sandbox
 from topproducts import airflow_export as ax
 from topproducts import daily, kafka_io
-from topproducts.cli import airflow as airflow_cli
 from topproducts.events import Topic
 from topproducts.leaderboards.store import open_store
 from topproducts.settings import Settings
 from topproducts.shop import history, schema, seed
+from topproducts.stack import airflow as local_airflow
 from topproducts.stack import dagster
 from topproducts_assets.definitions import defs
 
@@ -41,6 +41,13 @@ DAGBAG_SCRIPT = textwrap.dedent("""
     import json, os
     from airflow.models import DagBag
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"], include_examples=False)
+
+    def graphql_url(task):  # the hook is built (and the connection read) on first use
+        try:
+            return task.hook.url
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"
+
     dags = {}
     for dag_id, dag in bag.dags.items():
         dags[dag_id] = {
@@ -51,7 +58,7 @@ DAGBAG_SCRIPT = textwrap.dedent("""
                 "operator": type(t).__module__ + "." + type(t).__name__,
                 "job_name": t.job_name, "repository_name": t.repository_name,
                 "location_name": t.repostitory_location_name, "run_config": t.run_config,
-                "dagster_conn_id": t.dagster_conn_id, "graphql_url": t.hook.url,
+                "dagster_conn_id": t.dagster_conn_id, "graphql_url": graphql_url(t),
                 "retries": t.retries, "partition_key": getattr(t, "partition_key", None)}
                 for t in dag.tasks},
         }
@@ -79,8 +86,8 @@ query Runs($job: String!) {
 @pytest.fixture(scope="module")
 def airflow_python(settings: Settings) -> Path:
     """The Airflow venv's python (installed now if missing: about a minute with a warm cache)."""
-    airflow_cli.install(settings)
-    return ax.airflow_venv(settings) / "bin" / "python"
+    local_airflow.install(settings)
+    return local_airflow.airflow_venv(settings) / "bin" / "python"
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +112,7 @@ def shop(running_stack: Settings, tmp_path_factory: pytest.TempPathFactory
 def airflow_env(airflow_python: Path, shop: Settings) -> dict[str, str]:
     """Environment for Airflow commands: a fresh home and DB, the connection to ``shop``'s
     Dagster webserver, the committed DAG folder."""
-    env = ax.airflow_process_env(shop)
+    env = local_airflow.airflow_process_env(shop)
     result = run(airflow_python, ["-m", "airflow", "db", "migrate"], env, timeout=300)
     assert result.returncode == 0, f"airflow db migrate failed:\n{result.stdout[-3000:]}"
     return env
@@ -180,12 +187,12 @@ def test_dagbag_loads_the_exported_dags_as_the_dagster_definitions_say(
         assert dag["paused_upon_creation"] is (True if spec.runs_in_dagster else None)
         partitioned = spec.partition_days_back is not None
         operator = (f"unusual_prefix_{dag_id}.DagsterPartitionOperator" if partitioned
-                    else "dagster_airflow.operators.dagster_operator.DagsterOperator")
+                    else f"unusual_prefix_{dag_id}.DagsterRunOperator")
         task = dict(dag["tasks"][spec.job_name])
-        if partitioned:  # Airflow names a DAG file's module after a hash of its path
-            module, _, name = task["operator"].rpartition(".")
-            task["operator"] = f"unusual_prefix_{dag_id}.{name}"
-            assert module.startswith("unusual_prefix_") and module.endswith(dag_id)
+        # Airflow names a DAG file's module after a hash of its path
+        module, _, name = task["operator"].rpartition(".")
+        task["operator"] = f"unusual_prefix_{dag_id}.{name}"
+        assert module.startswith("unusual_prefix_") and module.endswith(dag_id)
         assert {spec.job_name: task} == {spec.job_name: {
             "operator": operator,
             "job_name": schedule.job_name,
@@ -199,14 +206,29 @@ def test_dagbag_loads_the_exported_dags_as_the_dagster_definitions_say(
         }}
 
 
-def test_dagbag_without_the_connection_reports_an_import_error(
+def test_without_the_connection_the_dags_import_and_a_task_run_names_it(
         airflow_python: Path, airflow_env: dict[str, str]) -> None:
-    """The operator builds its hook at parse time: a missing connection is an import error,
-    visible in Airflow's UI, not a silent no-op."""
-    env = {k: v for k, v in airflow_env.items() if k != ax.CONN_ENV_VAR}
+    """DagsterOperator builds its hook (and reads the connection) at parse time; the exported
+    operator waits for the task to run: the DAGs import in an Airflow that has no
+    ``dagster_default`` yet, and running a task there fails saying which connection is missing."""
+    env = {k: v for k, v in airflow_env.items() if k != local_airflow.CONN_ENV_VAR}
     bag = load_dagbag(airflow_python, env)
-    assert set(bag["import_errors"]) == {str(p) for p in ax.DAGS_DIR.glob("*.py")}
-    assert all("dagster_default" in e for e in bag["import_errors"].values())
+    assert bag["import_errors"] == {}
+    specs = {s.dag_id: s for s in ax.dag_specs(defs, ax.location_name())}
+    assert set(bag["dags"]) == set(specs)
+    for dag_id, spec in specs.items():
+        task = bag["dags"][dag_id]["tasks"][spec.job_name]
+        assert task["dagster_conn_id"] == "dagster_default"
+        assert task["graphql_url"].startswith(
+            "AirflowException: the Airflow connection `dagster_default` is not defined")
+
+    result = run(airflow_python, ["-m", "airflow", "tasks", "test", "customer_profile",
+                                  spec_of("customer_profile").job_name, "2024-06-01"],
+                 env, timeout=300)
+    assert result.returncode != 0, result.stdout[-3000:]
+    assert ("AirflowException: the Airflow connection `dagster_default` is not defined"
+            in result.stdout), result.stdout[-3000:]
+    assert "AIRFLOW_CONN_DAGSTER_DEFAULT" in result.stdout
 
 
 def test_dags_test_runs_the_dagster_jobs_for_real(

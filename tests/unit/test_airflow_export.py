@@ -16,6 +16,7 @@ import pytest
 from topproducts import airflow_export as ax
 from topproducts.errors import ConfigError
 from topproducts.settings import REPO_ROOT, Settings
+from topproducts.stack import airflow as local_airflow
 from topproducts_assets.definitions import defs
 
 EXPECTED = {  # dag id -> (schedule, cron, job), as in the original system's DAGs
@@ -25,7 +26,8 @@ EXPECTED = {  # dag id -> (schedule, cron, job), as in the original system's DAG
 
 
 def operator_kwargs(source: str) -> dict[str, object]:
-    """The keyword arguments of the DagsterOperator(...) call in a DAG file, as values."""
+    """The keyword arguments of the operator call (DagsterRunOperator(...) or
+    DagsterPartitionOperator(...)) in a DAG file, as values."""
     tree = ast.parse(source)
     constants = {
         t.id: ast.literal_eval(node.value)
@@ -34,7 +36,7 @@ def operator_kwargs(source: str) -> dict[str, object]:
     }
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)
              and isinstance(n.func, ast.Name)
-             and n.func.id in ("DagsterOperator", "DagsterPartitionOperator")]
+             and n.func.id in ("DagsterRunOperator", "DagsterPartitionOperator")]
     assert len(calls) == 1
     return {kw.arg: constants[kw.value.id] if isinstance(kw.value, ast.Name)
             else ast.literal_eval(kw.value) for kw in calls[0].keywords}
@@ -109,6 +111,27 @@ def test_partitioned_dags_launch_the_day_the_dagster_schedule_builds(dag_id: str
                          if s.dag_id == "customer_order")
     assert unpartitioned.partition_days_back is None
     assert "partition_key" not in ax.render(unpartitioned)
+
+
+@pytest.mark.parametrize("spec", ax.dag_specs(defs, ax.location_name()), ids=lambda s: s.dag_id)
+def test_committed_file_looks_the_connection_up_when_the_task_runs(spec: ax.DagSpec) -> None:
+    """DagsterOperator.__init__ builds its hook, which reads the connection, at parse time;
+    the DAG's operator passes no connection id to it and builds the hook on first use."""
+    tree = ast.parse((ax.DAGS_DIR / spec.file_name).read_text())
+    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+    run = classes["DagsterRunOperator"]
+    assert [ast.unparse(b) for b in run.bases] == ["DagsterOperator"]
+    init = next(f for f in run.body if isinstance(f, ast.FunctionDef) and f.name == "__init__")
+    super_call = next(n for n in ast.walk(init) if isinstance(n, ast.Call)
+                      and ast.unparse(n.func) == "super().__init__")
+    assert {kw.arg: ast.unparse(kw.value) for kw in super_call.keywords
+            if kw.arg} == {"dagster_conn_id": "None"}
+    hook = [f for f in run.body if isinstance(f, ast.FunctionDef) and f.name == "hook"]
+    assert len(hook) == 2  # the property builds the hook, its setter drops DagsterOperator's
+    assert "AIRFLOW_CONN_" in ast.unparse(hook[0])  # a missing connection says how to add it
+    if spec.partition_days_back is not None:
+        assert [ast.unparse(b) for b in classes["DagsterPartitionOperator"].bases] == [
+            "DagsterRunOperator"]
 
 
 def test_order_dag_says_how_many_orders_a_run_places() -> None:
@@ -227,7 +250,7 @@ def test_location_name_refuses_a_workspace_without_the_module(tmp_path: Path) ->
 
 def test_airflow_env_points_the_connection_at_the_configured_webserver(tmp_path: Path) -> None:
     settings = Settings(state_dir=tmp_path, dagster_host="10.0.0.5", dagster_port=3333)
-    env = ax.airflow_env(settings)
+    env = local_airflow.airflow_env(settings)
     conn = json.loads(env["AIRFLOW_CONN_DAGSTER_DEFAULT"])
     # dagster-airflow uses the login verbatim as the GraphQL URL when it is not Dagster+
     assert conn == {"conn_type": "dagster", "login": "http://10.0.0.5:3333/graphql"}

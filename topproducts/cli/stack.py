@@ -93,7 +93,7 @@ def _table(statuses: list[local_stack.ServiceStatus], title: str = "local stack"
     for s in statuses:
         state = f"[{colours.get(s.state, 'red')}]{s.state}[/]"
         table.add_row(s.name, state, s.address, str(s.pid or "-"), s.answer or s.error or "-",
-                      _short(s.log_file))
+                      _short(str(s.log_file)))
     Console(width=max(Console().width, 110)).print(table)
 
 

@@ -16,15 +16,14 @@ folder under ``settings.cluster_state_dir`` (logs, pid files, data):
 
 The clients see the cluster through ordinary settings (:func:`client_settings`):
 ``topproducts cluster env`` prints them as ``TOPPRODUCTS_*`` variables, the same ones
-that point the project at real clusters. Starting, waiting and stopping reuse
-:mod:`topproducts.stack`.
+that point the project at real clusters. Starting, waiting and stopping are the
+one supervisor's (:mod:`topproducts.stack.supervisor`, through :mod:`topproducts.stack`).
 """
 
 from __future__ import annotations
 
 import base64
 import os
-import signal
 import subprocess
 import uuid
 from collections.abc import Callable, Sequence
@@ -38,7 +37,7 @@ from cassandra import InvalidRequest
 from topproducts import stack
 from topproducts.errors import StackError
 from topproducts.settings import Settings
-from topproducts.stack import maven, process
+from topproducts.stack import maven, supervisor
 from topproducts.stack.services import CONF, Cassandra, Kafka, MariaDB, Service, _java, _render
 
 if TYPE_CHECKING:
@@ -315,6 +314,10 @@ class SparkDaemon(Service):
     start_timeout = 90.0
     main_class: str
 
+    @property
+    def marker(self) -> str:  # type: ignore[override]
+        return self.main_class  # spark-class execs java with it
+
     def _master_json(self) -> dict:
         import httpx
 
@@ -442,13 +445,13 @@ def status(settings: Settings) -> list[stack.ServiceStatus]:
 
 def other_processes(settings: Settings) -> dict[str, int]:
     """Our other processes with a pid file in the cluster's run folder (the stream)."""
-    owned = {svc.pid_file for svc in services(settings)}
-    found = {}
-    for pid_file in sorted(settings.run_dir.glob("*.pid")):
-        pid = process.read_pid(pid_file) if pid_file not in owned else None
-        if pid is not None:
-            found[pid_file.stem] = pid
-    return found
+    return {sup.name: sup.pid() or 0 for sup in _others(settings)}
+
+
+def _others(settings: Settings) -> list[supervisor.Supervised]:
+    # SIGTERM to the leader only: the stream's driver stops its JVM itself.
+    return supervisor.others(settings.run_dir, settings.logs_dir,
+                             [svc.pid_file for svc in services(settings)], term_group=False)
 
 
 def down(settings: Settings, progress: stack.Progress | None = None) -> list[str]:
@@ -457,12 +460,7 @@ def down(settings: Settings, progress: stack.Progress | None = None) -> list[str
         if progress:
             progress(name, message)
 
-    stopped = []
-    for name, pid in other_processes(settings).items():
-        say(name, f"stopping pid {pid}")
-        process.stop(pid, timeout=60, term_group=False)
-        process.wait_gone(pid, 10)
-        stopped.append(name)
+    stopped = [other.name for other in _others(settings) if other.stop(timeout=60, progress=say)]
     everything = services(settings)
     spark = [s for s in everything if isinstance(s, SparkDaemon)]
     rest = [s for s in everything if not isinstance(s, SparkDaemon)]
@@ -475,9 +473,7 @@ def down(settings: Settings, progress: stack.Progress | None = None) -> list[str
 def kill(svc: Service) -> int:
     """``kill -9`` a process of the cluster and its children (a worker's executor), as a
     crash of its machine would; its pid file stays (stale) until it is started again."""
-    pid = process.read_pid(svc.pid_file)
+    pid = svc.supervised().kill()
     if pid is None:
         raise StackError(f"{svc.name} is not running")
-    os.killpg(pid, signal.SIGKILL)
-    process.wait_gone(pid, 30)
     return pid

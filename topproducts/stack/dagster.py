@@ -5,20 +5,20 @@ the daemon runs schedules and sensors and dequeues launched runs (Dagster's defa
 coordinator queues runs, so without the daemon a launched run never starts).
 ``DAGSTER_HOME`` is ``<state_dir>/dagster``. Child processes get the project's settings as
 ``TOPPRODUCTS_*`` variables, so a run launched here uses the same databases and topics.
+Both are processes of the one supervisor (:mod:`topproducts.stack.supervisor`).
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 from topproducts.errors import StackError
 from topproducts.exposure import check_bind
 from topproducts.settings import REPO_ROOT, Settings
-from topproducts.stack import process
+from topproducts.stack.supervisor import Supervised
 
 WORKSPACE = REPO_ROOT / "workspace.yaml"
 WEBSERVER = "dagster-webserver"
@@ -65,14 +65,27 @@ def version(settings: Settings, timeout: float = 3.0) -> str | None:
         return None
 
 
-def _commands(settings: Settings, workspace: Path) -> dict[str, list[str]]:
+def supervised(settings: Settings, workspace: Path = WORKSPACE, timeout: float = 120.0
+               ) -> dict[str, Supervised]:
+    """The webserver (ready when GraphQL answers) and the daemon (ready when alive), in
+    start order."""
     bin_dir = Path(sys.executable).parent
+    home = settings.state_dir / "dagster"
+    env = {**settings.to_env(), "DAGSTER_HOME": str(home)}
+    common = {"env": env, "cwd": REPO_ROOT, "start_timeout": timeout}
     return {
-        WEBSERVER: [
-            str(bin_dir / "dagster-webserver"), "-w", str(workspace),
-            "-h", settings.dagster_host, "-p", str(settings.dagster_port),
-        ],
-        DAEMON: [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)],
+        WEBSERVER: Supervised(
+            name=WEBSERVER, label="the Dagster webserver", pid_file=pid_file(settings, WEBSERVER),
+            log_file=log_file(settings, WEBSERVER), marker=WEBSERVER,
+            command=[str(bin_dir / WEBSERVER), "-w", str(workspace),
+                     "-h", settings.dagster_host, "-p", str(settings.dagster_port)],
+            ports=[(settings.dagster_host, settings.dagster_port)],
+            port_hint="set TOPPRODUCTS_DAGSTER_PORT", probe=lambda: version(settings),
+            **common),
+        DAEMON: Supervised(
+            name=DAEMON, label="the Dagster daemon", pid_file=pid_file(settings, DAEMON),
+            log_file=log_file(settings, DAEMON), marker=DAEMON,
+            command=[str(bin_dir / DAEMON), "run", "-w", str(workspace)], grace=1.0, **common),
     }
 
 
@@ -84,56 +97,21 @@ def start(settings: Settings, workspace: Path = WORKSPACE, timeout: float = 120.
     if not workspace.exists():
         raise StackError(f"no Dagster workspace at {workspace}")
     check_bind(settings, settings.dagster_host, "the Dagster UI")
-    home = dagster_home(settings)
-    home.mkdir(parents=True, exist_ok=True)
-    env = {**settings.to_env(), "DAGSTER_HOME": str(home)}
-    commands = _commands(settings, workspace)
-    deadline = time.monotonic() + timeout
+    dagster_home(settings)
     # One after the other: on a fresh DAGSTER_HOME both would create the SQLite storage at
     # once and one of them dies on "table alembic_version already exists".
-    for name in (WEBSERVER, DAEMON):
-        if not process.read_pid(pid_file(settings, name)):
-            if name == WEBSERVER and process.port_open(settings.dagster_host,
-                                                       settings.dagster_port):
-                owner = process.listener_pid(settings.dagster_port)
-                raise StackError(
-                    f"port {settings.dagster_port} is taken by "
-                    f"{process.describe_pid(owner) if owner else 'another process'}; "
-                    "set TOPPRODUCTS_DAGSTER_PORT"
-                )
-            process.spawn(commands[name], log_file(settings, name), pid_file(settings, name),
-                          env=env, cwd=REPO_ROOT)
-        answer = _wait_until_up(settings, name, deadline)
-    return answer
-
-
-def _wait_until_up(settings: Settings, name: str, deadline: float) -> str:
-    while time.monotonic() < deadline:
-        if not process.read_pid(pid_file(settings, name)):
-            raise StackError(
-                f"{name} exited; last lines of {log_file(settings, name)}:\n"
-                + process.tail(log_file(settings, name), 15)
-            )
-        answer = version(settings)
-        if answer:
-            return answer
-        time.sleep(1.0)
-    raise StackError(f"the Dagster webserver did not answer at {graphql_url(settings)} "
-                     f"in time; see {log_file(settings, WEBSERVER)}")
+    webserver, daemon = supervised(settings, workspace, timeout).values()
+    answer = webserver.start().answer
+    daemon.start()
+    return str(answer)
 
 
 def stop(settings: Settings) -> list[str]:
     """Stop the webserver and the daemon if we started them. Returns what was stopped."""
-    stopped = []
-    for name in (DAEMON, WEBSERVER):
-        pid = process.read_pid(pid_file(settings, name))
-        if pid:
-            process.stop(pid)
-            pid_file(settings, name).unlink(missing_ok=True)
-            stopped.append(name)
-    return stopped
+    processes = supervised(settings)
+    return [name for name in (DAEMON, WEBSERVER) if processes[name].stop()]
 
 
 def running(settings: Settings) -> dict[str, int | None]:
     """Process name -> pid (None when not running)."""
-    return {name: process.read_pid(pid_file(settings, name)) for name in (WEBSERVER, DAEMON)}
+    return {name: sup.pid() for name, sup in supervised(settings).items()}

@@ -1,4 +1,7 @@
-"""Background processes with pid files and logs: start, probe, stop, tail."""
+"""Process primitives: pid files, spawn detached, stop a group, ports, log tails.
+
+:mod:`topproducts.stack.supervisor` builds start / wait-until-ready / stop / status on them.
+"""
 
 from __future__ import annotations
 
@@ -93,6 +96,12 @@ def wait_gone(pid: int, timeout: float) -> bool:
         if not is_alive(pid):
             return True
         time.sleep(0.2)
+    return not is_alive(pid)
+
+
+def exited(pid: int) -> bool:
+    """True if the process is gone (reaped now if it was our child)."""
+    _reap(pid)
     return not is_alive(pid)
 
 

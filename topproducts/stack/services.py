@@ -1,8 +1,9 @@
 """The local services: MariaDB, Kafka (KRaft) and Cassandra, each a background process.
 
 A :class:`Service` knows how to prepare its data folder and config, the command
-that runs it, and a *real* request that proves it answers. Starting and
-stopping are generic (see :mod:`topproducts.stack`).
+that runs it, and a *real* request that proves it answers; :meth:`Service.supervised`
+hands that to the one supervisor (:mod:`topproducts.stack.supervisor`), which starts,
+waits for and stops it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from topproducts import cassandra_io, db
 from topproducts.errors import StackError
 from topproducts.settings import REPO_ROOT, Settings
 from topproducts.stack import maven
+from topproducts.stack.supervisor import Supervised
 
 CONF = REPO_ROOT / "infra" / "conf"
 
@@ -32,6 +34,8 @@ class Service(ABC):
 
     name: str
     start_timeout: float = 60.0
+    # Text in the command line of our process (a recycled pid is not ours).
+    marker: str | None = None
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -83,6 +87,16 @@ class Service(ABC):
         """
         return True
 
+    def supervised(self) -> Supervised:
+        """This service as a supervised process: its ports must be free to start it."""
+        return Supervised(
+            name=self.name, pid_file=self.pid_file, log_file=self.log_file,
+            command=self.command, env=self.env, marker=self.marker,
+            ports=[(self.host, port) for port in self.ports], prepare=self.prepare,
+            setup=self.bootstrap, probe=self.probe, start_timeout=self.start_timeout,
+            stop_timeout=60.0,
+        )
+
 
 def _render(template: Path, target: Path, **values: object) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -102,6 +116,7 @@ class MariaDB(Service):
 
     name = "mariadb"
     start_timeout = 60.0
+    marker = "mariadbd"
 
     @property
     def host(self) -> str:
@@ -200,6 +215,7 @@ class Kafka(Service):
 
     name = "kafka"
     start_timeout = 60.0
+    marker = "kafka.Kafka"
 
     @property
     def host(self) -> str:
@@ -259,6 +275,7 @@ class Cassandra(Service):
 
     name = "cassandra"
     start_timeout = 120.0
+    marker = "org.apache.cassandra.service.CassandraDaemon"
 
     @property
     def host(self) -> str:
