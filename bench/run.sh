@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 .venv/bin/topproducts stack up --no-spark
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, load $(cut -d' ' -f1-3 /proc/loadavg)"
 .venv/bin/python -m bench.bench_stream "$@"
+.venv/bin/python -m bench.bench_counting --merge   # adds counting_* figures (driver CPU per batch)
 .venv/bin/python -m bench.bench_read --merge   # adds read_* figures to latest.json

@@ -19,7 +19,7 @@ Here:
 Publishing: all-time boards and the boards of the *hot* windows (the one a reader
 gets as ``current`` and the next one, by the clock and by event time) are written in
 the batch that changes them. Other open windows' boards are written at most every
-``refresh`` (their changed items accumulate), when their window closes, and when the
+``refresh``, when their window closes, and when the
 stream goes idle (:meth:`Counter.flush`), so a sustained load ranks 2 windows per
 batch instead of 12.
 
@@ -45,7 +45,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any
 
 from topproducts.countries import GLOBAL_SCOPE
 from topproducts.leaderboards.ranking import (
@@ -149,13 +149,13 @@ class WindowSums:
         values = self.q if metric is Metric.QUANTITY else self.c
         if among is None:
             ids = np.flatnonzero(values > 0)
-            if len(ids) > n:  # keep the n largest values and every tie of the n-th
-                nth = np.partition(values[ids], len(ids) - n)[len(ids) - n]
-                ids = ids[values[ids] >= nth]
         else:
-            known = [self.index.ids.get(k) for k in among]
-            ids = np.array([i for i in known if i is not None and i < len(values)], np.int64)
-            ids = ids[values[ids] > 0] if len(ids) else ids
+            size, known = len(values), map(self.index.ids.get, among)
+            ids = np.fromiter((i for i in known if i is not None and i < size), np.int64)
+            ids = ids[values[ids] > 0]
+        if len(ids) > n:  # keep the n largest values and every tie of the n-th
+            nth = np.partition(values[ids], len(ids) - n)[len(ids) - n]
+            ids = ids[values[ids] >= nth]
         keys = self.index.keys
         rows = sorted((-int(values[i]), keys[i], int(i)) for i in ids)[:n]
         return [(key, int(self.q[i]), int(self.c[i])) for _, key, i in rows]
@@ -163,17 +163,11 @@ class WindowSums:
 # -- one micro-batch, in Arrow ----------------------------------------------------
 
 
-class Delta(NamedTuple):
-    """The batch's signed sum for one item in one (granularity, scope, period)."""
-
-    by: Granularity
-    scope: str
-    period_us: int | None  # None: all-time; else the pane's start
-    key: ItemKey  # (product_id, material or "", variant_id or 0)
-    product_name: str
-    seller: str | None
-    quantity: int
-    cents: int  # revenue in USD cents
+Delta = tuple
+"""The batch's signed sum for one item in one (granularity, scope, period): a plain tuple
+``(by, scope, period_us, key, product_name, seller, quantity, cents)`` (period None:
+all-time, else the pane's start; key (product_id, material or "", variant_id or 0);
+cents: revenue in USD cents). Plain tuples: a batch makes tens of thousands."""
 
 
 @dataclass
@@ -279,7 +273,7 @@ def _deltas(by: Granularity, grouped: Any, pane_column: str | None) -> list[Delt
     variant = col.get("variant_id") or [0] * n
     seller = col.get("seller_max") or [None] * n
     periods = col[pane_column] if pane_column else [None] * n
-    return [Delta(by, scope, period, (p, m, v), name, s, q, c)
+    return [(by, scope, period, (p, m, v), name, s, q, c)
             for scope, period, p, m, v, name, s, q, c in zip(
                 col["scope"], periods, product, material, variant, col["product_name_max"],
                 seller, col["quantity_sum"], col["cents"], strict=True)]
@@ -330,7 +324,7 @@ class Counter:
         self.index: dict[Granularity, Index] = {by: Index() for by in Granularity}
         self.names: dict[ItemKey, tuple[str, str | None]] = {}  # product name, seller
         self.boards: dict[Board, list[Ranked]] = {}
-        # windows whose boards are not written yet: the changed keys, or None (rank all)
+        # windows whose boards are not written yet (None: re-rank the whole window)
         self.pending: dict[tuple[Cell, int], set[ItemKey] | None] = {}
         self.flushed_us: int | None = None  # when pending boards were last written
         self.max_event_us: int | None = None
@@ -355,21 +349,18 @@ class Counter:
         changes = Changes(events=batch.events, late=batch.late)
         deltas = batch.deltas
         # the windows this batch reaches, summed from their panes as they were before it
-        for cell, period in {((d.by, d.scope), d.period_us) for d in deltas
-                             if d.period_us is not None}:
+        for cell, period in {((d[0], d[1]), d[2]) for d in deltas if d[2] is not None}:
             for start in g.windows_of_pane(period):
                 self._window(cell, start)
         names, all_time, panes = self.names, self.all_time, self.panes
         totals = changes.totals
         touched_all: dict[Cell, set[ItemKey]] = defaultdict(set)
-        touched_panes: dict[tuple[Cell, int], set[ItemKey]] = defaultdict(set)
+        touched_panes: set[tuple[Cell, int]] = set()
         # per (cell, pane): item ids, quantities and cents, added to its windows at once
         pane_adds: dict[tuple[Cell, int], tuple[list, list, list]] = {}
-        for d in deltas:  # the hot loop: plain dict and list operations
-            by, scope, period, key = d.by, d.scope, d.period_us, d.key
-            cell = (by, scope)
-            names[key] = (d.product_name, d.seller)
-            q, r = d.quantity, d.cents
+        for by, scope, period, key, name, seller, q, r in deltas:  # the hot loop: plain
+            cell = (by, scope)                                     # dict and list operations
+            names[key] = (name, seller)
             cells = all_time[cell] if period is None else panes[(cell, period)]
             acc = cells.get(key)
             variant = by is VARIANT
@@ -386,23 +377,24 @@ class Counter:
             if period is None:
                 touched_all[cell].add(key)
                 continue
-            touched_panes[(cell, period)].add(key)
             adds = pane_adds.get((cell, period))
             if adds is None:
                 adds = pane_adds[(cell, period)] = ([], [], [])
+                touched_panes.add((cell, period))
             adds[0].append(self.index[by].id(key))
             adds[1].append(q)
             adds[2].append(r)
         self._add_to_windows(pane_adds)
-        touched: dict[tuple[Cell, int | None], set[ItemKey]] = defaultdict(set)
-        for cell, keys in touched_all.items():
-            touched[(cell, None)] = keys
-        for (cell, period), keys in touched_panes.items():
+        # A window's board is re-ranked whole (a vectorized pass over its sums costs less
+        # than gathering the changed keys of its 12 panes): its keys are None.
+        touched: dict[tuple[Cell, int | None], set[ItemKey] | None] = {
+            (cell, None): keys for cell, keys in touched_all.items()}
+        for cell, period in touched_panes:
             by, scope = cell
             if by is VARIANT and ("pane", scope, period) not in self.indexed:
                 changes.panes.add((scope, period))
             for start in g.windows_of_pane(period):
-                touched[(cell, start)] |= keys
+                touched[(cell, start)] = None
                 if by is VARIANT and ("window", scope, start) not in self.indexed:
                     changes.windows.add((scope, start))
         if batch.max_event_us is not None and (self.max_event_us is None
@@ -413,10 +405,7 @@ class Counter:
             if start is None or start in hot:
                 changes.boards += self._publish(cell, start, keys)
             else:
-                pending = self.pending.get((cell, start), set())
-                if pending is not None:
-                    pending |= keys
-                self.pending[(cell, start)] = pending
+                self.pending[(cell, start)] = None
         if self.flushed_us is None or now_us - self.flushed_us >= self.refresh_us:
             changes.boards += self.flush(now_us)
         self.late_total += batch.late

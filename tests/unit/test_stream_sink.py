@@ -10,17 +10,17 @@ from __future__ import annotations
 import json
 import random
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import pyarrow as pa
 import pytest
 
 from streaming.counting import Counter, batch_input
 from streaming.progress import progress_row
 from streaming.reference import InMemoryStore, windows_of
 from streaming.sink import BatchFacts, LeaderboardSink, restore_counter
+from tests.support.keyed import Event, material_of, product_of, seller_of, table
 from topproducts.countries import GLOBAL_SCOPE
 from topproducts.leaderboards.ranking import (
     Geometry,
@@ -40,57 +40,6 @@ DURATION, SLIDE, DELAY = timedelta(hours=1), timedelta(minutes=5), timedelta(min
 GEOMETRY = Geometry.of(DURATION, SLIDE, DELAY)
 QUERY = "q"
 
-# -- keyed rows as Arrow ---------------------------------------------------------------
-
-ITEM = pa.struct([("variant_id", pa.int64()), ("product_id", pa.int64()),
-                  ("product_name", pa.string()), ("material", pa.string()),
-                  ("quantity", pa.int64()), ("revenue_usd", pa.decimal128(18, 2)),
-                  ("seller", pa.string())])
-KEYED = pa.schema([
-    ("key_id", pa.int64()), ("key_kind", pa.string()), ("sign", pa.int32()),
-    ("country", pa.string()), ("event_time_us", pa.int64()), ("items", pa.list_(ITEM)),
-    ("topic", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()),
-    ("kafka_timestamp_us", pa.int64()), ("key", pa.string()), ("value", pa.binary()),
-    ("reason", pa.string()),
-])
-
-
-@dataclass(frozen=True)
-class Event:
-    """A counting event: a confirmation (+1) or the cancellation of one (-1)."""
-
-    order_id: int
-    country: str
-    at: datetime  # the confirmation time, for both
-    items: tuple[tuple[int, int, str], ...]  # (variant, quantity, revenue_usd)
-    sign: int = 1
-
-    def row(self) -> dict:
-        return {"key_id": self.order_id,
-                "key_kind": "order_confirmed" if self.sign > 0 else "order_cancelled",
-                "sign": self.sign, "country": self.country, "event_time_us": to_micros(self.at),
-                "items": [{"variant_id": v, "product_id": product_of(v),
-                           "product_name": f"P{product_of(v)}", "material": material_of(v),
-                           "quantity": q, "revenue_usd": Decimal(r), "seller": seller_of(v)}
-                          for v, q, r in self.items]}
-
-    def cancelled(self) -> Event:
-        return Event(self.order_id, self.country, self.at, self.items, -1)
-
-
-def product_of(variant: int) -> int:
-    """Four variants per product: two materials, each sold by two sellers."""
-    return (variant + 3) // 4
-
-
-def material_of(variant: int) -> str:
-    return "Oak" if variant % 2 else "Steel"
-
-
-def seller_of(variant: int) -> str:
-    return f"Seller {variant % 3}"
-
-
 def variant_item(variant: int, quantity: int, revenue: Decimal) -> ItemTotal:
     return ItemTotal(product_id=product_of(variant), product_name=f"P{product_of(variant)}",
                      material=material_of(variant), variant_id=variant,
@@ -101,12 +50,6 @@ def dead_row(offset: int, reason: str) -> dict:
     return {"key_id": -offset - 1, "key_kind": "dead", "topic": "shop.orders", "partition": 0,
             "offset": offset, "kafka_timestamp_us": to_micros(T0), "key": "k",
             "value": b"not json", "reason": reason}
-
-
-def table(rows: list[Event | dict]) -> pa.Table:
-    dicts = [r.row() if isinstance(r, Event) else r for r in rows]
-    dicts.append({"key_kind": None})  # a placement: null key, ignored by the driver
-    return pa.Table.from_pylist(dicts, schema=KEYED)
 
 
 def sink(store: InMemoryStore | None = None, top_n: int = 3,
