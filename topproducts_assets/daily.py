@@ -22,7 +22,7 @@ import dagster as dg
 
 from topproducts import daily
 from topproducts.leaderboards import daily as rule
-from topproducts.leaderboards.store import open_store
+from topproducts_assets import resources
 from topproducts_assets.resources import StreamResource
 from topproducts_assets.shop import ORDER_EVENTS, OWNERS
 
@@ -67,10 +67,8 @@ def boards_version(boards: list[rule.DayBoard]) -> str:
 )
 def daily_leaderboards(context: dg.AssetExecutionContext,
                        stream: StreamResource) -> dg.MaterializeResult:
-    settings = stream.settings()
     day = date.fromisoformat(context.partition_key)
-    with open_store(settings) as store:
-        report = daily.build_day(settings, store, day)
+    report = daily.build_day(stream.settings(), stream.cassandra.store(), day)
     span = report.span
     context.log.info(f"{day}: {report.units} units, {report.revenue_usd} USD, counted until "
                      f"{span.until:%Y-%m-%d %H:%M} UTC, {'final' if span.final else 'provisional'}")
@@ -104,10 +102,9 @@ def _result(outcome: daily.CheckOutcome) -> dg.AssetCheckResult:
                             "counted.")
 def equals_mysql(context: dg.AssetCheckExecutionContext,
                  stream: StreamResource) -> dg.AssetCheckResult:
-    settings = stream.settings()
-    with open_store(settings, create=False) as store:  # the asset created the tables
-        return _result(daily.check_against_sql(settings, store,
-                                               date.fromisoformat(context.partition_key)))
+    store = stream.cassandra.store(create=False)  # the asset created the tables
+    return _result(daily.check_against_sql(stream.settings(), store,
+                                           date.fromisoformat(context.partition_key)))
 
 
 @dg.asset_check(asset=daily_leaderboards, name="agrees_with_stream", partitions_def=DAILY,
@@ -117,10 +114,9 @@ def equals_mysql(context: dg.AssetCheckExecutionContext,
                             "Other days pass with 'compared: false'.")
 def agrees_with_stream(context: dg.AssetCheckExecutionContext,
                        stream: StreamResource) -> dg.AssetCheckResult:
-    settings = stream.settings()
-    with open_store(settings, create=False) as store:
-        return _result(daily.check_against_stream(settings, store,
-                                                  date.fromisoformat(context.partition_key)))
+    store = stream.cassandra.store(create=False)
+    return _result(daily.check_against_stream(stream.settings(), store,
+                                              date.fromisoformat(context.partition_key)))
 
 
 build_daily_leaderboards = dg.define_asset_job(
@@ -156,6 +152,9 @@ daily_leaderboards_final_schedule = _daily_schedule(
 
 ASSETS = [daily_leaderboards]
 ASSET_CHECKS = [equals_mysql, agrees_with_stream]
-JOBS = [build_daily_leaderboards]
-SCHEDULES = [daily_leaderboards_schedule, daily_leaderboards_final_schedule]
-SENSORS: list = []
+
+defs = dg.Definitions(
+    assets=ASSETS, asset_checks=ASSET_CHECKS, jobs=[build_daily_leaderboards],
+    schedules=[daily_leaderboards_schedule, daily_leaderboards_final_schedule],
+    resources=resources.RESOURCES,
+)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from topproducts import db, monitor, reconcile
+from topproducts import monitor, reconcile
 from topproducts.countries import COUNTRIES, GLOBAL_SCOPE
 from topproducts.leaderboards.ranking import (
     ALL_TIME,
@@ -28,8 +28,9 @@ from topproducts.leaderboards.ranking import (
     Ranked,
     rank,
 )
-from topproducts.leaderboards.store import LeaderboardStore, open_store
+from topproducts.leaderboards.store import LeaderboardStore
 from topproducts.settings import Settings
+from topproducts_assets import resources
 from topproducts_assets.resources import StreamResource
 from topproducts_assets.shop import OWNERS
 from topproducts_assets.streaming import LEADERBOARD_STREAM
@@ -151,10 +152,10 @@ def observe_dead_letters(store: LeaderboardStore, settings: Settings) -> Observa
     )
 
 
-def observe_all(settings: Settings, health: monitor.Health) -> list[Observation]:
-    with open_store(settings) as store:
-        return [*(observe_board(store, board, health) for board in BOARDS),
-                observe_dead_letters(store, settings)]
+def observe_all(store: LeaderboardStore, settings: Settings, health: monitor.Health
+                ) -> list[Observation]:
+    return [*(observe_board(store, board, health) for board in BOARDS),
+            observe_dead_letters(store, settings)]
 
 
 @dg.multi_observable_source_asset(
@@ -163,9 +164,8 @@ def observe_all(settings: Settings, health: monitor.Health) -> list[Observation]
                 "stream_health sensor records the same observations every 30 s.",
 )
 def cassandra_leaderboards(stream: StreamResource):
-    settings = stream.settings()
-    health, _ = monitor.snapshot(settings, datetime.now(UTC))
-    for o in observe_all(settings, health):
+    health, _ = stream.health()
+    for o in observe_all(stream.cassandra.store(), stream.settings(), health):
         yield dg.ObserveResult(asset_key=o.key, data_version=dg.DataVersion(o.data_version),
                                metadata=o.metadata)
 
@@ -192,21 +192,21 @@ def rank_problems(entries: list[Ranked], totals_top: list[Ranked], top_n: int) -
     return problems
 
 
-def check_ranks(settings: Settings, board: Board) -> dg.AssetCheckResult:
-    with open_store(settings) as store:
-        wid = observed_window(store, board)
-        problems: dict[str, list[str]] = {}
-        checked = 0
-        if wid is not None:
-            for by in Granularity:
-                totals = store.totals_many([(s, wid) for s in SCOPES], by)
-                for scope in SCOPES:
-                    entries = store.top(board.metric, scope, wid, by=by).entries
-                    checked += len(entries)
-                    found = rank_problems(entries, rank(totals[(scope, wid)], board.metric,
-                                                        settings.top_n), settings.top_n)
-                    if found:
-                        problems[f"{by}/{scope}"] = found
+def check_ranks(store: LeaderboardStore, settings: Settings, board: Board
+                ) -> dg.AssetCheckResult:
+    wid = observed_window(store, board)
+    problems: dict[str, list[str]] = {}
+    checked = 0
+    if wid is not None:
+        for by in Granularity:
+            totals = store.totals_many([(s, wid) for s in SCOPES], by)
+            for scope in SCOPES:
+                entries = store.top(board.metric, scope, wid, by=by).entries
+                checked += len(entries)
+                found = rank_problems(entries, rank(totals[(scope, wid)], board.metric,
+                                                    settings.top_n), settings.top_n)
+                if found:
+                    problems[f"{by}/{scope}"] = found
     return dg.AssetCheckResult(
         passed=not problems,
         description="every granularity: ranks 1..N, non-increasing, unique names, equal to "
@@ -216,39 +216,35 @@ def check_ranks(settings: Settings, board: Board) -> dg.AssetCheckResult:
     )
 
 
-def oldest_unshown_order(settings: Settings, since: datetime, window_start: datetime | None
-                         ) -> datetime | None:
+def oldest_unshown_order(mysql: resources.MySQLResource, since: datetime,
+                         window_start: datetime | None) -> datetime | None:
     """The earliest counting change in MySQL (confirmation, or cancellation of a confirmed
     order) after ``since``: if it is old, the leaderboard is stale."""
-    table = f"`{settings.database('order_management')}`.orders"
+    table = f"`{mysql.settings().database('order_management')}`.orders"
     floor = window_start or datetime(1970, 1, 1, tzinfo=UTC)
     naive = [t.astimezone(UTC).replace(tzinfo=None) for t in (since, floor)]
-    conn = db.connect(settings)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                f"SELECT MIN(confirmed_at) FROM {table} WHERE confirmed_at > %s "
-                f"AND confirmed_at >= %s", naive)
-            confirmed = cur.fetchone()[0]
-            cur.execute(
-                f"SELECT MIN(cancelled_at) FROM {table} WHERE confirmed_at IS NOT NULL "
-                f"AND cancelled_at > %s AND confirmed_at >= %s", naive)
-            cancelled = cur.fetchone()[0]
-    finally:
-        conn.close()
+    with mysql.connection() as conn, conn.cursor() as cur:
+        cur.execute(
+            f"SELECT MIN(confirmed_at) FROM {table} WHERE confirmed_at > %s "
+            f"AND confirmed_at >= %s", naive)
+        confirmed = cur.fetchone()[0]
+        cur.execute(
+            f"SELECT MIN(cancelled_at) FROM {table} WHERE confirmed_at IS NOT NULL "
+            f"AND cancelled_at > %s AND confirmed_at >= %s", naive)
+        cancelled = cur.fetchone()[0]
     times = [t.replace(tzinfo=UTC) for t in (confirmed, cancelled) if t is not None]
     return min(times, default=None)
 
 
-def check_freshness(settings: Settings, board: Board) -> dg.AssetCheckResult:
+def check_freshness(stream: StreamResource, board: Board) -> dg.AssetCheckResult:
     now = datetime.now(UTC)
-    limit = timedelta(seconds=settings.leaderboard_freshness_seconds)
-    with open_store(settings) as store:
-        wid = observed_window(store, board)
-        window = next((w for w in store.windows(GLOBAL_SCOPE, 1)), None) if board.windowed else None
-        updated = store.top(board.metric, GLOBAL_SCOPE, wid).updated_at if wid else None
+    limit = timedelta(seconds=stream.settings().leaderboard_freshness_seconds)
+    store = stream.cassandra.store()
+    wid = observed_window(store, board)
+    window = next((w for w in store.windows(GLOBAL_SCOPE, 1)), None) if board.windowed else None
+    updated = store.top(board.metric, GLOBAL_SCOPE, wid).updated_at if wid else None
     since = updated or datetime(1970, 1, 1, tzinfo=UTC)
-    pending = oldest_unshown_order(settings, since, window.start if window else None)
+    pending = oldest_unshown_order(stream.mysql, since, window.start if window else None)
     stale_for = (now - pending) if pending else timedelta(0)
     passed = stale_for <= limit
     return dg.AssetCheckResult(
@@ -288,13 +284,13 @@ def _checks_for(board: Board) -> list[dg.AssetChecksDefinition]:
                     description="Ranks 1..N, values non-increasing, no item twice, and equal "
                                 "to the top N of the exact totals.")
     def rank_sanity(stream: StreamResource) -> dg.AssetCheckResult:
-        return check_ranks(stream.settings(), board)
+        return check_ranks(stream.cassandra.store(), stream.settings(), board)
 
     @dg.asset_check(asset=board.key, name="freshness",
                     description="Every order confirmed (or cancelled) more than "
                                 "TOPPRODUCTS_LEADERBOARD_FRESHNESS_SECONDS ago is shown.")
     def freshness(stream: StreamResource) -> dg.AssetCheckResult:
-        return check_freshness(stream.settings(), board)
+        return check_freshness(stream, board)
 
     @dg.asset_check(asset=board.key, name="reconciliation",
                     description="Cassandra's exact totals equal a SQL query over MySQL, "
@@ -309,9 +305,7 @@ def _checks_for(board: Board) -> list[dg.AssetChecksDefinition]:
                 description="Warns when the stream rejected messages today (UTC); they are "
                             "kept with their reason, so this is a warning, not an error.")
 def no_rejected_events_today(stream: StreamResource) -> dg.AssetCheckResult:
-    settings = stream.settings()
-    with open_store(settings) as store:
-        seen = observe_dead_letters(store, settings)
+    seen = observe_dead_letters(stream.cassandra.store(), stream.settings())
     count = seen.metadata["rejected_today"]
     return dg.AssetCheckResult(
         passed=count == 0, severity=dg.AssetCheckSeverity.WARN,
@@ -323,6 +317,5 @@ CHECKS = [*(c for b in BOARDS for c in _checks_for(b)), no_rejected_events_today
 
 ASSETS = [cassandra_leaderboards]
 ASSET_CHECKS = CHECKS
-JOBS: list = []
-SCHEDULES: list = []
-SENSORS: list = []
+
+defs = dg.Definitions(assets=ASSETS, asset_checks=ASSET_CHECKS, resources=resources.RESOURCES)

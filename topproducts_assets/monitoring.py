@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from topproducts import monitor
-from topproducts_assets import leaderboards
+from topproducts_assets import leaderboards, resources
 from topproducts_assets.resources import StreamResource
 from topproducts_assets.streaming import LEADERBOARD_STREAM, STOP_JOB, LaunchConfig
 from topproducts_assets.streaming import launch_stream as launch_stream_job
@@ -79,13 +79,12 @@ def stream_observation(health: monitor.Health) -> dg.AssetObservation:
                 "it is dead or stalled.",
 )
 def stream_health(context: dg.SensorEvaluationContext, stream: StreamResource) -> dg.SensorResult:
-    settings = stream.settings()
     now = datetime.now(UTC)
-    health, _ = monitor.snapshot(settings, now)
+    health, _ = stream.health(now)
     cursor = json.loads(context.cursor) if context.cursor else {}
     reason, explanation, next_cursor = decide(
         health, stream_wanted(context.instance), cursor, now.timestamp(),
-        settings.stream_restart_cooldown_seconds)
+        stream.settings().stream_restart_cooldown_seconds)
     context.log.info("%s (lag %d events)", explanation, health.lag)
     events = [stream_observation(health)]
     if reason is None:
@@ -109,13 +108,12 @@ observe_leaderboards = dg.define_asset_job(
                 "and the dead letters, then run their checks.",
 )
 
-ASSETS: list = []
-ASSET_CHECKS: list = []
-JOBS = [observe_leaderboards]
-SCHEDULES = [
-    dg.ScheduleDefinition(
-        name="observe_leaderboards_schedule", job=observe_leaderboards,
-        cron_schedule="*/5 * * * *", default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Every 5 minutes: observe the leaderboards and check them."),
-]
-SENSORS = [stream_health]
+observe_leaderboards_schedule = dg.ScheduleDefinition(
+    name="observe_leaderboards_schedule", job=observe_leaderboards,
+    cron_schedule="*/5 * * * *", default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every 5 minutes: observe the leaderboards and check them.")
+
+# The job selects the leaderboards' assets and checks: they are defined in (and merged
+# from) topproducts_assets.leaderboards.
+defs = dg.Definitions(jobs=[observe_leaderboards], schedules=[observe_leaderboards_schedule],
+                      sensors=[stream_health], resources=resources.RESOURCES)

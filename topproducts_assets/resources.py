@@ -1,66 +1,227 @@
-"""Resources shared by every domain: MySQL and Kafka connection settings.
+"""The Dagster resources: MySQL, Kafka, Cassandra (the leaderboard store) and the stream.
 
-One source of defaults: :mod:`topproducts.settings` (environment variables
-``TOPPRODUCTS_*``, else local defaults). A resource field left unset (None)
-takes the value from there; set a field (in code, with ``EnvVar``, or in the
-launchpad) to override it for a deployment or a test::
+Each resource is a ``ConfigurableResource`` whose fields are *derived* from
+:class:`topproducts.settings.Settings` (same types; one optional field per setting it
+exposes). A field left unset (None) takes the setting (``TOPPRODUCTS_*``, else the local
+default); set it in code, in run config or in the launchpad to override it. Password
+fields take an ``EnvVar`` as Dagster users expect::
 
     MySQLResource(password=EnvVar("SHOP_DB_PASSWORD"), database_prefix="t_")
+
+    # run config
+    resources:
+      mysql:
+        config:
+          password: {env: SHOP_DB_PASSWORD}
+
+Resources own their clients: ``cassandra.store()`` is one Cassandra session for the
+whole execution (a step, a sensor tick), closed when it ends; ``mysql.connection()``
+and ``kafka.end_offsets()`` open and close theirs. Assets, checks and sensors ask the
+resource; they never open a client themselves.
+
+The ``stream`` resource is composed of the other three: :data:`RESOURCES` gives it the
+very objects bound to the keys ``mysql``, ``kafka`` and ``cassandra`` (configured at
+launch), so overriding one of them, in run config or with :func:`compose`, reaches the
+stream too.
+
+(No ``from __future__ import annotations``: Dagster reads the field annotations at runtime
+to see which fields are resources.)
 """
 
-from __future__ import annotations
-
+import contextlib
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr, create_model
+from pymysql.connections import Connection
 
-from topproducts.settings import Settings, get_settings
+from topproducts import cassandra_io, db, monitor
+from topproducts import stream_control as stream_process
+from topproducts.events import Topic
+from topproducts.leaderboards.ranking import Geometry
+from topproducts.leaderboards.schema import ensure_schema
+from topproducts.leaderboards.store import LeaderboardStore, Progress
+from topproducts.settings import Settings, get_settings, variable
 
 
-class MySQLResource(dg.ConfigurableResource):
+class SettingsResource(dg.ConfigurableResource):
+    """A resource whose fields override settings: ``SETTINGS`` maps field -> setting."""
+
+    SETTINGS: ClassVar[Mapping[str, str]] = MappingProxyType({})
+
+    def apply(self, settings: Settings) -> Settings:
+        """``settings`` with this resource's fields that are set."""
+        changes = {setting: getattr(self, name) for name, setting in self.SETTINGS.items()
+                   if getattr(self, name) is not None}
+        return settings.replace(**changes) if changes else settings
+
+    def settings(self) -> Settings:
+        return self.apply(get_settings())
+
+
+def settings_fields(name: str, **fields: str) -> type[SettingsResource]:
+    """A resource base class with one optional field per setting (field name=setting name),
+    typed and described from :class:`Settings` (a ``Path`` setting is a ``str`` field)."""
+    definitions: dict[str, Any] = {}
+    for field, setting in fields.items():
+        info = Settings.model_fields[setting]
+        kind = str if info.annotation is Path else info.annotation
+        secret = setting.endswith("_password")
+        shown = str(info.default) if isinstance(info.default, Path) else repr(info.default)
+        default = "" if secret else f", else {shown}"
+        hint = " (use an EnvVar)" if secret else ""
+        definitions[field] = (kind | None, Field(
+            default=None, description=f"unset: {variable(setting)}{default}{hint}"))
+    base = create_model(name, __base__=SettingsResource, **definitions)
+    base.SETTINGS = MappingProxyType(fields)
+    return base
+
+
+class MySQLResource(settings_fields(
+        "MySQLFields", host="mysql_host", port="mysql_port", user="mysql_user",
+        password="mysql_password", database_prefix="mysql_database_prefix")):
     """The shop's MySQL / MariaDB server (the five bounded-context databases)."""
 
-    host: str | None = Field(default=None, description="default: TOPPRODUCTS_MYSQL_HOST")
-    port: int | None = Field(default=None, description="default: TOPPRODUCTS_MYSQL_PORT")
-    user: str | None = Field(default=None, description="default: TOPPRODUCTS_MYSQL_USER")
-    password: str | None = Field(default=None,
-                                 description="default: TOPPRODUCTS_MYSQL_PASSWORD")
-    database_prefix: str | None = Field(
-        default=None, description="prefix of the five database names (tests use one); "
-                                  "default: TOPPRODUCTS_MYSQL_DATABASE_PREFIX")
-
-    def apply(self, settings: Settings) -> Settings:
-        return _override(settings, mysql_host=self.host, mysql_port=self.port,
-                         mysql_user=self.user, mysql_password=self.password,
-                         mysql_database_prefix=self.database_prefix)
-
-    def settings(self) -> Settings:
-        return self.apply(get_settings())
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A connection as the application user, closed afterwards (each use sees the
+        latest commits)."""
+        conn = db.connect(self.settings())
+        try:
+            yield conn
+        finally:
+            conn.close()
 
 
-class KafkaResource(dg.ConfigurableResource):
+class KafkaResource(settings_fields(
+        "KafkaFields", bootstrap="kafka_bootstrap", topic_prefix="kafka_topic_prefix",
+        partitions="kafka_partitions", sasl_username="kafka_sasl_username",
+        sasl_password="kafka_sasl_password")):
     """The Kafka cluster the shop publishes its events to."""
 
-    bootstrap: str | None = Field(default=None,
-                                  description="default: TOPPRODUCTS_KAFKA_BOOTSTRAP")
-    topic_prefix: str | None = Field(
-        default=None, description="topics are <prefix>.orders etc.; "
-                                  "default: TOPPRODUCTS_KAFKA_TOPIC_PREFIX")
-    partitions: int | None = Field(default=None,
-                                   description="default: TOPPRODUCTS_KAFKA_PARTITIONS")
+    def end_offsets(self, topics: list[str]) -> monitor.Offsets:
+        """The next offset of every partition of ``topics``."""
+        return monitor.end_offsets(self.settings(), topics)
 
-    def apply(self, settings: Settings) -> Settings:
-        return _override(settings, kafka_bootstrap=self.bootstrap,
-                         kafka_topic_prefix=self.topic_prefix,
-                         kafka_partitions=self.partitions)
+
+class CassandraResource(settings_fields(
+        "CassandraFields", host="cassandra_host", port="cassandra_port",
+        keyspace="cassandra_keyspace", contact_points="cassandra_contact_points",
+        local_dc="cassandra_local_dc", consistency="cassandra_consistency",
+        username="cassandra_username", password="cassandra_password")):
+    """The leaderboards' Cassandra keyspace. Owns one session per execution (opened on
+    first use, closed when the step or sensor tick ends)."""
+
+    _store: LeaderboardStore | None = PrivateAttr(default=None)
+    _schema_ready: bool = PrivateAttr(default=False)
+
+    def store(self, create: bool = True) -> LeaderboardStore:
+        """The leaderboard store on this resource's session (one for the execution, its
+        statements prepared once); ``create`` first makes sure the keyspace and tables
+        exist (once per execution)."""
+        settings = self.settings()
+        if self._store is None:
+            self._store = LeaderboardStore(
+                cassandra_io.connect(settings), settings.cassandra_keyspace,
+                Geometry.parse(settings.window_duration, settings.window_slide))
+        if create and not self._schema_ready:
+            ensure_schema(self._store.session, settings)
+            self._schema_ready = True
+        return self._store
+
+    def close(self) -> None:
+        """Shut the session's cluster down (Dagster calls this when the execution ends)."""
+        if self._store is not None:
+            self._store.session.cluster.shutdown()
+            self._store = None
+            self._schema_ready = False
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self.close()
+
+
+class StreamResource(settings_fields(
+        "StreamFields", state_dir="state_dir", trigger_seconds="stream_trigger_seconds",
+        stall_seconds="stream_stall_seconds",
+        restart_cooldown_seconds="stream_restart_cooldown_seconds",
+        freshness_seconds="leaderboard_freshness_seconds",
+        reconcile_wait_seconds="reconcile_wait_seconds")):
+    """The streaming job (stream control): its input (Kafka), its output (Cassandra), its
+    state folder (pid, log, checkpoints), and the thresholds that judge it.
+
+    Holds the MySQL, Kafka and Cassandra resources, because the stream reads Kafka, writes
+    Cassandra, and monitoring it compares both with MySQL's ground truth.
+    """
+
+    mysql: MySQLResource
+    kafka: KafkaResource
+    cassandra: CassandraResource
 
     def settings(self) -> Settings:
-        return self.apply(get_settings())
+        """Every setting the stream and its checks use: the three resources', then its own."""
+        base = self.cassandra.apply(self.kafka.apply(self.mysql.apply(get_settings())))
+        return self.apply(base)
+
+    def running_pid(self) -> int | None:
+        return stream_process.running_pid(self.settings())
+
+    def start(self) -> int:
+        return stream_process.start(self.settings())
+
+    def stop(self) -> int | None:
+        return stream_process.stop(self.settings())
+
+    def log_file(self) -> Path:
+        return stream_process.log_file(self.settings())
+
+    def health(self, now: datetime | None = None) -> tuple[monitor.Health, list[Progress]]:
+        """The stream's health (:func:`topproducts.monitor.assess`) from its pid, its progress
+        rows (through the Cassandra resource's session) and Kafka's end offsets."""
+        settings = self.settings()
+        now = now or datetime.now(UTC)
+        progress = self.cassandra.store().progress()
+        end = self.kafka.end_offsets([settings.topic(Topic.ORDERS)])
+        pid = stream_process.running_pid(settings)
+        started_at = None
+        if pid is not None:  # the pid file is written when the process starts
+            with contextlib.suppress(OSError):
+                started_at = datetime.fromtimestamp(
+                    stream_process.pid_file(settings).stat().st_mtime, UTC)
+        health = monitor.assess(pid, progress, end, now,
+                                timedelta(seconds=settings.stream_stall_seconds), started_at)
+        return health, progress
 
 
-def _override(settings: Settings, **values: object) -> Settings:
-    return settings.replace(**{k: v for k, v in values.items() if v is not None})
+def compose(mysql: MySQLResource | None = None, kafka: KafkaResource | None = None,
+            cassandra: CassandraResource | None = None, **stream: Any
+            ) -> dict[str, dg.ConfigurableResource]:
+    """The four resources by key, the stream built from the same three objects (for code
+    and tests: override ``mysql`` here and the stream uses it too). Dagster initializes a
+    fully configured nested resource for the stream apart from its key (same config, its
+    own client); :data:`RESOURCES` shares one by key, as they are configured at launch."""
+    mysql = mysql or MySQLResource()
+    kafka = kafka or KafkaResource()
+    cassandra = cassandra or CassandraResource()
+    return {"mysql": mysql, "kafka": kafka, "cassandra": cassandra,
+            "stream": StreamResource(mysql=mysql, kafka=kafka, cassandra=cassandra, **stream)}
+
+
+def for_settings(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """Resources whose every field is set from ``settings`` (a test's sandbox, say)."""
+
+    def build(cls: type[SettingsResource], **extra: Any) -> Any:
+        values = {name: getattr(settings, setting) for name, setting in cls.SETTINGS.items()}
+        return cls(**{k: str(v) if isinstance(v, Path) else v for k, v in values.items()},
+                   **extra)
+
+    mysql, kafka, cassandra = (build(MySQLResource), build(KafkaResource),
+                               build(CassandraResource))
+    return {"mysql": mysql, "kafka": kafka, "cassandra": cassandra,
+            "stream": build(StreamResource, mysql=mysql, kafka=kafka, cassandra=cassandra)}
 
 
 def shop_settings(mysql: MySQLResource, kafka: KafkaResource) -> Settings:
@@ -68,54 +229,11 @@ def shop_settings(mysql: MySQLResource, kafka: KafkaResource) -> Settings:
     return kafka.apply(mysql.apply(get_settings()))
 
 
-class StreamResource(dg.ConfigurableResource):
-    """The streaming job: its input (Kafka), its output (Cassandra), its state folder.
-
-    Holds the MySQL and Kafka resources too, because monitoring the stream compares
-    Kafka's end offsets and MySQL's ground truth with what Cassandra holds.
-    """
-
-    mysql: MySQLResource
-    kafka: KafkaResource
-    cassandra_host: str | None = Field(default=None,
-                                       description="default: TOPPRODUCTS_CASSANDRA_HOST")
-    cassandra_port: int | None = Field(default=None,
-                                       description="default: TOPPRODUCTS_CASSANDRA_PORT")
-    keyspace: str | None = Field(default=None,
-                                 description="default: TOPPRODUCTS_CASSANDRA_KEYSPACE")
-    state_dir: str | None = Field(
-        default=None, description="pid, log and checkpoints; default: TOPPRODUCTS_STATE_DIR")
-    trigger_seconds: float | None = Field(
-        default=None, description="micro-batch interval; default: "
-                                  "TOPPRODUCTS_STREAM_TRIGGER_SECONDS")
-    stall_seconds: float | None = Field(
-        default=None, description="no batch for this long while input waits = stalled; "
-                                  "default: TOPPRODUCTS_STREAM_STALL_SECONDS")
-    restart_cooldown_seconds: float | None = Field(
-        default=None, description="at most one restart request per period; default: "
-                                  "TOPPRODUCTS_STREAM_RESTART_COOLDOWN_SECONDS")
-    freshness_seconds: float | None = Field(
-        default=None, description="a confirmed order must show within this; default: "
-                                  "TOPPRODUCTS_LEADERBOARD_FRESHNESS_SECONDS")
-    reconcile_wait_seconds: float | None = Field(
-        default=None, description="how long reconciliation waits for a quiet moment; "
-                                  "default: TOPPRODUCTS_RECONCILE_WAIT_SECONDS")
-
-    def settings(self) -> Settings:
-        base = shop_settings(self.mysql, self.kafka)
-        return _override(
-            base, cassandra_host=self.cassandra_host, cassandra_port=self.cassandra_port,
-            cassandra_keyspace=self.keyspace,
-            state_dir=Path(self.state_dir) if self.state_dir else None,
-            stream_trigger_seconds=self.trigger_seconds,
-            stream_stall_seconds=self.stall_seconds,
-            stream_restart_cooldown_seconds=self.restart_cooldown_seconds,
-            leaderboard_freshness_seconds=self.freshness_seconds,
-            reconcile_wait_seconds=self.reconcile_wait_seconds)
+def _deployed() -> dict[str, dg.ConfigurableResource]:
+    # Configured at launch: run config for `mysql`, `kafka` or `cassandra` reaches the
+    # stream, which holds these very objects (Dagster resolves them by identity).
+    return compose(MySQLResource.configure_at_launch(), KafkaResource.configure_at_launch(),
+                   CassandraResource.configure_at_launch())
 
 
-RESOURCES: dict[str, object] = {
-    "mysql": MySQLResource(),
-    "kafka": KafkaResource(),
-    "stream": StreamResource(mysql=MySQLResource(), kafka=KafkaResource()),
-}
+RESOURCES: dict[str, Any] = _deployed()

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from topproducts.settings import Settings
 from topproducts.shop import outbox, schema, seed, simulator
+from topproducts_assets import resources
 from topproducts_assets.resources import KafkaResource, MySQLResource, shop_settings
 
 GROUP = "shop"
@@ -171,7 +172,9 @@ produce_orders_schedule = dg.ScheduleDefinition(
     description="A batch of orders every minute, as the original Airflow cron did.")
 
 ASSETS = [fx_rates, catalogue, customers, order_events]
-ASSET_CHECKS: list[dg.AssetChecksDefinition] = []
-JOBS = [seed_shop, seed_customers, produce_orders]
-SCHEDULES = [seed_customers_schedule, produce_orders_schedule]
-SENSORS: list[dg.SensorDefinition] = []
+
+defs = dg.Definitions(
+    assets=ASSETS, jobs=[seed_shop, seed_customers, produce_orders],
+    schedules=[seed_customers_schedule, produce_orders_schedule],
+    resources=resources.RESOURCES,
+)

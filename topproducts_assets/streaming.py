@@ -15,7 +15,7 @@ import signal
 import dagster as dg
 from pydantic import Field
 
-from topproducts import stream_control as stream_process
+from topproducts_assets import resources
 from topproducts_assets.resources import StreamResource
 from topproducts_assets.shop import ORDER_EVENTS, OWNERS
 
@@ -44,24 +44,24 @@ def leaderboard_stream(
 ) -> dg.MaterializeResult:
     settings = stream.settings()
     context.log.info("launch requested: %s", config.reason)
-    pid = stream_process.running_pid(settings)
+    pid = stream.running_pid()
     action = "already running"
     if pid is not None and config.restart:
         context.log.info("stopping pid %s before the restart", pid)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGCONT)  # a frozen (stalled) process must wake to stop
-        stream_process.stop(settings)
+        stream.stop()
         pid = None
     if pid is None:
-        pid = stream_process.start(settings)
+        pid = stream.start()
         action = "restarted" if config.restart else "started"
-    context.log.info("stream %s (pid %s), log %s", action, pid, stream_process.log_file(settings))
+    context.log.info("stream %s (pid %s), log %s", action, pid, stream.log_file())
     return dg.MaterializeResult(metadata={
         "action": action,
         "reason": config.reason,
         "pid": pid,
         "spark_ui": dg.MetadataValue.url(f"http://127.0.0.1:{settings.spark_ui_port}"),
-        "log": dg.MetadataValue.path(str(stream_process.log_file(settings))),
+        "log": dg.MetadataValue.path(str(stream.log_file())),
         "checkpoints": dg.MetadataValue.path(str(settings.checkpoint_dir)),
         "topic": settings.topic("orders"),
     })
@@ -69,7 +69,7 @@ def leaderboard_stream(
 
 @dg.op(description="Stop the streaming job gracefully (its state stays checkpointed).")
 def stop_stream_op(context: dg.OpExecutionContext, stream: StreamResource) -> None:
-    pid = stream_process.stop(stream.settings())
+    pid = stream.stop()
     context.log.info(f"stopped pid {pid}" if pid else "the stream was not running")
 
 
@@ -91,7 +91,7 @@ def rebuild_op(context: dg.OpExecutionContext, stream: StreamResource):
     from topproducts.rebuild import rebuild
 
     settings = stream.settings()
-    stopped = stream_process.stop(settings)
+    stopped = stream.stop()
     if stopped:
         context.log.info(f"stopped the stream (pid {stopped}) for the rebuild")
     reported = [-1]
@@ -103,7 +103,7 @@ def rebuild_op(context: dg.OpExecutionContext, stream: StreamResource):
             context.log.info(f"rebuild: {done:,} of {total:,} events ({10 * step}%)")
 
     result = rebuild(settings, progress)
-    pid = stream_process.start(settings)
+    pid = stream.start()
     context.log.info(f"rebuilt from {result.events:,} events in {result.seconds:.1f}s; "
                      f"stream started (pid {pid})")
     # the stream is launched again: the sensor keeps it running from here
@@ -122,7 +122,6 @@ def rebuild_leaderboards() -> None:
 
 
 ASSETS = [leaderboard_stream]
-ASSET_CHECKS: list = []
-JOBS = [launch_stream, stop_stream, rebuild_leaderboards]
-SCHEDULES: list = []
-SENSORS: list = []
+
+defs = dg.Definitions(assets=ASSETS, jobs=[launch_stream, stop_stream, rebuild_leaderboards],
+                      resources=resources.RESOURCES)

@@ -17,9 +17,8 @@ from topproducts import monitor
 from topproducts import stream_control as stream_process
 from topproducts.settings import Settings
 from topproducts.shop import outbox, seed, simulator
-from topproducts_assets import leaderboards, monitoring, streaming
+from topproducts_assets import leaderboards, monitoring, resources, streaming
 from topproducts_assets.definitions import defs
-from topproducts_assets.resources import KafkaResource, MySQLResource, StreamResource
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -37,15 +36,7 @@ def pipeline(running_stack: Settings, tmp_path_factory: pytest.TempPathFactory
             stream_trigger_seconds=1.0)
         seed.seed(settings, customers=80, products=30, seed=5)
         outbox.publish_pending(settings)
-        yield settings, {"stream": StreamResource(
-            mysql=MySQLResource(database_prefix=settings.mysql_database_prefix),
-            kafka=KafkaResource(topic_prefix=settings.kafka_topic_prefix),
-            keyspace=settings.cassandra_keyspace, state_dir=str(settings.state_dir),
-            trigger_seconds=settings.stream_trigger_seconds,
-            stall_seconds=settings.stream_stall_seconds,
-            restart_cooldown_seconds=settings.stream_restart_cooldown_seconds,
-            freshness_seconds=settings.leaderboard_freshness_seconds,
-            reconcile_wait_seconds=settings.reconcile_wait_seconds)}
+        yield settings, resources.for_settings(settings)
 
 
 def wait_caught_up(settings: Settings, timeout: float = 180) -> monitor.Health:

@@ -26,7 +26,7 @@ from topproducts.settings import Settings
 from topproducts.shop import history
 from topproducts.stack import dagster
 from topproducts_assets import daily as daily_assets
-from topproducts_assets.resources import KafkaResource, MySQLResource, StreamResource
+from topproducts_assets.resources import CassandraResource, KafkaResource, MySQLResource, compose
 
 pytestmark = pytest.mark.integration
 
@@ -49,11 +49,10 @@ def shop(running_stack: Settings, tmp_path_factory: pytest.TempPathFactory
         yield settings
 
 
-def resources(settings: Settings) -> dict[str, StreamResource]:
-    return {"stream": StreamResource(
-        mysql=MySQLResource(database_prefix=settings.mysql_database_prefix),
-        kafka=KafkaResource(topic_prefix=settings.kafka_topic_prefix),
-        keyspace=settings.cassandra_keyspace)}
+def resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    return compose(MySQLResource(database_prefix=settings.mysql_database_prefix),
+                   KafkaResource(topic_prefix=settings.kafka_topic_prefix),
+                   CassandraResource(keyspace=settings.cassandra_keyspace))
 
 
 def materialize(settings: Settings, day: date) -> dg.ExecuteInProcessResult:
