@@ -28,9 +28,9 @@ from pathlib import Path
 
 from streaming.counting import Counter
 from streaming.job import GC_THRESHOLDS
-from streaming.reference import InMemoryStore
 from streaming.sink import LeaderboardSink
 from tests.support.keyed import Event, table
+from tests.support.reference import InMemoryStore
 from topproducts.leaderboards.ranking import Geometry
 from topproducts.settings import get_settings
 

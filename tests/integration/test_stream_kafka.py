@@ -2,7 +2,7 @@
 
 Each test owns a topic prefix, a keyspace and a state dir (checkpoints, log, pid).
 Events are written straight to Kafka; the expected leaderboards are computed in
-Python from those same events (:mod:`streaming.reference`).
+Python from those same events (:mod:`tests.support.reference`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from streaming.job import QUERIES
-from streaming.reference import expected_totals, synthetic_orders
 from tests.integration.conftest import stop_stream_and_drop_keyspace
+from tests.support.reference import expected_totals, synthetic_orders
 from topproducts import kafka_io
 from topproducts import stream_control as process
 from topproducts.errors import StackError

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bench.drain_data import MALFORMED_KINDS, _Clock, _uuid4, generate, variant_info
-from streaming.reference import expected_totals
+from tests.support.reference import expected_totals
 from topproducts.events import (
     PAYLOADS,
     EventType,

@@ -14,9 +14,9 @@ from pyspark.sql import functions as F
 
 from streaming.counting import Counter
 from streaming.job import QUERY, geometry, start_query
-from streaming.reference import InMemoryStore, expected_totals, synthetic_orders
 from streaming.session import local_session
 from streaming.sink import LeaderboardSink
+from tests.support.reference import InMemoryStore, expected_totals, synthetic_orders
 from topproducts.events import encode
 from topproducts.leaderboards.ranking import (
     DEFAULT_GRANULARITY,

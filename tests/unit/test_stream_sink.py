@@ -18,9 +18,9 @@ import pytest
 
 from streaming.counting import Counter, batch_input
 from streaming.progress import progress_row
-from streaming.reference import InMemoryStore, windows_of
 from streaming.sink import BatchFacts, LeaderboardSink, restore_counter
 from tests.support.keyed import Event, material_of, product_of, seller_of, table
+from tests.support.reference import InMemoryStore, windows_of
 from topproducts.countries import GLOBAL_SCOPE
 from topproducts.leaderboards.ranking import (
     Geometry,

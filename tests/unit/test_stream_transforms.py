@@ -11,10 +11,10 @@ from pyspark.sql import functions as F
 
 from streaming import transforms as t
 from streaming.counting import Counter
-from streaming.reference import InMemoryStore, expected_totals, synthetic_orders
 from streaming.schema import canonical_pattern, topic_schema
 from streaming.session import local_session
 from streaming.sink import LeaderboardSink
+from tests.support.reference import InMemoryStore, expected_totals, synthetic_orders
 from topproducts.events import InvalidEvent, OrderCancelled, decode, encode, make_event
 from topproducts.leaderboards.ranking import Geometry, Granularity, Metric, rank, roll_up, window_id
 

@@ -1,4 +1,5 @@
-"""A plain-Python model of the counting rule, and synthetic order events.
+"""A plain-Python model of the counting rule, synthetic order events, and the leaderboard
+store as dicts (:class:`InMemoryStore`): test support, never imported by the stream.
 
 Tests and the benchmark produce events with :func:`synthetic_orders` and compute
 what the leaderboards must say with :func:`expected_totals`, independently of Spark.
@@ -36,9 +37,9 @@ from topproducts.leaderboards.ranking import (
 )
 from topproducts.leaderboards.store import BatchWrite, StoredTotal, StreamState
 from topproducts.money import round_money
+from topproducts.shop.reference import FX_RATES_USD
 
-FX = {"INR": Decimal("0.012000"), "USD": Decimal("1.000000"), "GBP": Decimal("1.270000"),
-      "CAD": Decimal("0.730000"), "AUD": Decimal("0.660000")}
+FX = FX_RATES_USD  # the shop's own rates: synthetic orders are priced as the shop prices
 
 
 def windows_of(ts: datetime, duration: timedelta, slide: timedelta) -> list[datetime]:
