@@ -246,4 +246,4 @@ def _try(step: Callable[[], bool]) -> bool:
 
 
 def _log(name: str, message: str) -> None:
-    log.info("%s: %s", name, message)
+    log.debug("%s: %s", name, message)
