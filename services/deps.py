@@ -20,6 +20,7 @@ from pymysql.connections import Connection
 from services.errors import ApiError
 from topproducts import cassandra_io, db
 from topproducts.leaderboards import LeaderboardStore, ensure_schema
+from topproducts.leaderboards.ranking import Geometry
 from topproducts.settings import Settings
 
 API_KEY_HEADER = "X-API-Key"
@@ -59,7 +60,10 @@ class CassandraHolder:
                 except Exception:
                     session.cluster.shutdown()
                     raise
-                self._store = LeaderboardStore(session, self.settings.cassandra_keyspace)
+                # the geometry: a sliding window's totals are the sum of its panes
+                self._store = LeaderboardStore(
+                    session, self.settings.cassandra_keyspace,
+                    Geometry.parse(self.settings.window_duration, self.settings.window_slide))
             return self._store
 
     def close(self) -> None:

@@ -8,7 +8,7 @@ customer) and unreachable services into the same shape.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import pymysql
@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from services.models.common import ErrorResponse
 from topproducts.errors import StackError
@@ -99,12 +100,45 @@ async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
     return _json(exc.status, exc.code, exc.message, exc.field, headers)
 
 
-async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+# FastAPI's own 400 when a body cannot be read as JSON at all (bytes that are not UTF-8);
+# a body that is text but not JSON is a RequestValidationError (json_invalid) instead.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path (routing stops at the first route
+    whose path matches, so Starlette's own ``Allow`` names only that route's methods)."""
+    methods: set[str] = set()
+    for route in _leaf_routes(request.app.router.routes):
+        if getattr(route, "methods", None) and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods
+    return sorted(methods)
+
+
+def _leaf_routes(routes: Iterable[Any]) -> Iterator[Any]:
+    """The app's routes, with included routers flattened (this FastAPI keeps each included
+    router as one nested route); a router's prefix is already in its routes' paths."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _leaf_routes(inner.routes)
+        else:
+            yield route
+
+
+async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+        return _json(422, "invalid_input", "the body is not valid JSON (UTF-8)")
     code = _REASONS.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    headers = getattr(exc, "headers", None)
     if exc.status_code == 404 and message == "Not Found":
         message = "no such endpoint"
-    return _json(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+    allow = allowed_methods(request) if exc.status_code == 405 else []
+    if allow:  # (none for the static files, which answer their own 405)
+        headers = {**(headers or {}), "Allow": ", ".join(allow)}
+        message = f"{request.method} is not allowed here; allowed: {', '.join(allow)}"
+    return _json(exc.status_code, code, message, headers=headers)
 
 
 async def _order_error(_: Request, exc: OrderError) -> JSONResponse:
@@ -164,7 +198,8 @@ _DESCRIPTIONS = {
     401: "Missing or wrong `X-API-Key`.",
     404: "Unknown id.",
     409: "Conflicts with the current state (e.g. out of stock, not cancellable).",
-    422: "Invalid input; `field` names the offending field.",
+    422: "Invalid input (including a body that is not JSON); `field` names the offending "
+         "field.",
     503: "A backing service (MySQL, Kafka, Cassandra) is unreachable.",
 }
 

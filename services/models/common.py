@@ -6,7 +6,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
 
 from topproducts.money import money_str
 
@@ -49,10 +58,35 @@ class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-class In(BaseModel):
-    """Base of request models: unknown fields are an error, not silently dropped."""
+MAX_ID = 2**53 - 1
+"""The largest id the API takes: the largest integer every JSON reader holds exactly
+(RFC 7493, I-JSON; JavaScript's ``Number.MAX_SAFE_INTEGER``). MySQL's ids never get there."""
 
-    model_config = ConfigDict(extra="forbid")
+
+def _json_integer(v: object) -> object:
+    """A JSON number (``5`` or ``5.0``, which JSON Schema also calls an integer); never a
+    boolean or a string."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise PydanticCustomError("int_type", "Input should be a valid integer, not {kind}",
+                                  {"kind": _JSON_KINDS.get(type(v), type(v).__name__)})
+    return v
+
+
+_JSON_KINDS = {bool: "a boolean", str: "a string", type(None): "null", list: "an array",
+               dict: "an object"}
+
+
+Integer = Annotated[int, BeforeValidator(_json_integer), Field(strict=False)]
+"""An integer field of a request: ``5`` and ``5.0``, not ``true`` or ``"5"``."""
+
+
+class In(BaseModel):
+    """Base of request models: unknown fields are an error, not silently dropped, and
+    values are taken as the schema types them, never coerced (strict mode): `false` or
+    `"5"` is not a number. Integers are :data:`Integer` (JSON Schema's integer, `5.0`
+    included), enums opt out (``Field(strict=False)``): their JSON string is their value."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 T = TypeVar("T")

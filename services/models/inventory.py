@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from services.models.common import In, Money, Out, Rate, UtcTime
+from services.models.common import In, Integer, Money, Out, Rate, UtcTime
 
 
 class Variant(Out):
@@ -45,5 +45,5 @@ class Categories(Out):
 
 
 class StockIn(In):
-    stock: int = Field(ge=0, le=10_000_000, description="New absolute stock level.",
+    stock: Integer = Field(ge=0, le=10_000_000, description="New absolute stock level.",
                        examples=[500])

@@ -6,19 +6,17 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from services.models.common import In, Money, Out, Rate, UtcTime
+from services.models.common import MAX_ID, In, Integer, Money, Out, Rate, UtcTime
 from topproducts.shop.lifecycle import MAX_LINES, MAX_QUANTITY
-
-BIGINT = 2**63 - 1
 
 
 class LineIn(In):
-    variant_id: int = Field(ge=1, le=BIGINT, examples=[10])
-    quantity: int = Field(ge=1, le=MAX_QUANTITY, examples=[2])
+    variant_id: Integer = Field(ge=1, le=MAX_ID, examples=[10])
+    quantity: Integer = Field(ge=1, le=MAX_QUANTITY, examples=[2])
 
 
 class OrderIn(In):
-    customer_id: int = Field(ge=1, le=BIGINT, examples=[1])
+    customer_id: Integer = Field(ge=1, le=MAX_ID, examples=[1])
     lines: list[LineIn] = Field(min_length=1, max_length=MAX_LINES,
                                 description="Each variant on one line only.")
     payment_mode: Literal["prepaid", "pay_on_delivery"] = "prepaid"

@@ -5,31 +5,40 @@ from __future__ import annotations
 import re
 import unicodedata
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
 from services.models.common import In, Out, UtcTime
+from services.patterns import EMAIL, TEXT
 from topproducts.countries import COUNTRIES
 
 CountryCode = StrEnum("CountryCode", {c.code: c.code for c in COUNTRIES})  # type: ignore[misc]
 
 
 def _clean(v: str) -> str:
-    """Trimmed text without control characters or lone surrogates (MySQL cannot store them)."""
+    """Trimmed text without control characters or lone surrogates (MySQL cannot store
+    them): what :data:`services.patterns.TEXT`, the schema's pattern, allows (a lone
+    surrogate is no Unicode text, so the pattern need not name it)."""
     v = v.strip()
     if not v:
         raise ValueError("must not be blank")
     for ch in v:
-        if unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn"):
-            raise ValueError("contains a control or invalid character")
+        if unicodedata.category(ch) in ("Cc", "Cs"):
+            raise ValueError(f"contains a control character or lone surrogate "
+                             f"(U+{ord(ch):04X})")
     return v
 
 
-Text20 = Annotated[str, Field(min_length=1, max_length=20), AfterValidator(_clean)]
-Text40 = Annotated[str, Field(min_length=1, max_length=40), AfterValidator(_clean)]
-Text100 = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_clean)]
-Text255 = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_clean)]
+def _text(max_length: int) -> Any:
+    """Lengths as the check counts them (before trimming), and the check as a pattern."""
+    return Field(min_length=1, max_length=max_length, json_schema_extra={"pattern": TEXT})
+
+
+Text20 = Annotated[str, _text(20), AfterValidator(_clean)]
+Text40 = Annotated[str, _text(40), AfterValidator(_clean)]
+Text100 = Annotated[str, _text(100), AfterValidator(_clean)]
+Text255 = Annotated[str, _text(255), AfterValidator(_clean)]
 
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -41,7 +50,7 @@ def _email(v: str) -> str:
     return v.lower()
 
 
-Email = Annotated[Text255, AfterValidator(_email)]
+Email = Annotated[Text255, AfterValidator(_email), Field(json_schema_extra={"pattern": EMAIL})]
 
 
 class Address(Out):
@@ -57,7 +66,8 @@ class AddressIn(In):
     city: Text100 = Field(examples=["Bengaluru"])
     state: Text100 = Field(examples=["Karnataka"])
     postal_code: Text20 = Field(examples=["560001"])
-    country: CountryCode = Field(description="One of the shop's countries.", examples=["IN"])
+    country: CountryCode = Field(description="One of the shop's countries.", examples=["IN"],
+                                 strict=False)  # the JSON string is the value
 
 
 class CustomerIn(In):

@@ -16,6 +16,7 @@ from services.deps import SettingsDep, Store
 from services.errors import ApiError, responses
 from services.models.daily import DailyLeaderboard, DailyLeaderboards
 from services.models.leaderboards import Metric, Scope
+from services.patterns import DAY, DAY_RE
 from services.queries.leaderboards import entry
 from topproducts.countries import GLOBAL_SCOPE
 from topproducts.leaderboards import DEFAULT_GRANULARITY, Granularity
@@ -25,19 +26,24 @@ from topproducts.leaderboards.store import DailyLeaderboard as StoredDay
 router = APIRouter(prefix="/leaderboards", tags=["leaderboards"])
 
 MAX_DAYS = 92  # a range is one read per day: about a quarter at most
-DayText = Annotated[str, Path(description="A UTC day, `YYYY-MM-DD`.", examples=["2026-11-24"])]
+DayText = Annotated[str, Path(description="A UTC day, `YYYY-MM-DD`.", examples=["2026-11-24"],
+                              json_schema_extra={"pattern": DAY})]
 ScopeParam = Annotated[Scope, Query(description="`GLOBAL` or a country code.")]
 ByParam = Annotated[Granularity, Query(
     description="What one ranked entry is: `product_material` (default), `product` or "
                 "`variant`.")]
 LimitParam = Annotated[int, Query(ge=1, le=100, description="How many ranks.")]
 GLOBAL = Scope(GLOBAL_SCOPE)
+_DAY_SCHEMA = {"pattern": DAY, "examples": ["2026-11-24"]}
 
 
 def day_of(text: str, field: str) -> dt.date:
-    """A ``YYYY-MM-DD`` parameter, or a 422 that says what a day looks like."""
+    """A ``YYYY-MM-DD`` parameter (:data:`services.patterns.DAY`, its pattern), or a 422 that
+    says what a day looks like."""
     try:
-        return parse_day(text.strip())
+        if not DAY_RE.fullmatch(text):
+            raise ValueError(f"not a day: {text!r} (use YYYY-MM-DD, e.g. 2026-11-24)")
+        return parse_day(text)
     except ValueError as exc:
         raise ApiError(422, "invalid_input", str(exc), field) from None
 
@@ -67,9 +73,10 @@ def daily_top(metric: Metric, day: DayText, settings: SettingsDep, store: Store,
             response_model=DailyLeaderboards, responses=responses())
 def daily_range(metric: Metric, settings: SettingsDep, store: Store,
                 start: Annotated[str, Query(alias="from", description="First UTC day, "
-                                            "`YYYY-MM-DD`.")],
+                                            "`YYYY-MM-DD`.", json_schema_extra=_DAY_SCHEMA)],
                 end: Annotated[str, Query(alias="to", description="Last UTC day (included), "
-                                          "`YYYY-MM-DD`.")],
+                                          "`YYYY-MM-DD`: not before `from`, at most 92 days "
+                                          "in all.", json_schema_extra=_DAY_SCHEMA)],
                 by: ByParam = DEFAULT_GRANULARITY, scope: ScopeParam = GLOBAL,
                 limit: LimitParam = 10) -> DailyLeaderboards:
     first, last = day_of(start, "from"), day_of(end, "to")

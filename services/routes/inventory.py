@@ -8,15 +8,15 @@ from fastapi import APIRouter, Path, Query
 
 from services.deps import MySQL, PagingDep, SettingsDep, WriteAccess
 from services.errors import not_found, responses
-from services.models.common import Page
+from services.models.common import MAX_ID, Page
 from services.models.inventory import Categories, Product, ProductSummary, StockIn, Variant
 from services.queries import inventory as q
 from topproducts.shop import stock
 
 router = APIRouter(tags=["inventory"])
 
-ProductId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Product id.")]
-VariantId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Variant id.")]
+ProductId = Annotated[int, Path(ge=1, le=MAX_ID, description="Product id.")]
+VariantId = Annotated[int, Path(ge=1, le=MAX_ID, description="Variant id.")]
 
 
 @router.get("/categories", summary="List product categories", response_model=Categories,

@@ -21,6 +21,7 @@ from fastapi.responses import Response, StreamingResponse
 from services.board_cache import BoardCache, BoardKey
 from services.deps import SettingsDep, Store
 from services.errors import ApiError, responses
+from services.models.common import MAX_ID
 from services.models.leaderboards import (
     GranularityOut,
     ItemTotals,
@@ -31,6 +32,7 @@ from services.models.leaderboards import (
     ScopeOut,
     WindowOut,
 )
+from services.patterns import WINDOW, WINDOW_RE
 from services.queries.leaderboards import board_json, item_totals
 from topproducts.countries import COUNTRIES, GLOBAL_SCOPE
 from topproducts.leaderboards import (
@@ -47,9 +49,11 @@ from topproducts.settings import Settings
 router = APIRouter(prefix="/leaderboards", tags=["leaderboards"])
 
 WindowParam = Annotated[str, Query(
-    min_length=1, max_length=40,
+    min_length=1, max_length=40, json_schema_extra={"pattern": WINDOW},
     description="`all` (all-time), `current` (the sliding window that ends now), or a window's "
-                "UTC start such as `2026-11-25T08:00:00Z` (see `/leaderboards/options`).")]
+                "UTC start such as `2026-11-25T08:00:00Z` (see `/leaderboards/options`): "
+                "`YYYY-MM-DDTHH:MM[:SS[.fraction]]` with `Z`, an offset `+HH:MM`, or neither "
+                "(UTC), years 1000-2999.")]
 ScopeParam = Annotated[Scope, Query(description="`GLOBAL` or a country code.")]
 ByParam = Annotated[Granularity, Query(
     description="What one ranked entry is: `product_material` (a product in one material, "
@@ -72,8 +76,11 @@ def _window(start: datetime | None, settings: Settings) -> WindowOut:
 
 
 def resolve_window(text: str, settings: Settings, now: datetime | None = None) -> WindowOut:
-    """``all`` / ``current`` / an ISO start -> the window; ValueError if it is none of those."""
-    text = text.strip()
+    """``all`` / ``current`` / an ISO start -> the window; ValueError if it is none of those
+    (the forms are :data:`services.patterns.WINDOW`, the parameter's pattern)."""
+    if not WINDOW_RE.fullmatch(text):
+        raise ValueError(f"not a window: {text!r} (use 'all', 'current' or a UTC start time "
+                         "such as 2026-11-25T08:00:00Z)")
     if text.lower() == ALL_TIME:
         return _window(None, settings)
     if text.lower() == "current":
@@ -134,7 +141,7 @@ def options(settings: SettingsDep, store: Store,
             summary="One variant's exact totals in a scope and window",
             response_model=ItemTotals, responses=responses(404))
 def item(
-    variant_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="Variant id.")],
+    variant_id: Annotated[int, Path(ge=1, le=MAX_ID, description="Variant id.")],
     settings: SettingsDep, store: Store,
     scope: ScopeParam = GLOBAL,
     window: WindowParam = ALL_TIME,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from services.deps import MySQL, PagingDep, SettingsDep, WriteAccess
 from services.errors import ApiError, not_found, responses
-from services.models.common import Page
+from services.models.common import MAX_ID, Page
 from services.models.orders import Events, Order, OrderHistory, OrderIn, OrderReceipt, OrderSummary
 from services.publisher import publish_after_commit
 from services.queries import orders as q
@@ -21,7 +21,7 @@ from topproducts.shop.placing import place_order as place
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
-OrderId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Order id.")]
+OrderId = Annotated[int, Path(ge=1, le=MAX_ID, description="Order id.")]
 Status = Literal["placed", "confirmed", "cancelled", "delivered"]
 
 
@@ -65,7 +65,7 @@ def place_order(body: OrderIn, conn: MySQL, settings: SettingsDep, request: Requ
             responses=responses())
 def list_orders(
     conn: MySQL, settings: SettingsDep, paging: PagingDep,
-    customer_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    customer_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     status: Annotated[Status | None, Query()] = None,
 ) -> Page[OrderSummary]:
     found = q.list_orders(conn, settings, customer_id, status, paging.limit + 1, paging.offset)

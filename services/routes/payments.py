@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Request
 
 from services.deps import MySQL, SettingsDep, WriteAccess
 from services.errors import ApiError, not_found, responses
+from services.models.common import MAX_ID
 from services.models.orders import Events
 from services.models.payments import Payment, PaymentReceipt
 from services.publisher import publish_after_commit
@@ -16,8 +17,8 @@ from topproducts.shop.payments import collect_payment
 
 router = APIRouter(tags=["payments"])
 
-PaymentId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Payment id.")]
-OrderId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Order id.")]
+PaymentId = Annotated[int, Path(ge=1, le=MAX_ID, description="Payment id.")]
+OrderId = Annotated[int, Path(ge=1, le=MAX_ID, description="Order id.")]
 
 
 @router.get("/payments/{payment_id}", summary="Read a payment", response_model=Payment,

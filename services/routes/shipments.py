@@ -8,13 +8,14 @@ from fastapi import APIRouter, Path
 
 from services.deps import MySQL, SettingsDep
 from services.errors import not_found, responses
+from services.models.common import MAX_ID
 from services.models.shipments import Shipment
 from services.queries import shipments as q
 
 router = APIRouter(tags=["shipments"])
 
-ShipmentId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Shipment id.")]
-OrderId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Order id.")]
+ShipmentId = Annotated[int, Path(ge=1, le=MAX_ID, description="Shipment id.")]
+OrderId = Annotated[int, Path(ge=1, le=MAX_ID, description="Order id.")]
 
 
 @router.get("/shipments/{shipment_id}", summary="Read a shipment and its status history",

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from services.deps import MySQL, PagingDep, SettingsDep, WriteAccess
 from services.errors import not_found, responses
-from services.models.common import Page
+from services.models.common import MAX_ID, Page
 from services.models.users import AddressIn, CountryCode, Customer, CustomerIn
 from services.publisher import publish_after_commit
 from services.queries import users as q
@@ -16,7 +16,7 @@ from topproducts.shop import customers
 
 router = APIRouter(prefix="/customers", tags=["users"])
 
-CustomerId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Customer id.")]
+CustomerId = Annotated[int, Path(ge=1, le=MAX_ID, description="Customer id.")]
 
 
 def _address(a: AddressIn) -> customers.Address:
