@@ -47,6 +47,8 @@ def spark_conf(settings: Settings, app_name: str, master: str | None = None) -> 
         "spark.master": master,
         "spark.jars": ",".join(kafka_jars(settings)),
         "spark.driver.memory": settings.spark_driver_memory,
+        **({"spark.driver.extraJavaOptions": settings.spark_driver_java_options}
+           if settings.spark_driver_java_options else {}),
         "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.port": str(settings.spark_ui_port),
