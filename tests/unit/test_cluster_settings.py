@@ -80,3 +80,10 @@ def test_standalone_master_gets_executor_settings(monkeypatch: pytest.MonkeyPatc
     assert remote["spark.master"] == "spark://127.0.0.2:7077"
     assert remote["spark.executor.memory"] == "512m"
     assert remote["spark.driver.bindAddress"] == "127.0.0.1"
+
+
+def test_driver_java_options_only_when_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("topproducts.stack.spark.kafka_jars", lambda s: ["a.jar"])
+    assert "spark.driver.extraJavaOptions" not in spark_conf(Settings(), "app")
+    flags = Settings(spark_driver_java_options="-XX:TieredStopAtLevel=1")
+    assert spark_conf(flags, "app")["spark.driver.extraJavaOptions"] == "-XX:TieredStopAtLevel=1"
