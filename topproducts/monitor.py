@@ -117,12 +117,18 @@ def snapshot(settings: Settings, now: datetime) -> tuple[Health, list[Progress]]
     with open_store(settings) as store:
         progress = store.progress()
     end = end_offsets(settings, [settings.topic(Topic.ORDERS)])
+    return health_of(settings, progress, end, now), progress
+
+
+def health_of(settings: Settings, progress: list[Progress], end: Offsets, now: datetime
+              ) -> Health:
+    """:func:`assess` the progress rows and end offsets read by the caller, with the
+    stream's pid and when it started (its pid file is written at the start)."""
     pid = stream_process.running_pid(settings)
     started_at = None
-    if pid is not None:  # the pid file is written when the process starts
+    if pid is not None:
         with contextlib.suppress(OSError):
             started_at = datetime.fromtimestamp(
                 stream_process.pid_file(settings).stat().st_mtime, UTC)
-    health = assess(pid, progress, end, now, timedelta(seconds=settings.stream_stall_seconds),
-                    started_at)
-    return health, progress
+    return assess(pid, progress, end, now, timedelta(seconds=settings.stream_stall_seconds),
+                  started_at)

@@ -30,7 +30,7 @@ to see which fields are resources.)
 
 import contextlib
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -185,15 +185,7 @@ class StreamResource(settings_fields(
         now = now or datetime.now(UTC)
         progress = self.cassandra.store().progress()
         end = self.kafka.end_offsets([settings.topic(Topic.ORDERS)])
-        pid = stream_process.running_pid(settings)
-        started_at = None
-        if pid is not None:  # the pid file is written when the process starts
-            with contextlib.suppress(OSError):
-                started_at = datetime.fromtimestamp(
-                    stream_process.pid_file(settings).stat().st_mtime, UTC)
-        health = monitor.assess(pid, progress, end, now,
-                                timedelta(seconds=settings.stream_stall_seconds), started_at)
-        return health, progress
+        return monitor.health_of(settings, progress, end, now), progress
 
 
 def compose(mysql: MySQLResource | None = None, kafka: KafkaResource | None = None,
