@@ -19,20 +19,18 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import random
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
+from bench.figures import add_merge_option, merge
 from streaming.counting import Counter
 from streaming.job import GC_THRESHOLDS
 from streaming.sink import LeaderboardSink
 from tests.support.keyed import Event, table
 from tests.support.reference import InMemoryStore
 from topproducts.leaderboards.ranking import Geometry
-from topproducts.settings import get_settings
 
 GEOMETRY = Geometry.parse("1 hour", "5 minutes", "10 minutes")
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -82,10 +80,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=1500, help="confirmations per batch")
     ap.add_argument("--batches", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3, help="alternations of the two runs")
-    ap.add_argument("--merge", type=Path, nargs="?", default=None,
-                    const=get_settings().state_dir / "bench" / "latest.json",
-                    help="add the figures to this JSON file (default: what `make bench` "
-                         "writes)")
+    add_merge_option(ap)
     args = ap.parse_args()
     tables = batches(args.variants, args.events, args.batches)
     print(f"== driver counting: {args.events:,} confirmations per batch over "
@@ -107,12 +102,7 @@ def main() -> None:
     if boards["default"] != boards["tuned"]:
         print("  the two runs wrote different boards: a bug")
     if args.merge is not None:
-        data = json.loads(args.merge.read_text()) if args.merge.exists() else {}
-        data.update(figures)
-        args.merge.parent.mkdir(parents=True, exist_ok=True)
-        args.merge.write_text(json.dumps(data, indent=2, default=str) + "\n")
-        print(f"== added to {args.merge}")
-
+        merge(args.merge, figures)
 
 if __name__ == "__main__":
     main()

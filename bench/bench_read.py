@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import subprocess
@@ -29,9 +28,9 @@ import time
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
+from bench.figures import add_merge_option, merge
 from topproducts.countries import COUNTRIES, GLOBAL_SCOPE
 from topproducts.leaderboards import ALL, Granularity, ItemTotal, Metric, open_store, rank
 from topproducts.leaderboards.schema import drop_leaderboards
@@ -198,10 +197,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     ap.add_argument("--port", type=int, default=8093)
-    ap.add_argument("--merge", type=Path, nargs="?", default=None,
-                    const=get_settings().state_dir / "bench" / "latest.json",
-                    help="add the figures to this JSON file (created if missing; without a "
-                         "path: <state_dir>/bench/latest.json, what `make bench` writes)")
+    add_merge_option(ap)
     args = ap.parse_args()
     print(f"== reads: {args.clients} clients, top-10 boards, {args.seconds:g} s "
           f"({args.workers} uvicorn worker(s))")
@@ -210,12 +206,7 @@ def main() -> None:
           f"p99 {f['read_p99_ms']} ms ({f['read_requests']:,} requests, "
           f"{f['read_errors']} errors)")
     if args.merge is not None:
-        figures = json.loads(args.merge.read_text()) if args.merge.exists() else {}
-        figures.update(f)
-        args.merge.parent.mkdir(parents=True, exist_ok=True)
-        args.merge.write_text(json.dumps(figures, indent=2, default=str) + "\n")
-        print(f"== added to {args.merge}")
-
+        merge(args.merge, f)
 
 if __name__ == "__main__":
     main()
