@@ -140,19 +140,13 @@ class WindowSums:
     def items(self) -> Iterator[tuple[ItemKey, tuple[int, int]]]:
         return ((k, self.get(k)) for k in self)  # type: ignore[misc]
 
-    def top(self, metric: Metric, n: int, among: Iterable[ItemKey] | None = None
-            ) -> list[tuple[ItemKey, int, int]]:
+    def top(self, metric: Metric, n: int) -> list[tuple[ItemKey, int, int]]:
         """(key, quantity, cents) of the top ``n`` by ``metric`` (positive values; ties by
-        key), among all items or only ``among``."""
+        key): one vectorized pass over every item of the window."""
         import numpy as np
 
         values = self.q if metric is Metric.QUANTITY else self.c
-        if among is None:
-            ids = np.flatnonzero(values > 0)
-        else:
-            size, known = len(values), map(self.index.ids.get, among)
-            ids = np.fromiter((i for i in known if i is not None and i < size), np.int64)
-            ids = ids[values[ids] > 0]
+        ids = np.flatnonzero(values > 0)
         if len(ids) > n:  # keep the n largest values and every tie of the n-th
             nth = np.partition(values[ids], len(ids) - n)[len(ids) - n]
             ids = ids[values[ids] >= nth]
@@ -324,8 +318,8 @@ class Counter:
         self.index: dict[Granularity, Index] = {by: Index() for by in Granularity}
         self.names: dict[ItemKey, tuple[str, str | None]] = {}  # product name, seller
         self.boards: dict[Board, list[Ranked]] = {}
-        # windows whose boards are not written yet (None: re-rank the whole window)
-        self.pending: dict[tuple[Cell, int], set[ItemKey] | None] = {}
+        # windows whose boards are not written yet
+        self.pending: set[tuple[Cell, int]] = set()
         self.flushed_us: int | None = None  # when pending boards were last written
         self.max_event_us: int | None = None
         self.late_total = 0
@@ -386,26 +380,27 @@ class Counter:
             adds[2].append(r)
         self._add_to_windows(pane_adds)
         # A window's board is re-ranked whole (a vectorized pass over its sums costs less
-        # than gathering the changed keys of its 12 panes): its keys are None.
-        touched: dict[tuple[Cell, int | None], set[ItemKey] | None] = {
-            (cell, None): keys for cell, keys in touched_all.items()}
+        # than gathering the changed keys of its 12 panes): only which windows changed.
+        touched_windows: set[tuple[Cell, int]] = set()
         for cell, period in touched_panes:
             by, scope = cell
             if by is VARIANT and ("pane", scope, period) not in self.indexed:
                 changes.panes.add((scope, period))
             for start in g.windows_of_pane(period):
-                touched[(cell, start)] = None
+                touched_windows.add((cell, start))
                 if by is VARIANT and ("window", scope, start) not in self.indexed:
                     changes.windows.add((scope, start))
         if batch.max_event_us is not None and (self.max_event_us is None
                                                or batch.max_event_us > self.max_event_us):
             self.max_event_us = batch.max_event_us
         hot = self.hot_windows(now_us)
-        for (cell, start), keys in touched.items():
-            if start is None or start in hot:
-                changes.boards += self._publish(cell, start, keys)
+        for cell, keys in touched_all.items():
+            changes.boards += self._publish(cell, None, keys)
+        for cell, start in touched_windows:
+            if start in hot:
+                changes.boards += self._publish(cell, start)
             else:
-                self.pending[(cell, start)] = None
+                self.pending.add((cell, start))
         if self.flushed_us is None or now_us - self.flushed_us >= self.refresh_us:
             changes.boards += self.flush(now_us)
         self.late_total += batch.late
@@ -428,9 +423,8 @@ class Counter:
     def flush(self, now_us: int) -> list[BoardOut]:
         """Publish every pending board (the refresh, and when the stream goes idle)."""
         out: list[BoardOut] = []
-        for (cell, start), keys in list(self.pending.items()):
-            out += self._publish(cell, start, keys)
-        self.pending.clear()
+        for cell, start in list(self.pending):
+            out += self._publish(cell, start)
         self.flushed_us = now_us
         return out
 
@@ -445,11 +439,12 @@ class Counter:
                 out.update((current, current + g.slide_us))
         return out
 
-    def _publish(self, cell: Cell, start: int | None, keys: set[ItemKey] | None
+    def _publish(self, cell: Cell, start: int | None, keys: set[ItemKey] | None = None
                  ) -> list[BoardOut]:
-        if start is not None and (cell, start) in self.pending:
-            earlier = self.pending.pop((cell, start))  # changed since the board was written
-            keys = None if earlier is None or keys is None else keys | earlier
+        """Re-rank one partition's boards (``keys``: the all-time items that changed) and
+        return those that differ from what was written."""
+        if start is not None:
+            self.pending.discard((cell, start))
         partition = self.all_time[cell] if start is None else self._window(cell, start)
         window = Window() if start is None else window_of(self.geometry, start)
         out = []
@@ -463,17 +458,17 @@ class Counter:
 
     def _rank(self, metric: Metric, by: Granularity, partition: Any,
               changed: set[ItemKey] | None, old: list[Ranked] | None) -> list[Ranked]:
-        """The top N of ``partition``: from the old board and the changed items when no
-        ranked item lost value (see :func:`topproducts.leaderboards.ranking.merge_top`),
-        else from every item."""
+        """The top N of ``partition``. A window: from every item (vectorized). All-time:
+        from the old board and the changed items when no ranked item lost value (see
+        :func:`topproducts.leaderboards.ranking.merge_top`), else from every item."""
+        if isinstance(partition, WindowSums):
+            return [Ranked(rank, item, item.value(metric)) for rank, item in enumerate(
+                (self._item(by, k, [q, c]) for k, q, c in partition.top(metric, self.top_n)),
+                start=1)]
         i = 0 if metric is Metric.QUANTITY else 1
         merge = old is not None and changed is not None and not any(
             (partition.get(r.item.key) or (0, 0))[i] < _stored_value(r.item, i) for r in old)
         candidates = {r.item.key for r in old or ()} | (changed or set()) if merge else None
-        if isinstance(partition, WindowSums):
-            return [Ranked(rank, item, item.value(metric)) for rank, item in enumerate(
-                (self._item(by, k, [q, c])
-                 for k, q, c in partition.top(metric, self.top_n, candidates)), start=1)]
         pool: Iterable[tuple[ItemKey, Acc]] = partition.items()
         if candidates is not None:
             pool = ((k, partition[k]) for k in candidates if k in partition)
@@ -512,8 +507,8 @@ class Counter:
         if wm is None:
             return []
         out: list[BoardOut] = []
-        for key in [k for k in self.pending if self._closed(k[1])]:
-            out += self._publish(key[0], key[1], self.pending[key])
+        for cell, start in [k for k in self.pending if self._closed(k[1])]:
+            out += self._publish(cell, start)
         for key in [k for k in self.windows if self._closed(k[1])]:
             del self.windows[key]
             for metric in Metric:
@@ -567,7 +562,7 @@ class Counter:
                     acc[1] += cents(v.revenue_usd)
                 if period_us is not None:
                     for start in self.geometry.windows_of_pane(period_us):
-                        self.pending[(cell, start)] = None  # re-publish: it may be behind
+                        self.pending.add((cell, start))  # re-publish: it may be behind
 
 
 def _stored_value(item: ItemTotal, i: int) -> int:
@@ -596,5 +591,5 @@ def restore(counter: Counter, rows: Iterator[StoredTotal], last_committed: int |
             counter.load(row.scope, row.period_us, [value])
             loaded += 1
     # closed windows' boards were final when written: nothing to re-publish
-    counter.pending = {k: v for k, v in counter.pending.items() if not counter._closed(k[1])}
+    counter.pending = {k for k in counter.pending if not counter._closed(k[1])}
     return loaded
