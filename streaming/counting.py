@@ -19,9 +19,10 @@ Here:
 Publishing: all-time boards and the boards of the *hot* windows (the one a reader
 gets as ``current`` and the next one, by the clock and by event time) are written in
 the batch that changes them. Other open windows' boards are written at most every
-``refresh``, when their window closes, and when the
-stream goes idle (:meth:`Counter.flush`), so a sustained load ranks 2 windows per
-batch instead of 12.
+``refresh`` (:attr:`Changes.deferred`: the sink writes them while Spark runs the next
+batch, off the batch's path), when their window closes (in the batch: a closed window
+is never published again), and when the stream goes idle (:meth:`Counter.flush`), so a
+sustained load ranks 2 windows per batch instead of 12.
 
 Lateness is Spark's rule, kept here: the watermark is the largest event time seen
 in earlier batches minus the delay (10 minutes); an event older than it counts
@@ -290,6 +291,9 @@ class Changes:
 
     totals: list[TotalChange] = field(default_factory=list)
     boards: list[BoardOut] = field(default_factory=list)
+    # deferred boards of open windows due at this refresh: the sink writes them beside the
+    # next batch's Spark phase, off the batch's path (restore re-publishes open windows)
+    deferred: list[BoardOut] = field(default_factory=list)
     # (scope, start) of windows and panes that got their first data: the index rows to write
     windows: set[tuple[str, int]] = field(default_factory=set)
     panes: set[tuple[str, int]] = field(default_factory=set)
@@ -402,7 +406,7 @@ class Counter:
             else:
                 self.pending.add((cell, start))
         if self.flushed_us is None or now_us - self.flushed_us >= self.refresh_us:
-            changes.boards += self.flush(now_us)
+            changes.deferred += self.flush(now_us)
         self.late_total += batch.late
         self.indexed.update(("pane", *k) for k in changes.panes)
         self.indexed.update(("window", *k) for k in changes.windows)

@@ -173,6 +173,11 @@ def run(settings: Settings, stop: threading.Event, rebuild: bool = False) -> int
             log.info("stopping %s (last batch %s)", query.name,
                      (query.lastProgress or {}).get("batchId"))
             query.stop()
+        try:
+            sink.close()
+        except Exception as exc:  # the restart re-publishes the open windows' boards
+            log.error("deferred boards not written: %s", exc)
+            code = code or 1
         spark.streams.removeListener(listener)
         spark.stop()
         log.info("stream stopped")

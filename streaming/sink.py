@@ -5,6 +5,12 @@ totals, window sums and boards (:class:`streaming.counting.Counter`), rebuilt fr
 Cassandra at start-up by :func:`restore_counter`. Every write is an absolute value
 with the batch id and the value it replaces, so a batch replayed after a crash
 writes the same rows and counts once. Nothing is read from Cassandra per batch.
+
+The deferred boards of open windows due at a refresh are written on a worker thread
+while Spark runs the next batch; every later write (the next batch's, an idle flush,
+the stop) first waits for them, so a board is never overwritten by an older one, and
+their error fails that batch. If the process dies first, the restart re-publishes
+every open window's boards (:func:`streaming.counting.restore`).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -92,6 +99,8 @@ class LeaderboardSink:
         self.counted = 0.0  # when the last batch's counting ended (for the log)
         self._lock = threading.Lock()  # batches and idle flushes come on different threads
         self.fatal: KeyspaceLost | None = None  # why the query must not go on
+        self._writer = ThreadPoolExecutor(1, "deferred-boards")
+        self._deferred: Future | None = None  # the last batch's deferred boards, writing
 
     def __call__(self, df: Any, batch_id: int) -> None:
         started = time.monotonic()
@@ -122,12 +131,15 @@ class LeaderboardSink:
         now = self.clock()
         changes = c.apply(batch, to_micros(now))
         self.counted = time.monotonic()
+        self._settle()
         self.store.write_batch(BatchWrite(
             query=self.query, batch_id=batch_id, totals=changes.totals, boards=changes.boards,
             panes=changes.panes,
             windows=[(scope, window_of(c.geometry, start)) for scope, start in changes.windows],
             state=StreamState(self.query, batch_id, c.max_event_us, c.late_total, *before),
             dead_letters=[dead_letter(r, now) for r in batch.dead], now=now))
+        if changes.deferred:
+            self._deferred = self._writer.submit(self.store.write_boards, changes.deferred, now)
         self.facts[batch_id] = BatchFacts(batch.late, c.late_total, c.watermark, c.state_rows(),
                                           len(c.pending))
         if len(self.facts) > 100:  # the listener normally pops them
@@ -137,13 +149,28 @@ class LeaderboardSink:
                         batch.dead[0]["reason"])
         return {"events": batch.events, "late": batch.late, "dead": len(batch.dead),
                 "totals": len(changes.totals), "boards": len(changes.boards),
-                "pending": len(c.pending)}
+                "deferred": len(changes.deferred), "pending": len(c.pending)}
+
+    def _settle(self) -> None:
+        """Wait for the deferred boards being written (raising their error, if any)."""
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None:
+            deferred.result()
+
+    def close(self) -> None:
+        """Finish writing deferred boards (when the query has stopped)."""
+        with self._lock:
+            try:
+                self._settle()
+            finally:
+                self._writer.shutdown()
 
     def flush(self) -> int:
         """Write every pending board (called when the query is idle, about every second);
         returns how many. Also notices a dropped keyspace while idle (:attr:`fatal`)."""
         with self._lock:
             try:
+                self._settle()
                 if not self.counter.pending:
                     self.store.stream_state(self.query)  # are the tables still there?
                     return 0

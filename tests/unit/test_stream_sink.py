@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from collections import defaultdict
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -251,20 +252,25 @@ def test_only_the_hot_windows_are_ranked_every_batch() -> None:
     windows = GEOMETRY.windows_of_pane(GEOMETRY.pane_of(now))
     assert len(windows) == 12
     boards = 2 * 3 * 2  # metrics x granularities x scopes
-    # the first batch writes everything (nothing was written before it)
-    assert len(first.boards) == boards * (1 + 12) and not counter.pending
+    # the first batch writes everything (nothing was written before it): all-time and the
+    # hot windows in the batch, the other windows deferred (written beside the next batch)
+    assert len(first.boards) == boards * (1 + 2) and not counter.pending
+    assert len(first.deferred) == boards * (12 - 2)
     # the next one, within the refresh: all-time and the hot windows only
     hot = counter.hot_windows(now) & set(windows)
     assert hot == {windows[0], windows[1]}  # the trailing window (07:05) and the next
     second = apply([Event(2, "US", at, ((5, 20, "90.00"),))], now + 1_000_000)
     assert {start for *_, w, _ in second.boards if (start := w.start) is not None} == {
         from_micros(s) for s in hot}
-    assert len(second.boards) == boards * (1 + len(hot))
+    assert len(second.boards) == boards * (1 + len(hot)) and not second.deferred
     assert len(counter.pending) == 3 * 2 * (12 - len(hot))  # granularities x scopes x others
     # after the refresh period the rest is written, each board once
     third = apply([Event(3, "US", at, ((6, 1, "0.50"),))], now + 11_000_000)
     assert not counter.pending
-    assert len({(m, by, sc, w.id) for m, by, sc, w, _ in third.boards}) == len(third.boards)
+    written = third.boards + third.deferred
+    assert len({(m, by, sc, w.id) for m, by, sc, w, _ in written}) == len(written)
+    assert {w.start for *_, w, _ in third.deferred} == {
+        from_micros(s) for s in windows if s not in hot}
     assert_counter_matches(counter, reference([
         [Event(1, "US", at, ((1, 10, "1.00"), (2, 8, "2.00"), (3, 1, "50.00"), (4, 1, "40.00")))],
         [Event(2, "US", at, ((5, 20, "90.00"),))], [Event(3, "US", at, ((6, 1, "0.50"),))]])[0])
@@ -462,6 +468,54 @@ def test_a_crash_before_deferred_boards_were_written_is_repaired_at_restart() ->
     restored = restore_counter(s.store, GEOMETRY, 3, QUERY, last_committed=2)
     sink(s.store, counter=restored).flush()  # the idle query after the restart
     assert_store_matches(s.store, reference(batches)[0], 3)
+
+
+class SlowBoardsStore(InMemoryStore):
+    """Deferred boards wait for ``release``; every write is logged in order."""
+
+    def __init__(self) -> None:
+        super().__init__(GEOMETRY)
+        self.release, self.log = threading.Event(), []
+        self.fail: Exception | None = None
+
+    def write_batch(self, w) -> None:
+        self.log.append(("batch", w.batch_id))
+        super().write_batch(w)
+
+    def write_boards(self, boards, now) -> None:
+        if threading.current_thread().name.startswith("deferred-boards"):
+            assert self.release.wait(10)
+            if self.fail is not None:
+                raise self.fail
+            self.log.append(("deferred", len(boards)))
+        super().write_boards(boards, now)
+
+
+def test_deferred_boards_are_written_off_the_batch_and_before_the_next_write() -> None:
+    batches = random_batches(seed=7, n_batches=2)
+    store = SlowBoardsStore()
+    s = sink(store, top_n=3)
+    s.process(table(batches[0]), 0)  # returns while its deferred boards are still waiting
+    deferred = s._deferred
+    assert deferred is not None and not deferred.done() and store.log == [("batch", 0)]
+    threading.Timer(0.2, store.release.set).start()
+    s.process(table(batches[1]), 1)  # waits for them first: no board older than the batch's
+    assert [kind for kind, _ in store.log[:3]] == ["batch", "deferred", "batch"]
+    s.close()
+    s.flush()
+    assert_store_matches(store, reference(batches)[0], 3)
+
+
+def test_a_failed_deferred_write_fails_the_next_batch() -> None:
+    batches = random_batches(seed=8, n_batches=2)
+    store = SlowBoardsStore()
+    store.fail = RuntimeError("cassandra timed out")
+    s = sink(store, top_n=3)
+    s.process(table(batches[0]), 0)
+    store.release.set()
+    with pytest.raises(RuntimeError, match="timed out"):
+        s.process(table(batches[1]), 1)
+    assert store.log == [("batch", 0)]  # batch 1 wrote nothing: Spark replays it
 
 
 def test_restore_from_an_empty_store_is_an_empty_counter() -> None:
