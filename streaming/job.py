@@ -1,9 +1,11 @@
 """The streaming job: ``python -m streaming.job``.
 
 One query, ``leaderboards``, with its checkpoint under ``settings.checkpoint_dir``:
-Kafka -> parse once (canonical fast path, full validation for the rest) -> dedupe
-(Spark state) -> ``foreachBatch``: the driver counts all-time and per pane, ranks,
-and writes totals, boards and dead letters to Cassandra (:mod:`streaming.sink`).
+Kafka -> parse once (canonical fast path, full validation for the rest) -> keyed rows
+-> ``foreachBatch``: the driver drops facts it counted before (its ledger, in
+Cassandra), counts all-time and per pane, ranks, and writes totals, boards, the
+ledger and dead letters to Cassandra (:mod:`streaming.sink`). The Spark query is
+stateless: no shuffle, no state store.
 
 SIGTERM or SIGINT stops the query and exits 0. If the query fails, the process
 exits 1 (the Dagster sensor restarts it; the checkpoint and the stored totals make
@@ -31,7 +33,7 @@ from pyspark.sql.streaming import StreamingQuery
 from streaming import transforms as t
 from streaming.progress import ProgressListener, committed, sync_committed
 from streaming.session import stream_session
-from streaming.sink import LeaderboardSink, restore_counter
+from streaming.sink import LeaderboardSink, restore_counter, restore_ledger
 from topproducts import kafka_io
 from topproducts.errors import TopProductsError
 from topproducts.events import Topic
@@ -79,7 +81,7 @@ def start_query(raw: DataFrame, settings: Settings, sink: LeaderboardSink,
 
     ``available_now``: process what is available at the start, then stop (the rebuild).
     """
-    rows = t.dedupe(t.keyed_rows(t.parse(raw, Topic.ORDERS)))
+    rows = t.keyed_rows(t.parse(raw, Topic.ORDERS))
     writer = rows.writeStream.queryName(QUERY).outputMode("append")
     writer = (writer.trigger(availableNow=True) if available_now else
               writer.trigger(processingTime=f"{settings.stream_trigger_seconds} seconds"))
@@ -93,6 +95,11 @@ def check_layout(settings: Settings, session) -> None:
     if old:
         raise OutdatedState(f"checkpoints of an older layout ({', '.join(old)}) in "
                             f"{settings.checkpoint_dir}; {RESET}")
+    if (settings.checkpoint_dir / QUERY / "state").exists():
+        raise OutdatedState(
+            f"the checkpoint in {settings.checkpoint_dir} is of an older layout (Spark kept "
+            "which orders were counted; the driver keeps it now, in Cassandra's "
+            f"counted_orders); {RESET}")
     why = outdated(session, settings)
     if why:
         raise OutdatedState(f"{why}; {RESET}")
@@ -135,8 +142,10 @@ def run(settings: Settings, stop: threading.Event, rebuild: bool = False) -> int
                                   committed_batch, settings.stream_board_refresh_seconds)
         log.info("restored %d totals as of batch %s (watermark %s)", counter.state_rows(),
                  committed_batch, counter.watermark)
+        ledger = restore_ledger(store, committed_batch)
+        log.info("restored the ledger: %d counted order facts", ledger.counted)
         tune_gc()
-        sink = LeaderboardSink(store, counter, QUERY)
+        sink = LeaderboardSink(store, counter, QUERY, ledger=ledger)
         late_totals = {p.query: p.late_rows_dropped_total for p in store.progress()}
         spark = stream_session(settings)
         listener = ProgressListener(store, late_totals, facts={QUERY: sink.facts},

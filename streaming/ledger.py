@@ -18,30 +18,12 @@ orders take 16 chunks: 2 MiB in memory, 16 rows in Cassandra.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
+
+from topproducts.leaderboards.store import ChunkWrite, StoredChunk
 
 CHUNK_BITS = 16
 CHUNK = 1 << CHUNK_BITS  # order ids per chunk
-
-
-@dataclass(frozen=True)
-class ChunkWrite:
-    """One changed chunk: its packed bits now and before the batch (None: it was new)."""
-
-    event_type: str
-    chunk: int
-    bits: bytes
-    prev_bits: bytes | None
-
-
-@dataclass(frozen=True)
-class StoredChunk:
-    event_type: str
-    chunk: int
-    batch_id: int
-    bits: bytes
-    prev_bits: bytes | None
 
 
 class Ledger:

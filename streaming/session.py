@@ -12,10 +12,6 @@ from topproducts.settings import Settings
 # SQL settings the stream relies on; set on any session before its queries start.
 STREAM_CONF = {
     "spark.sql.session.timeZone": "UTC",
-    # RocksDB keeps the (unbounded, all-time) dedupe state off the JVM heap.
-    "spark.sql.streaming.stateStore.providerClass":
-        "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
-    "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
     # An idle query reports every second: its heartbeat, and the moment the driver writes
     # the boards it deferred while busy (see streaming.counting).
     "spark.sql.streaming.noDataProgressEventInterval": "1000",

@@ -1,8 +1,9 @@
 """The ``foreachBatch`` writer: one micro-batch in Arrow -> counting -> one concurrent write.
 
-Spark keeps the offsets and the dedupe state (checkpointed); the driver keeps the
-totals, window sums and boards (:class:`streaming.counting.Counter`), rebuilt from
-Cassandra at start-up by :func:`restore_counter`. Every write is an absolute value
+Spark keeps the offsets (checkpointed); the driver keeps the ledger of counted order
+facts (:class:`streaming.ledger.Ledger`, the dedupe) and the totals, window sums and
+boards (:class:`streaming.counting.Counter`), rebuilt from Cassandra at start-up by
+:func:`restore_ledger` and :func:`restore_counter`. Every write is an absolute value
 with the batch id and the value it replaces, so a batch replayed after a crash
 writes the same rows and counts once. Nothing is read from Cassandra per batch.
 
@@ -24,15 +25,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from streaming import ledger as ledgers
 from streaming.counting import Counter, batch_input, dead_letter, restore, window_of
+from streaming.ledger import Ledger
 from topproducts.countries import COUNTRIES, GLOBAL_SCOPE
 from topproducts.errors import TopProductsError
+from topproducts.events import EventType
 from topproducts.leaderboards.ranking import Geometry, to_micros
-from topproducts.leaderboards.store import BatchWrite, BoardWrite, StoredTotal, StreamState
+from topproducts.leaderboards.store import (
+    BatchWrite,
+    BoardWrite,
+    StoredChunk,
+    StoredTotal,
+    StreamState,
+)
 
 log = logging.getLogger(__name__)
 
 SCOPES: tuple[str, ...] = (*(c.code for c in COUNTRIES), GLOBAL_SCOPE)
+# the facts that move the boards: each counted once per order (streaming.ledger)
+COUNTED_KINDS = (EventType.ORDER_CONFIRMED.value, EventType.ORDER_CANCELLED.value)
 
 
 class Store(Protocol):  # the part of LeaderboardStore the sink uses (a fake in unit tests)
@@ -41,6 +53,7 @@ class Store(Protocol):  # the part of LeaderboardStore the sink uses (a fake in 
     def stream_state(self, query: str) -> StreamState | None: ...
     def stored_totals(self, scopes: Sequence[str], pane_horizon_us: int | None
                       ) -> Iterator[StoredTotal]: ...
+    def stored_chunks(self, event_types: Sequence[str]) -> Iterator[StoredChunk]: ...
 
 
 @dataclass(frozen=True)
@@ -73,6 +86,13 @@ def restore_counter(store: Store, geometry: Geometry, top_n: int, query: str,
     return counter
 
 
+def restore_ledger(store: Store, last_committed: int | None) -> Ledger:
+    """The ledger of counted order facts as of Spark's last committed batch."""
+    ledger = Ledger()
+    ledgers.restore(ledger, store.stored_chunks(COUNTED_KINDS), last_committed)
+    return ledger
+
+
 class KeyspaceLost(TopProductsError):
     """The leaderboard keyspace (or a table of it) was dropped while the stream ran."""
 
@@ -93,8 +113,10 @@ class LeaderboardSink:
     """``foreachBatch`` function of the stream's one query."""
 
     def __init__(self, store: Store, counter: Counter, query: str,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 ledger: Ledger | None = None) -> None:
         self.store, self.counter, self.query, self.clock = store, counter, query, clock
+        self.ledger = ledger if ledger is not None else Ledger()
         self.facts: dict[int, BatchFacts] = {}  # read (and popped) by the progress listener
         self.counted = 0.0  # when the last batch's counting ended (for the log)
         self._lock = threading.Lock()  # batches and idle flushes come on different threads
@@ -127,6 +149,7 @@ class LeaderboardSink:
         """Count one batch (an Arrow table of keyed rows) and write what changed."""
         c = self.counter
         before = (c.max_event_us, c.late_total)
+        table, counted = ledgers.admit_batch(self.ledger, table, COUNTED_KINDS)
         batch = batch_input(table, c.watermark_us, c.geometry)
         now = self.clock()
         changes = c.apply(batch, to_micros(now))
@@ -137,11 +160,11 @@ class LeaderboardSink:
             panes=changes.panes,
             windows=[(scope, window_of(c.geometry, start)) for scope, start in changes.windows],
             state=StreamState(self.query, batch_id, c.max_event_us, c.late_total, *before),
-            dead_letters=[dead_letter(r, now) for r in batch.dead], now=now))
+            dead_letters=[dead_letter(r, now) for r in batch.dead], now=now, counted=counted))
         if changes.deferred:
             self._deferred = self._writer.submit(self.store.write_boards, changes.deferred, now)
-        self.facts[batch_id] = BatchFacts(batch.late, c.late_total, c.watermark, c.state_rows(),
-                                          len(c.pending))
+        self.facts[batch_id] = BatchFacts(batch.late, c.late_total, c.watermark,
+                                          c.state_rows() + self.ledger.counted, len(c.pending))
         if len(self.facts) > 100:  # the listener normally pops them
             self.facts.pop(min(self.facts))
         if batch.dead:

@@ -4,9 +4,11 @@ Input is the Kafka source's shape: ``key``, ``value`` (binary), ``topic``,
 ``partition``, ``offset``, ``timestamp``. Each message is parsed once:
 
     parse -> keyed_rows                        (one row per counting event or rejected
-                                                message, with its dedupe key; others null)
-          -> dedupe                            (each key once, ever: Spark state)
-          -> the driver (streaming.counting)   (sums per pane and all-time, ranks)
+                                                message, with its key; others null)
+          -> the driver (streaming.ledger,     (each order fact once, ever; sums per pane
+                         streaming.counting)    and all-time, ranks)
+
+The query is stateless: no shuffle and no state store in a micro-batch.
 
 ``dead_letters``, ``valid_events`` and ``counting_events`` are the same rules as
 separate views, for tests and batch use.
@@ -170,7 +172,6 @@ def counting_events(events: DataFrame) -> DataFrame:
     )
 
 
-DEDUPE_KEY = ["key_id", "key_kind"]
 _OFFSET_BITS = 40  # key_id of a rejected message: -(partition * 2**40 + offset) - 1
 
 
@@ -191,11 +192,11 @@ def keyed_rows(parsed: DataFrame) -> DataFrame:
     """One projection of every message: a counting event, a rejected message, or nulls.
 
     Counting events (confirmations, and cancellations of confirmed orders) carry
-    ``key_id`` = order id and ``key_kind`` = event type: the same order's same fact
-    counts once, whoever re-published it. A rejected message carries a key made of
-    its partition and offset (unique) and ``key_kind`` = ``dead``. Every other
-    message (placements, cancellations that retract nothing) has a null key, and the
-    dedupe keeps at most one of those, ever; the driver ignores it.
+    ``key_id`` = order id and ``key_kind`` = event type: the driver's ledger counts the
+    same order's same fact once, whoever re-published it. A rejected message carries a
+    key made of its partition and offset (unique) and ``key_kind`` = ``dead``. Every
+    other message (placements, cancellations that retract nothing) has a null key; the
+    driver ignores it.
 
     No filter here: a filter on these columns would be pushed below the projection
     and parse the JSON a second time.
@@ -221,9 +222,3 @@ def keyed_rows(parsed: DataFrame) -> DataFrame:
         F.when(bad, F.col("value")).alias("value"),
         F.col("reason"),
     )
-
-
-def dedupe(rows: DataFrame) -> DataFrame:
-    """Each key once, forever (state: one small key per order fact and rejected message;
-    the RocksDB state store keeps it off the heap)."""
-    return rows.dropDuplicates(DEDUPE_KEY)

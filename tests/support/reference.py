@@ -35,7 +35,7 @@ from topproducts.leaderboards.ranking import (
     to_micros,
     window_id,
 )
-from topproducts.leaderboards.store import BatchWrite, StoredTotal, StreamState
+from topproducts.leaderboards.store import BatchWrite, StoredChunk, StoredTotal, StreamState
 from topproducts.money import round_money
 from topproducts.shop.reference import FX_RATES_USD
 
@@ -161,6 +161,7 @@ class InMemoryStore:
         self.boards: dict[tuple[Metric, Granularity, str, str], list] = {}
         self.dead: dict[tuple[str, int, int], object] = {}
         self.state: dict[str, StreamState] = {}
+        self.chunks: dict[tuple[str, int], StoredChunk] = {}  # counted_orders
         self.writes = 0
 
     def write_batch(self, w: BatchWrite) -> None:
@@ -172,6 +173,9 @@ class InMemoryStore:
         self.state[w.state.query] = w.state
         for d in w.dead_letters:
             self.dead[(d.topic, d.partition, d.offset)] = d
+        for c in w.counted:
+            self.chunks[(c.event_type, c.chunk)] = StoredChunk(
+                c.event_type, c.chunk, w.batch_id, c.bits, c.prev_bits)
 
     def write_boards(self, boards, now) -> None:
         for metric, by, scope, window, ranked in boards:
@@ -179,6 +183,9 @@ class InMemoryStore:
 
     def stream_state(self, query: str) -> StreamState | None:
         return self.state.get(query)
+
+    def stored_chunks(self, event_types):
+        return [c for c in list(self.chunks.values()) if c.event_type in event_types]
 
     def stored_totals(self, scopes, pane_horizon_us):
         for row in list(self.rows.values()):

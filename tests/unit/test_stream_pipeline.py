@@ -1,7 +1,7 @@
 """The job's wiring (``start_query``) on local files instead of Kafka, into an in-memory store.
 
-Covers what only a streaming run shows: dedupe across batches (Spark state), late events
-dropped from windows but counted all-time and as late, and dead letters.
+Covers what only a streaming run shows: dedupe across batches (the driver's ledger), late
+events dropped from windows but counted all-time and as late, and dead letters.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import pytest
 
 from streaming.counting import Counter, batch_input
 from streaming.progress import progress_row
-from streaming.sink import BatchFacts, LeaderboardSink, restore_counter
+from streaming.sink import BatchFacts, LeaderboardSink, restore_counter, restore_ledger
 from tests.support.keyed import Event, material_of, product_of, seller_of, table
 from tests.support.reference import InMemoryStore, windows_of
 from topproducts.countries import GLOBAL_SCOPE
@@ -57,6 +57,14 @@ def sink(store: InMemoryStore | None = None, top_n: int = 3,
          counter: Counter | None = None) -> LeaderboardSink:
     return LeaderboardSink(store if store is not None else InMemoryStore(GEOMETRY),
                            counter or Counter(GEOMETRY, top_n), QUERY, clock=lambda: NOW)
+
+
+def restarted(store: InMemoryStore, top_n: int, last_committed: int | None
+              ) -> LeaderboardSink:
+    """The sink of a restarted stream: counter and ledger restored from ``store``."""
+    return LeaderboardSink(store, restore_counter(store, GEOMETRY, top_n, QUERY, last_committed),
+                           QUERY, clock=lambda: NOW,
+                           ledger=restore_ledger(store, last_committed))
 
 
 # -- the reference: the rule in plain Python -----------------------------------------
@@ -311,9 +319,9 @@ def test_late_events_count_all_time_only_and_are_counted_as_late() -> None:
     counts = s.process(table([late, on_time]), 1)
     assert counts["late"] == 1 and counts["events"] == 2
     assert s.facts[1] == BatchFacts(late=1, late_total=1, watermark=T0 + timedelta(minutes=20),
-                                    state_rows=s.counter.state_rows(),
+                                    state_rows=s.counter.state_rows() + 4,  # + the ledger
                                     pending_boards=len(s.counter.pending))
-    assert s.counter.late_total == 1
+    assert s.counter.late_total == 1 and s.ledger.counted == 4
     variant = Granularity.VARIANT
     assert {i.variant_id for i in s.store.totals("US", "all", variant)} == {1, 2, 3, 4}
     for start in windows_of(late.at, DURATION, SLIDE):
@@ -398,6 +406,10 @@ def counter_state(c: Counter) -> tuple:
     return ({k: v for k, v in c.all_time.items() if v}, panes, c.max_event_us, c.late_total)
 
 
+def ledger_state(ledger) -> dict:
+    return {k: v.nonzero()[0].tolist() for k, v in ledger.chunks.items() if v.any()}
+
+
 def test_restart_replays_an_uncommitted_batch_exactly() -> None:
     batches = random_batches(seed=17, n_batches=5)
     top_n = 4
@@ -410,18 +422,20 @@ def test_restart_replays_an_uncommitted_batch_exactly() -> None:
     for batch_id, batch in enumerate(batches[:4]):  # batch 3 written, not committed
         crashed.process(table(batch), batch_id)
     assert any(row.batch_id == 3 for row in crashed.store.rows.values())
-    restored = restore_counter(crashed.store, GEOMETRY, top_n, QUERY, last_committed=2)
+    replay = restarted(crashed.store, top_n, last_committed=2)
+    restored = replay.counter
     after_2 = sink(top_n=top_n)
     for batch_id, batch in enumerate(batches[:3]):
         after_2.process(table(batch), batch_id)
     assert counter_state(restored) == counter_state(after_2.counter)
+    assert ledger_state(replay.ledger) == ledger_state(after_2.ledger)
     assert restored.pending  # every open window's boards are written again
-    replay = sink(crashed.store, counter=restored)
     replay.process(table(batches[3]), 3)  # Spark replays batch 3 with the same input
 
     assert crashed.store.rows == once.store.rows
     assert crashed.store.state == once.store.state
     assert counter_state(restored) == counter_state(once.counter)
+    assert ledger_state(replay.ledger) == ledger_state(once.ledger)
     assert replace(replay.facts[3], pending_boards=0) == replace(once.facts[3], pending_boards=0)
     replay.flush()
     once.flush()
@@ -443,13 +457,15 @@ def test_restart_after_a_committed_batch_needs_no_replay() -> None:
     once = sink(top_n=top_n)
     for batch_id, batch in enumerate(batches[:4]):
         once.process(table(batch), batch_id)
-    restored = restore_counter(once.store, GEOMETRY, top_n, QUERY, last_committed=3)
-    assert counter_state(restored) == counter_state(once.counter)
-    assert restored.watermark == once.counter.watermark
     # the next batch from the restored counter writes what the running one would
     copy = InMemoryStore(GEOMETRY)
     copy.rows, copy.boards = dict(once.store.rows), dict(once.store.boards)
-    again = sink(copy, counter=restored)
+    copy.chunks, copy.state = dict(once.store.chunks), dict(once.store.state)
+    again = restarted(copy, top_n, last_committed=3)
+    restored = again.counter
+    assert counter_state(restored) == counter_state(once.counter)
+    assert ledger_state(again.ledger) == ledger_state(once.ledger)
+    assert restored.watermark == once.counter.watermark
     again.process(table(batches[4]), 4)
     once.process(table(batches[4]), 4)
     again.flush()
@@ -465,8 +481,7 @@ def test_a_crash_before_deferred_boards_were_written_is_repaired_at_restart() ->
     for batch_id, batch in enumerate(batches):
         s.process(table(batch), batch_id)
     assert s.counter.pending  # then kill -9: the deferred boards were never written
-    restored = restore_counter(s.store, GEOMETRY, 3, QUERY, last_committed=2)
-    sink(s.store, counter=restored).flush()  # the idle query after the restart
+    restarted(s.store, 3, last_committed=2).flush()  # the idle query after the restart
     assert_store_matches(s.store, reference(batches)[0], 3)
 
 

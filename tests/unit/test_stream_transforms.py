@@ -249,7 +249,7 @@ def test_fast_path_match_implies_pydantic_accepts(spark) -> None:
         assert (r["rx"], r["fast"]) == (True, False) and r["reason"] is not None
 
 
-# -- parse -> keyed_rows -> dedupe -> the sink, on one batch --------------------------
+# -- parse -> keyed_rows -> the sink (ledger, counting), on one batch --------------------
 
 TOP_N = 10
 GEOMETRY = Geometry.parse("1 hour", "5 minutes", "10 minutes")
@@ -259,7 +259,7 @@ def test_sink_totals_and_boards_equal_the_python_reference_exactly(spark) -> Non
     events = synthetic_orders(60, seed=21, start=T0, step=timedelta(minutes=1), cancel_rate=0.25)
     duplicated = events + events[:15]  # the outbox relay re-published some
     values = [encode(e) for e in duplicated] + [b"not json", None]
-    table = t.dedupe(t.keyed_rows(t.parse(kafka_df(spark, values)))).toArrow()
+    table = t.keyed_rows(t.parse(kafka_df(spark, values))).toArrow()
     store = InMemoryStore(GEOMETRY)
     sink = LeaderboardSink(store, Counter(GEOMETRY, TOP_N), "q")
     counts = sink.process(table, 0)

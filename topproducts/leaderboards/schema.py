@@ -18,6 +18,9 @@ with ``material = ''`` for a product and ``variant_id = 0`` unless it is a varia
 - ``panes``: the panes that have data, newest first, per scope.
 - ``leaderboard_windows``: the windows that have data, newest first, per scope.
 - ``stream_state``: the stream's watermark and late count, per query.
+- ``counted_orders``: the stream's ledger of counted order facts, one bit per
+  (event type, order id) in packed chunks of 65,536 ids (``streaming.ledger``), so a
+  re-published confirmation or cancellation counts once.
 
 Totals rows carry the batch that wrote them and the value they replaced
 (``prev_*``, null for a new row): at start-up the stream takes the replaced value
@@ -65,6 +68,11 @@ TABLES: dict[str, str] = {
         CREATE TABLE IF NOT EXISTS {ks}.stream_state (
             query text PRIMARY KEY, batch_id bigint, max_event_us bigint, late_total bigint,
             prev_max_event_us bigint, prev_late_total bigint, updated_at timestamp)""",
+    "counted_orders": """
+        CREATE TABLE IF NOT EXISTS {ks}.counted_orders (
+            event_type text, chunk bigint, bits blob, batch_id bigint, prev_bits blob,
+            updated_at timestamp,
+            PRIMARY KEY ((event_type), chunk))""",
     "leaderboard": """
         CREATE TABLE IF NOT EXISTS {ks}.leaderboard (
             metric text, granularity text, scope text, window_id text,

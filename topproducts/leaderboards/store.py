@@ -95,6 +95,26 @@ class StreamState:
 BoardWrite = tuple[Metric, Granularity, str, "Window", list[Ranked]]  # (.., scope, ..)
 
 
+@dataclass(frozen=True)
+class ChunkWrite:
+    """One changed chunk of the stream's ledger of counted orders (``streaming.ledger``):
+    its packed bits now and before the batch (None: the chunk is new)."""
+
+    event_type: str
+    chunk: int
+    bits: bytes
+    prev_bits: bytes | None
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    event_type: str
+    chunk: int
+    batch_id: int
+    bits: bytes
+    prev_bits: bytes | None
+
+
 @dataclass
 class BatchWrite:
     """Everything one micro-batch writes; every value absolute."""
@@ -108,6 +128,7 @@ class BatchWrite:
     state: StreamState
     dead_letters: Sequence[DeadLetter]
     now: datetime
+    counted: Sequence[ChunkWrite] = ()
 
 
 @dataclass(frozen=True)
@@ -207,7 +228,8 @@ class LeaderboardStore:
     def write_batch(self, w: BatchWrite) -> None:
         """Write one batch's totals, boards, indexes, state and dead letters, concurrently."""
         self._run_all([*self._total_statements(w), *self._board_statements(w.boards, w.now),
-                       *self._index_statements(w), *self._dead_letter_statements(w.dead_letters)])
+                       *self._index_statements(w), *self._dead_letter_statements(w.dead_letters),
+                       *self._ledger_statements(w)])
 
     def write_boards(self, boards: Sequence[BoardWrite], now: datetime) -> None:
         """Write boards alone (the stream's deferred boards, when it goes idle)."""
@@ -236,6 +258,20 @@ class LeaderboardStore:
                                      None if o is None else o.quantity,
                                      None if o is None else o.revenue_usd))
                 yield batch, ()
+
+    def _ledger_statements(self, w: BatchWrite) -> Iterator[tuple]:
+        stmt = self._p("INSERT INTO {ks}.counted_orders (event_type, chunk, bits, batch_id, "
+                       "prev_bits, updated_at) VALUES (?, ?, ?, ?, ?, ?)")
+        for c in w.counted:
+            yield stmt, (c.event_type, c.chunk, c.bits, w.batch_id, c.prev_bits, w.now)
+
+    def stored_chunks(self, event_types: Sequence[str]) -> Iterator[StoredChunk]:
+        """The stream's ledger of counted orders, every chunk of ``event_types``."""
+        stmt = self._p("SELECT chunk, batch_id, bits, prev_bits FROM {ks}.counted_orders "
+                       "WHERE event_type = ?")
+        for event_type in event_types:
+            for r in self.session.execute(stmt, (event_type,)):
+                yield StoredChunk(event_type, r.chunk, r.batch_id, r.bits, r.prev_bits)
 
     def _board_statements(self, boards: Iterable[BoardWrite], now: datetime
                           ) -> Iterator[tuple]:
