@@ -2,11 +2,11 @@
 
 The ground truth the rebuild reads is Kafka's ``shop.orders`` from the earliest
 offset, not the MySQL ledger: the events are what the stream counts, so the rebuild
-runs the stream's own query and transforms (parse, dedupe, the driver's counting)
+runs the stream's own query and transforms (parse, the driver's dedupe and counting)
 with Spark's ``availableNow`` trigger, a batch run over what the topic holds when it
 starts, and leaves the stream's checkpoint and tables behind. The stream started
 next continues exactly where the rebuild ended; a batch job that read the topic with
-``spark.read`` could not hand its offsets and dedupe state to the stream. The shop
+``spark.read`` could not hand its offsets to the stream. The shop
 topics are kept forever (``retention.ms=-1``) so that the history is all there; the
 reconciliation checks the result against MySQL.
 

@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     spark_driver_memory: str = "1g"
     # Extra JVM flags of the driver (local[N]: the JVM that runs the tasks too).
     spark_driver_java_options: str = ""
-    spark_shuffle_partitions: Count = 2  # the stream's dedupe state: one RocksDB store each
+    spark_shuffle_partitions: Count = 2  # batch jobs' shuffles (the stream has none)
     spark_ui_port: Port = 4040
     # Executors on a spark:// master (unused by local[N]).
     spark_executor_memory: str = "512m"
