@@ -8,6 +8,7 @@ Python from those same events (:mod:`tests.support.reference`).
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -203,6 +204,12 @@ def test_old_layout_or_lost_keyspace_stops_the_start_with_what_to_do(env: Settin
         process.start(env, wait=20)
     (env.checkpoint_dir / "leaderboard_all" / "commits").rmdir()
     (env.checkpoint_dir / "leaderboard_all").rmdir()
+
+    # 1b. A checkpoint of the layout where Spark kept the dedupe state (now the driver's).
+    (env.checkpoint_dir / QUERIES[0] / "state" / "0").mkdir(parents=True)
+    with pytest.raises(TopProductsError, match="Spark kept which orders were counted"):
+        process.start(env, wait=20)
+    shutil.rmtree(env.checkpoint_dir / QUERIES[0])
 
     # 2. A checkpoint whose keyspace was dropped while the stream was stopped.
     produce(env, events_of(synthetic_orders(5, seed=61)))
