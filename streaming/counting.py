@@ -578,11 +578,15 @@ def window_of(geometry: Geometry, start_us: int) -> Window:
     return Window(from_micros(start_us), from_micros(start_us + geometry.duration_us))
 
 
+def uncommitted(batch_id: int, last_committed: int | None) -> bool:
+    """Whether a row written by ``batch_id`` is from a batch Spark did not commit (then
+    its replaced value holds, and Spark replays the batch)."""
+    return last_committed is None or batch_id > last_committed
+
+
 def committed_value(row: StoredTotal, last_committed: int | None) -> ItemTotal | None:
     """The row's value as of Spark's last committed batch (None: the row did not exist)."""
-    if last_committed is None or row.batch_id > last_committed:
-        return row.old
-    return row.new
+    return row.old if uncommitted(row.batch_id, last_committed) else row.new
 
 
 def restore(counter: Counter, rows: Iterator[StoredTotal], last_committed: int | None

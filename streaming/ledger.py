@@ -11,7 +11,7 @@ replay of that batch admits its events again, once.
 
 This replaced Spark's ``dropDuplicates`` state: that operator shuffled every row and
 kept a RocksDB store per partition, the largest fixed cost of a small batch
-(``docs/stream.md``). Order ids are dense (MySQL's auto-increment), so a million
+(``docs/streaming.md``). Order ids are dense (MySQL's auto-increment), so a million
 orders take 16 chunks: 2 MiB in memory, 16 rows in Cassandra.
 """
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from streaming.counting import uncommitted
 from topproducts.leaderboards.store import ChunkWrite, StoredChunk
 
 CHUNK_BITS = 16
@@ -104,7 +105,6 @@ def admit_batch(ledger: Ledger, table: Any, counted_kinds: Iterable[str]
 def restore(ledger: Ledger, rows: Iterable[StoredChunk], last_committed: int | None) -> None:
     """Load stored chunks as of Spark's last committed batch (see the module doc)."""
     for row in rows:
-        replayed = last_committed is None or row.batch_id > last_committed
-        bits = row.prev_bits if replayed else row.bits
+        bits = row.prev_bits if uncommitted(row.batch_id, last_committed) else row.bits
         if bits is not None:
             ledger.load(row.event_type, row.chunk, bits)

@@ -26,7 +26,14 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from streaming import ledger as ledgers
-from streaming.counting import Counter, batch_input, dead_letter, restore, window_of
+from streaming.counting import (
+    Counter,
+    batch_input,
+    dead_letter,
+    restore,
+    uncommitted,
+    window_of,
+)
 from streaming.ledger import Ledger
 from topproducts.countries import COUNTRIES, GLOBAL_SCOPE
 from topproducts.errors import TopProductsError
@@ -79,7 +86,7 @@ def restore_counter(store: Store, geometry: Geometry, top_n: int, query: str,
     counter = Counter(geometry, top_n, refresh_us=int(refresh_seconds * 1_000_000))
     state = store.stream_state(query)
     if state is not None:
-        replayed = last_committed is None or state.batch_id > last_committed
+        replayed = uncommitted(state.batch_id, last_committed)
         counter.max_event_us = state.prev_max_event_us if replayed else state.max_event_us
         counter.late_total = state.prev_late_total if replayed else state.late_total
     restore(counter, store.stored_totals(SCOPES, counter.pane_horizon_us()), last_committed)

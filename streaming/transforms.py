@@ -38,7 +38,7 @@ CORRUPT = "_corrupt_record"
 CONFIRMED = EventType.ORDER_CONFIRMED.value
 CANCELLED = EventType.ORDER_CANCELLED.value
 ALL_EVENT_TYPES = tuple(t.value for t in EventType)
-DEAD = "dead"  # key_kind of a rejected message (its key_id is made from its offset)
+DEAD = "dead"  # key_kind of a rejected message
 
 Check = tuple[str, Callable[[Column], Column], Callable[[Column], Column]]
 
@@ -172,7 +172,6 @@ def counting_events(events: DataFrame) -> DataFrame:
     )
 
 
-_OFFSET_BITS = 40  # key_id of a rejected message: -(partition * 2**40 + offset) - 1
 
 
 def item_struct(x: Column) -> Column:
@@ -193,10 +192,10 @@ def keyed_rows(parsed: DataFrame) -> DataFrame:
 
     Counting events (confirmations, and cancellations of confirmed orders) carry
     ``key_id`` = order id and ``key_kind`` = event type: the driver's ledger counts the
-    same order's same fact once, whoever re-published it. A rejected message carries a
-    key made of its partition and offset (unique) and ``key_kind`` = ``dead``. Every
-    other message (placements, cancellations that retract nothing) has a null key; the
-    driver ignores it.
+    same order's same fact once, whoever re-published it. A rejected message has
+    ``key_kind`` = ``dead`` and its topic, partition and offset (its dead-letter row's
+    key: a replayed batch rewrites the same row). Every other message (placements,
+    cancellations that retract nothing) has a null key; the driver ignores it.
 
     No filter here: a filter on these columns would be pushed below the projection
     and parse the JSON a second time.
@@ -205,9 +204,8 @@ def keyed_rows(parsed: DataFrame) -> DataFrame:
     event_type = e["event_type"]
     confirmed = ~bad & (event_type == CONFIRMED)
     counted = confirmed | (~bad & (event_type == CANCELLED) & p["confirmed_at"].isNotNull())
-    dead_id = -(F.col("partition").cast("bigint") * (1 << _OFFSET_BITS) + F.col("offset")) - 1
     return parsed.select(
-        F.when(bad, dead_id).when(counted, p["order_id"].try_cast("bigint")).alias("key_id"),
+        F.when(counted, p["order_id"].try_cast("bigint")).alias("key_id"),
         F.when(bad, F.lit(DEAD)).when(counted, event_type).alias("key_kind"),
         F.when(counted, F.when(confirmed, F.lit(1)).otherwise(F.lit(-1))).alias("sign"),
         F.when(counted, p["country"]).alias("country"),

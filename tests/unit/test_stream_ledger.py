@@ -60,7 +60,7 @@ def test_restore_takes_the_replaced_bits_of_an_uncommitted_batch() -> None:
 
 def test_admit_batch_keeps_dead_letters_and_other_rows() -> None:
     order = Event(1, "US", T0, ((1, 2, "3.00"),))
-    dead = {"key_id": -1, "key_kind": "dead", "topic": "shop.orders", "partition": 0,
+    dead = {"key_id": None, "key_kind": "dead", "topic": "shop.orders", "partition": 0,
             "offset": 0, "value": b"not json", "reason": "not a JSON object"}
     rows = table([order, order, dead, order.cancelled(), order.cancelled()])  # + a placement
     admitted, writes = admit_batch(Ledger(), rows, COUNTED_KINDS)

@@ -48,7 +48,7 @@ def variant_item(variant: int, quantity: int, revenue: Decimal) -> ItemTotal:
 
 
 def dead_row(offset: int, reason: str) -> dict:
-    return {"key_id": -offset - 1, "key_kind": "dead", "topic": "shop.orders", "partition": 0,
+    return {"key_id": None, "key_kind": "dead", "topic": "shop.orders", "partition": 0,
             "offset": offset, "kafka_timestamp_us": to_micros(T0), "key": "k",
             "value": b"not json", "reason": reason}
 
