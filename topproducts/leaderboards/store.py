@@ -226,13 +226,15 @@ class LeaderboardStore:
 
     # -- writes (the stream) ---------------------------------------------------
     def write_batch(self, w: BatchWrite) -> None:
-        """Write one batch's totals, boards, indexes, state and dead letters, concurrently."""
+        """Write one batch's totals, boards, indexes, state, dead letters and ledger chunks,
+        concurrently."""
         self._run_all([*self._total_statements(w), *self._board_statements(w.boards, w.now),
                        *self._index_statements(w), *self._dead_letter_statements(w.dead_letters),
                        *self._ledger_statements(w)])
 
     def write_boards(self, boards: Sequence[BoardWrite], now: datetime) -> None:
-        """Write boards alone (the stream's deferred boards, when it goes idle)."""
+        """Write boards alone (the stream's deferred boards: at a refresh, beside the next
+        batch, and when it goes idle)."""
         self._run_all(list(self._board_statements(boards, now)))
 
     def _total_statements(self, w: BatchWrite) -> Iterator[tuple]:
