@@ -1,7 +1,8 @@
 """The streaming job: ``python -m streaming.job``.
 
 One query, ``leaderboards``, with its checkpoint under ``settings.checkpoint_dir``:
-Kafka -> parse once (canonical fast path, full validation for the rest) -> keyed rows
+Kafka -> parse once (the canonical fast path; the driver has Spark check the rest by every
+rule) -> keyed rows
 -> ``foreachBatch``: the driver drops facts it counted before (its ledger, in
 Cassandra), counts all-time and per pane, ranks, and writes totals, boards, the
 ledger and dead letters to Cassandra (:mod:`streaming.sink`). The Spark query is
@@ -81,7 +82,7 @@ def start_query(raw: DataFrame, settings: Settings, sink: LeaderboardSink,
 
     ``available_now``: process what is available at the start, then stop (the rebuild).
     """
-    rows = t.keyed_rows(t.parse(raw, Topic.ORDERS))
+    rows = t.keyed_rows(t.screen(raw, Topic.ORDERS))  # the sink rechecks the rest
     writer = rows.writeStream.queryName(QUERY).outputMode("append")
     writer = (writer.trigger(availableNow=True) if available_now else
               writer.trigger(processingTime=f"{settings.stream_trigger_seconds} seconds"))

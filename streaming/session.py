@@ -23,6 +23,14 @@ STREAM_CONF = {
     # the noise (1.08-1.29 s either way). Spark tests both modes for the same results.
     "spark.sql.codegen.factoryMode": "NO_CODEGEN",
     "spark.sql.codegen.wholeStage": "false",
+    # The checkpoint's offset and commit logs through Hadoop's FileSystem API rather than
+    # its FileContext API. Both write a temporary file and rename it into place (atomic on
+    # a local or POSIX disk, and HDFSMetadataLog never overwrites a batch's file); the
+    # FileContext path costs several more metadata calls per write. Measured on 60-offset
+    # micro-batches: walCommit 29-35 -> 7-8 ms and commitOffsets 30-35 -> 7-8 ms.
+    "spark.sql.streaming.checkpointFileManagerClass":
+        "org.apache.spark.sql.execution.streaming.checkpointing."
+        "FileSystemBasedCheckpointFileManager",
 }
 
 

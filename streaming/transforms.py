@@ -1,12 +1,14 @@
 """Pure ``DataFrame -> DataFrame`` transforms of the stream (no I/O, no session state).
 
 Input is the Kafka source's shape: ``key``, ``value`` (binary), ``topic``,
-``partition``, ``offset``, ``timestamp``. Each message is parsed once:
+``partition``, ``offset``, ``timestamp``. Each message is parsed once; the few that are
+not in the producer's canonical form are parsed a second time, by every rule:
 
-    parse -> keyed_rows                        (one row per counting event or rejected
-                                                message, with its key; others null)
-          -> the driver (streaming.ledger,     (each order fact once, ever; sums per pane
-                         streaming.counting)    and all-time, ranks)
+    screen -> keyed_rows -> rechecked        (one row per counting event or rejected
+                            (those not in     message, with its key; others null)
+                            canonical form)
+           -> the driver (streaming.ledger,  (each order fact once, ever; sums per pane
+                          streaming.counting) and all-time, ranks)
 
 The query is stateless: no shuffle and no state store in a micro-batch.
 
@@ -39,6 +41,7 @@ CONFIRMED = EventType.ORDER_CONFIRMED.value
 CANCELLED = EventType.ORDER_CANCELLED.value
 ALL_EVENT_TYPES = tuple(t.value for t in EventType)
 DEAD = "dead"  # key_kind of a rejected message
+RECHECK = "(not in canonical form: to check by every rule)"  # see screen()
 
 Check = tuple[str, Callable[[Column], Column], Callable[[Column], Column]]
 
@@ -50,13 +53,38 @@ def parse(raw: DataFrame, topic: Topic = Topic.ORDERS) -> DataFrame:
     and two casts (:func:`canonical`); only the others evaluate every rule.
     """
     ts = topic_schema(topic)
+    parsed, e, value = _envelope(raw, ts)
+    return parsed.withColumn("reason", F.when(canonical(ts, e, value), F.lit(None))
+                             .otherwise(reason(ts, e, value)))
+
+
+def screen(raw: DataFrame, topic: Topic = Topic.ORDERS) -> DataFrame:
+    """:func:`parse` without the rules: ``reason`` is null for a message in the canonical
+    form and :data:`RECHECK` for any other, which :func:`rechecked` then judges by every
+    rule. The stream's query plans this small expression in every micro-batch; the
+    rules (hundreds of expression nodes) are planned only in a batch that needs them.
+    """
+    ts = topic_schema(topic)
+    parsed, e, value = _envelope(raw, ts)
+    return parsed.withColumn("reason", F.when(canonical(ts, e, value), F.lit(None))
+                             .otherwise(F.lit(RECHECK)))
+
+
+def rechecked(screened: DataFrame, topic: Topic = Topic.ORDERS) -> DataFrame:
+    """The keyed rows, by every rule, of messages :func:`screen` set aside (``reason`` =
+    :data:`RECHECK`), from the Kafka columns their keyed rows carry: a valid message in
+    another form becomes its counting event, a broken one its dead letter."""
+    raw = screened.select("key", "value", "topic", "partition", "offset",
+                          F.timestamp_micros("kafka_timestamp_us").alias("timestamp"))
+    return keyed_rows(parse(raw, topic))
+
+
+def _envelope(raw: DataFrame, ts: TopicSchema) -> tuple[DataFrame, Column, Column]:
     schema = spark_type(ts.envelope).add(CORRUPT, "string")
     value = F.col("value").cast("string")
     parsed = raw.withColumn("e", F.from_json(value, schema,
                                              {"columnNameOfCorruptRecord": CORRUPT}))
-    e = F.col("e")
-    return parsed.withColumn("reason", F.when(canonical(ts, e, value), F.lit(None))
-                             .otherwise(reason(ts, e, value)))
+    return parsed, F.col("e"), value
 
 
 def canonical(ts: TopicSchema, e: Column, value: Column) -> Column:
