@@ -199,6 +199,21 @@ def rss_mib(pid: int) -> float:
     return total_kib / 1024
 
 
+def cpu_seconds(pid: int, descendants: bool = True) -> float:
+    """CPU time (user + system) used so far by ``pid`` and (by default) its live
+    descendants, seconds."""
+    ticks = 0
+    for p in _tree(pid) if descendants else [pid]:
+        try:
+            with open(f"/proc/{p}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2:].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (after "state")
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000, help="events to preload")
