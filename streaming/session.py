@@ -9,20 +9,17 @@ from pyspark.sql import SparkSession
 
 from topproducts.settings import Settings
 
+# Interpreted expressions: the stream's default (see GENERATED below).
+INTERPRETED = {"spark.sql.codegen.factoryMode": "NO_CODEGEN",
+               "spark.sql.codegen.wholeStage": "false"}
+
 # SQL settings the stream relies on; set on any session before its queries start.
 STREAM_CONF = {
     "spark.sql.session.timeZone": "UTC",
     # An idle query reports every second: its heartbeat, and the moment the driver writes
     # the boards it deferred while busy (see streaming.counting).
     "spark.sql.streaming.noDataProgressEventInterval": "1000",
-    # Evaluate the parse's projection interpreted, not generated. The projection holds every
-    # validation rule (streaming.transforms.reason), and Spark generates its Java source
-    # again in every task of every micro-batch (only the compiled class is cached): a
-    # profile of the driver JVM at 20 orders/s put 33% of its CPU there. Measured on the
-    # Spark part of a micro-batch: 60 offsets 119-187 -> 46-67 ms; 50,000 offsets within
-    # the noise (1.08-1.29 s either way). Spark tests both modes for the same results.
-    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
-    "spark.sql.codegen.wholeStage": "false",
+    **INTERPRETED,
     # The checkpoint's offset and commit logs through Hadoop's FileSystem API rather than
     # its FileContext API. Both write a temporary file and rename it into place (atomic on
     # a local or POSIX disk, and HDFSMetadataLog never overwrites a batch's file); the
@@ -32,6 +29,23 @@ STREAM_CONF = {
         "org.apache.spark.sql.execution.streaming.checkpointing."
         "FileSystemBasedCheckpointFileManager",
 }
+
+
+# Generated code for the expressions, as Spark does by default. Spark generates the Java
+# source again in every task of every micro-batch (only the compiled class is cached): a
+# fixed cost per task that pays off on big batches only. Measured on the Spark part of
+# the stream's query (the canonical screen): generated 2.6-2.8 s vs interpreted
+# 3.0-3.6 s per 100,000 offsets; 48-66 vs 38-49 ms per 60 offsets. With every rule in
+# the plan, generating its source took 33% of the driver JVM's CPU at 20 orders/s, so the
+# rules (streaming.sink.recheck) always run interpreted.
+GENERATED = {"spark.sql.codegen.factoryMode": "FALLBACK", "spark.sql.codegen.wholeStage": "true"}
+CODEGEN_FROM_ROWS = 20_000  # a micro-batch after one this big is run with generated code
+
+
+def use_codegen(spark: SparkSession, on: bool) -> None:
+    """Generated (True) or interpreted (False) expressions for the session's next jobs."""
+    for key, value in (GENERATED if on else INTERPRETED).items():
+        spark.conf.set(key, value)
 
 
 def stream_session(settings: Settings, app_name: str = "topproducts-stream") -> SparkSession:

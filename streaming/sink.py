@@ -36,6 +36,7 @@ from streaming.counting import (
     window_of,
 )
 from streaming.ledger import Ledger
+from streaming.session import CODEGEN_FROM_ROWS, use_codegen
 from topproducts.countries import COUNTRIES, GLOBAL_SCOPE
 from topproducts.errors import TopProductsError
 from topproducts.events import EventType
@@ -92,6 +93,7 @@ def recheck(df: Any, table: Any) -> Any:
     aside = pc.fill_null(pc.equal(table["reason"], transforms.RECHECK), False)
     if not pc.any(aside).as_py():
         return table
+    use_codegen(df.sparkSession, False)  # every rule: generating their code costs more
     screened = df.sparkSession.createDataFrame(table.filter(aside).select(
         ["key", "value", "topic", "partition", "offset", "kafka_timestamp_us"]))
     judged = transforms.rechecked(screened).toArrow()
@@ -149,12 +151,15 @@ class LeaderboardSink:
         self.fatal: KeyspaceLost | None = None  # why the query must not go on
         self._writer = ThreadPoolExecutor(1, "deferred-boards")
         self._deferred: Future | None = None  # the last batch's deferred boards, writing
+        self._rows = CODEGEN_FROM_ROWS  # the last batch's; a start is often a catch-up
 
     def __call__(self, df: Any, batch_id: int) -> None:
         started = time.monotonic()
+        # generated code after a big batch (a backlog), interpreted when live (CODEGEN)
+        use_codegen(df.sparkSession, self._rows >= CODEGEN_FROM_ROWS)
         table = recheck(df, df.toArrow())  # runs the micro-batch's Spark job(s)
         fetched = time.monotonic()
-        rows = table.num_rows
+        rows = self._rows = table.num_rows
         with self._lock:
             try:
                 counts = self.process(table, batch_id)
