@@ -53,10 +53,8 @@ def parse(raw: DataFrame, topic: Topic = Topic.ORDERS) -> DataFrame:
     A message in the producer's canonical form is valid by one regular expression
     and two casts (:func:`canonical`); only the others evaluate every rule.
     """
-    ts = topic_schema(topic)
-    parsed, e, value = _envelope(raw, ts)
-    return parsed.withColumn("reason", F.when(canonical(ts, e, value), F.lit(None))
-                             .otherwise(reason(ts, e, value)))
+    c = Columns.of(topic)
+    return raw.select(*c.parsed).select(*c.judged)
 
 
 def screen(raw: DataFrame, topic: Topic = Topic.ORDERS) -> DataFrame:
@@ -65,58 +63,47 @@ def screen(raw: DataFrame, topic: Topic = Topic.ORDERS) -> DataFrame:
     rule. The stream's query plans this small expression in every micro-batch; the
     rules (hundreds of expression nodes) are planned only in a batch that needs them.
     """
-    ts = topic_schema(topic)
-    parsed, e, value = _envelope(raw, ts)
-    return parsed.withColumn("reason", F.when(canonical(ts, e, value), F.lit(None))
-                             .otherwise(F.lit(RECHECK)))
+    c = Columns.of(topic)
+    return raw.select(*c.parsed).select(*c.screened)
 
 
-def rechecked(screened: DataFrame, rules: Rules | None = None) -> DataFrame:
+def rechecked(screened: DataFrame, topic: Topic = Topic.ORDERS) -> DataFrame:
     """The keyed rows, by every rule, of messages :func:`screen` set aside (``reason`` =
     :data:`RECHECK`), from the Kafka columns their keyed rows carry: a valid message in
     another form becomes its counting event, a broken one its dead letter."""
-    rules = rules or Rules.of(Topic.ORDERS)
-    return (screened.select(*rules.kafka).select(*rules.parsed).select(*rules.judged)
-            .select(*rules.keyed))
+    return keyed_rows(parse(screened.select(*Columns.of(topic).kafka), topic))
 
 
 @dataclass(frozen=True)
-class Rules:
-    """:func:`rechecked`'s columns, built once. Building the rules' columns is about a
-    thousand py4j calls (~1 s of the driver's time); a stream rechecks with the same
-    columns in every batch that needs it."""
+class Columns:
+    """The parse's columns of a topic, built once per process. Building the rules'
+    columns is about a thousand py4j calls (~1 s of the driver's time), and the driver
+    rechecks with them in every batch that needs it. A Column is an unresolved
+    expression, valid with any session of the process's JVM."""
 
+    parsed: list[Column]  # the input's columns + e (the envelope, parsed)
+    judged: list[Column]  # + reason, by every rule
+    screened: list[Column]  # + reason: null when canonical, else RECHECK
     kafka: list[Column]  # the Kafka source's columns, back from a keyed row's
-    parsed: list[Column]  # + e
-    judged: list[Column]  # + reason
-    keyed: list[Column]
 
     @classmethod
     @functools.cache
-    def of(cls, topic: Topic) -> Rules:
-        """The topic's rules (built at the first call, then the same columns: a Column is
-        an unresolved expression, valid with any session of the process's JVM)."""
+    def of(cls, topic: Topic) -> Columns:
         ts = topic_schema(topic)
         schema = spark_type(ts.envelope).add(CORRUPT, "string")
         value = F.col("value").cast("string")
         e = F.col("e")
+        fast = canonical(ts, e, value)
         return cls(
-            kafka=[F.col(c) for c in ("key", "value", "topic", "partition", "offset")]
-            + [F.timestamp_micros("kafka_timestamp_us").alias("timestamp")],
             parsed=[F.col("*"), F.from_json(value, schema, {"columnNameOfCorruptRecord":
                                                             CORRUPT}).alias("e")],
-            judged=[F.col("*"), F.when(canonical(ts, e, value), F.lit(None))
-                    .otherwise(reason(ts, e, value)).alias("reason")],
-            keyed=keyed_columns(),
+            judged=[F.col("*"), F.when(fast, F.lit(None)).otherwise(reason(ts, e, value))
+                    .alias("reason")],
+            screened=[F.col("*"), F.when(fast, F.lit(None)).otherwise(F.lit(RECHECK))
+                      .alias("reason")],
+            kafka=[*(F.col(c) for c in ("key", "value", "topic", "partition", "offset")),
+                   F.timestamp_micros("kafka_timestamp_us").alias("timestamp")],
         )
-
-
-def _envelope(raw: DataFrame, ts: TopicSchema) -> tuple[DataFrame, Column, Column]:
-    schema = spark_type(ts.envelope).add(CORRUPT, "string")
-    value = F.col("value").cast("string")
-    parsed = raw.withColumn("e", F.from_json(value, schema,
-                                             {"columnNameOfCorruptRecord": CORRUPT}))
-    return parsed, F.col("e"), value
 
 
 def canonical(ts: TopicSchema, e: Column, value: Column) -> Column:
@@ -260,11 +247,11 @@ def keyed_rows(parsed: DataFrame) -> DataFrame:
     No filter here: a filter on these columns would be pushed below the projection
     and parse the JSON a second time.
     """
-    return parsed.select(*keyed_columns())
+    return parsed.select(*_keyed_columns())
 
 
-def keyed_columns() -> list[Column]:
-    """:func:`keyed_rows`'s projection."""
+@functools.cache
+def _keyed_columns() -> list[Column]:
     e, p, bad = F.col("e"), F.col("e.payload"), F.col("reason").isNotNull()
     event_type = e["event_type"]
     confirmed = ~bad & (event_type == CONFIRMED)
