@@ -73,7 +73,7 @@ class BatchFacts:
     late_total: int
     watermark: datetime | None
     state_rows: int
-    pending_boards: int  # windows whose boards wait for the refresh (0: all published)
+    pending_boards: int  # boards waiting for the refresh or being written (0: all written)
 
 
 def _release_arrow_memory() -> None:
@@ -194,8 +194,12 @@ class LeaderboardSink:
             dead_letters=[dead_letter(r, now) for r in batch.dead], now=now, counted=counted))
         if changes.deferred:
             self._deferred = self._writer.submit(self.store.write_boards, changes.deferred, now)
+        # Boards still being written count as pending: "0" (what readers wait for before
+        # they compare boards) is reported only once they are in Cassandra, by the idle
+        # flush, which waits for them first.
         self.facts[batch_id] = BatchFacts(batch.late, c.late_total, c.watermark,
-                                          c.state_rows() + self.ledger.counted, len(c.pending))
+                                          c.state_rows() + self.ledger.counted,
+                                          len(c.pending) + len(changes.deferred))
         if len(self.facts) > 100:  # the listener normally pops them
             self.facts.pop(min(self.facts))
         if batch.dead:

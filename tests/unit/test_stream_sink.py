@@ -513,6 +513,8 @@ def test_deferred_boards_are_written_off_the_batch_and_before_the_next_write() -
     s.process(table(batches[0]), 0)  # returns while its deferred boards are still waiting
     deferred = s._deferred
     assert deferred is not None and not deferred.done() and store.log == [("batch", 0)]
+    # a reader must not be told "all boards written" while these are in flight
+    assert s.facts[0].pending_boards >= len(s.counter.pending) + 1
     threading.Timer(0.2, store.release.set).start()
     s.process(table(batches[1]), 1)  # waits for them first: no board older than the batch's
     assert [kind for kind, _ in store.log[:3]] == ["batch", "deferred", "batch"]
