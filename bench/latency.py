@@ -456,14 +456,12 @@ def run_latency(settings: Settings, rate: float = 1000.0, seconds: float = 120.0
             t0 = time.monotonic()
             measured_from = t0 + warm_ticks * probe_every
             wall_from = datetime.now(UTC) + timedelta(seconds=warmup_seconds)
-            cpu_from = 0.0
             pids = _processes(settings, s)
             cpu_by_from: dict[str, float] = {}
             for k in range(total_ticks):
                 due = t0 + k * probe_every
                 counted = k >= warm_ticks
                 if k == warm_ticks:
-                    cpu_from = time.process_time()
                     cpu_by_from = _cpu(pids)
                     say(f"warm-up done ({warm_ticks} ticks); measuring {seconds:.0f}s")
                 ahead = due - time.monotonic()
@@ -507,7 +505,6 @@ def run_latency(settings: Settings, rate: float = 1000.0, seconds: float = 120.0
                 timings.events += events
                 timings.relay_s += relay_s
             published_at = time.monotonic()
-            cpu_s = time.process_time() - cpu_from
             cpu_by = {name: sec - cpu_by_from.get(name, sec) for name, sec in _cpu(pids).items()}
 
             deadline = time.monotonic() + FINAL_WAIT_SECONDS
@@ -559,7 +556,6 @@ def run_latency(settings: Settings, rate: float = 1000.0, seconds: float = 120.0
                                           1),
             "relay_call_ms_mean": _r(1000 * timings.relay_s / max(1, timings.ticks), 1),
             "producer_idle_share": _r(timings.idle_s / elapsed, 2),
-            "bench_cpu_share_of_one_core": _r(cpu_s / max(published_at - measured_from, 1e-6), 2),
             # who used the cores while the load ran (1.0 = one core busy all the time)
             "cpu_cores": {name: _r(sec / max(published_at - measured_from, 1e-6), 2)
                           for name, sec in sorted(cpu_by.items(), key=lambda x: -x[1])},
