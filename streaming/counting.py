@@ -59,18 +59,11 @@ from topproducts.leaderboards.ranking import (
     from_micros,
 )
 from topproducts.leaderboards.store import DeadLetter, StoredTotal, TotalChange, Window
+from topproducts.money import cents, from_cents
 
 VARIANT = Granularity.VARIANT
 Cell = tuple[Granularity, str]  # (granularity, scope): one family of boards
 Acc = list  # [quantity: int, revenue in cents: int], mutated in place (exact integers)
-
-
-def cents(amount: Decimal) -> int:
-    return int(amount.scaleb(2))
-
-
-def from_cents(value: int) -> Decimal:
-    return Decimal(value).scaleb(-2)
 
 
 class Index:
@@ -321,6 +314,9 @@ class Counter:
         self.windows: dict[tuple[Cell, int], WindowSums] = {}
         self.index: dict[Granularity, Index] = {by: Index() for by in Granularity}
         self.names: dict[ItemKey, tuple[str, str | None]] = {}  # product name, seller
+        # items whose name or seller changed since the start (or that were stored with two
+        # names): their rows are written whole, the others' numbers only (TotalChange)
+        self.unsettled: set[ItemKey] = set()
         self.boards: dict[Board, list[Ranked]] = {}
         # windows whose boards are not written yet
         self.pending: set[tuple[Cell, int]] = set()
@@ -352,26 +348,32 @@ class Counter:
                 self._window(cell, start)
         names, all_time, panes = self.names, self.all_time, self.panes
         totals = changes.totals
+        unsettled, renamed = self.unsettled, set()
         touched_all: dict[Cell, set[ItemKey]] = defaultdict(set)
         touched_panes: set[tuple[Cell, int]] = set()
         # per (cell, pane): item ids, quantities and cents, added to its windows at once
         pane_adds: dict[tuple[Cell, int], tuple[list, list, list]] = {}
         for by, scope, period, key, name, seller, q, r in deltas:  # the hot loop: plain
             cell = (by, scope)                                     # dict and list operations
-            names[key] = (name, seller)
+            named = names.get(key)
+            if named is None or named[0] != name or named[1] != seller:
+                if named is not None and by is VARIANT:
+                    renamed.add(key)
+                names[key] = (name, seller)
             cells = all_time[cell] if period is None else panes[(cell, period)]
             acc = cells.get(key)
-            variant = by is VARIANT
-            old = None if acc is None or not variant else self._item(VARIANT, key, acc)
             if acc is None:
                 acc = cells[key] = [q, r]
+                old_q = old_c = None
             elif q or r:
+                old_q, old_c = acc
                 acc[0] += q
                 acc[1] += r
             else:
                 continue
-            if variant:
-                totals.append(TotalChange(scope, period, self._item(VARIANT, key, acc), old))
+            if by is VARIANT:
+                totals.append(TotalChange(scope, period, key[2], key[0], key[1], name, seller,
+                                          acc[0], acc[1], old_q, old_c, key in unsettled))
             if period is None:
                 touched_all[cell].add(key)
                 continue
@@ -382,6 +384,10 @@ class Counter:
             adds[0].append(self.index[by].id(key))
             adds[1].append(q)
             adds[2].append(r)
+        if renamed:  # rare: their rows written earlier in this loop get the new name too
+            unsettled |= renamed
+            for t in totals:
+                t.described = t.described or (t.product_id, t.material, t.variant_id) in renamed
         self._add_to_windows(pane_adds)
         # A window's board is re-ranked whole (a vectorized pass over its sums costs less
         # than gathering the changed keys of its 12 panes): only which windows changed.
@@ -554,6 +560,9 @@ class Counter:
             for by in Granularity:
                 key = (v.product_id, "" if by is Granularity.PRODUCT else v.material or "",
                        (v.variant_id or 0) if by is VARIANT else 0)
+                named = self.names.get(key)
+                if by is VARIANT and named is not None and named != (v.product_name, v.seller):
+                    self.unsettled.add(key)
                 self.names[key] = (v.product_name, v.seller)
                 cell = (by, scope)
                 cells = (self.all_time[cell] if period_us is None

@@ -28,6 +28,17 @@ def to_decimal(value: object) -> Decimal:
     return result
 
 
+def cents(amount: Decimal) -> int:
+    """An amount with at most 2 places as whole cents (the stream counts in cents: exact
+    integers, cheaper than Decimal arithmetic)."""
+    return int(amount.scaleb(2))
+
+
+def from_cents(value: int) -> Decimal:
+    """Whole cents as an amount with 2 places (``1234`` -> ``Decimal("12.34")``)."""
+    return Decimal(value) * CENT  # exact: an integer times 0.01 (and cheaper than scaleb)
+
+
 def round_money(amount: Decimal) -> Decimal:
     """Round to cents, half up."""
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)

@@ -27,7 +27,7 @@ def write_leaderboard(store: LeaderboardStore, scope: str, window: Window,
     pane = None if window.start is None else to_micros(window.start)
     store.write_batch(BatchWrite(
         query="test", batch_id=batch_id,
-        totals=[TotalChange(scope, pane, v, None) for v in variants],
+        totals=[TotalChange.of(scope, pane, v) for v in variants],
         boards=[(m, by, scope, window, rank(roll_up(variants, by), m, top_n))
                 for by in Granularity for m in Metric],
         panes=[] if pane is None else [(scope, pane)],

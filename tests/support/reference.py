@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -167,8 +168,15 @@ class InMemoryStore:
     def write_batch(self, w: BatchWrite) -> None:
         self.writes += 1
         for t in w.totals:
-            self.rows[(t.scope, t.period_us, t.new.variant_id)] = StoredTotal(
-                t.scope, t.period_us, w.batch_id, t.new, t.old)
+            key = (t.scope, t.period_us, t.variant_id)
+            new, old = t.new, t.old
+            if not t.described:  # an UPDATE of the numbers: the row keeps its descriptions
+                kept = self.rows.get(key)
+                assert kept is not None, f"numbers-only write of a row never written: {t}"
+                new = replace(kept.new, quantity=new.quantity, revenue_usd=new.revenue_usd)
+                if old is not None:
+                    old = replace(kept.new, quantity=old.quantity, revenue_usd=old.revenue_usd)
+            self.rows[key] = StoredTotal(t.scope, t.period_us, w.batch_id, new, old)
         self.write_boards(w.boards, w.now)
         self.state[w.state.query] = w.state
         for d in w.dead_letters:

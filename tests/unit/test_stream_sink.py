@@ -306,6 +306,50 @@ def test_unchanged_boards_are_not_re_emitted() -> None:
     assert {b[1] for b in third.boards} == {Granularity.PRODUCT}
 
 
+def test_known_rows_get_their_numbers_only_and_a_renamed_item_is_written_whole() -> None:
+    s = sink()
+    at = T0 + timedelta(minutes=1)
+    s.process(table([Event(1, "US", at, ((1, 1, "1.00"), (2, 1, "2.00")))]), 0)
+    # batch 1: variant 2 again (its rows exist), variant 3 new
+    changes = s.counter.apply(batch_input(table([Event(2, "US", at, ((2, 1, "2.00"),
+                                                                     (3, 1, "3.00")))]),
+                                          s.counter.watermark_us, GEOMETRY), to_micros(NOW))
+    assert {(t.scope, t.period_us is None, t.variant_id): t.described for t in changes.totals
+            } == {(scope, all_time, v): v == 3 for scope in ("US", GLOBAL_SCOPE)
+                  for all_time in (True, False) for v in (2, 3)}
+    assert len(changes.totals) == 2 * 2 * 2  # variants x scopes x (all-time, pane)
+
+    # a new name for variant 1 in one country's event: every row of it written whole,
+    # also the ones the batch reached before the new name; stored rows carry it
+    s = sink()
+    s.process(table([Event(1, "US", at, ((1, 1, "1.00"),)),
+                     Event(2, "DE", at, ((1, 1, "1.00"),))]), 0)
+    renamed = Event(4, "DE", at, ((1, 2, "2.00"),)).row()
+    renamed["items"][0]["product_name"] = "P1 (new)"
+    s.process(table([Event(3, "US", at, ((1, 1, "1.00"),)), renamed]), 1)
+    # each row carries the name its own events carried (US's still the old one)
+    assert {k: (r.new.product_name, r.new.quantity) for k, r in s.store.rows.items()} == {
+        (scope, period, 1): (name, quantity) for period in (None, to_micros(T0))
+        for scope, name, quantity in (("US", "P1", 2), ("DE", "P1 (new)", 3),
+                                      (GLOBAL_SCOPE, "P1 (new)", 5))}
+    assert s.counter.unsettled == {(1, "Oak", 1)}  # from now on, written whole
+
+
+def test_a_restore_that_finds_two_names_for_an_item_writes_it_whole() -> None:
+    store = InMemoryStore(GEOMETRY)
+    s = sink(store)
+    at = T0 + timedelta(minutes=1)
+    s.process(table([Event(1, "US", at, ((1, 1, "1.00"),))]), 0)
+    row = store.rows[("US", None, 1)]  # as if a batch that renamed it stopped half-written
+    store.rows[("US", None, 1)] = replace(row, new=replace(row.new, product_name="P1 (new)"))
+    restored = restarted(store, 3, last_committed=0)
+    assert restored.counter.unsettled == {(1, "Oak", 1)}
+    changes = restored.counter.apply(batch_input(table([Event(2, "FR", at, ((1, 1, "1.00"),))]),
+                                                 restored.counter.watermark_us, GEOMETRY),
+                                     to_micros(NOW))
+    assert changes.totals and all(t.described for t in changes.totals)
+
+
 def test_late_events_count_all_time_only_and_are_counted_as_late() -> None:
     s = sink(top_n=5)
     # one batch spanning 30 minutes: none of it is late (the watermark comes from earlier

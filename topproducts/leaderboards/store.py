@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from cassandra.cluster import Session
@@ -35,6 +36,7 @@ from topproducts.leaderboards.ranking import (
     window_id,
 )
 from topproducts.leaderboards.schema import ensure_schema
+from topproducts.money import cents, from_cents
 from topproducts.settings import Settings
 
 STREAM_QUERY = "leaderboards"  # the streaming job's one query: its progress row's name
@@ -57,15 +59,62 @@ class Window:
 ALL = Window()
 
 
-@dataclass(frozen=True)
 class TotalChange:
-    """A variant's absolute total the stream writes, with the value it replaces (None: a
-    new row)."""
+    """A variant's absolute total the stream writes, with the value it replaces.
 
-    scope: str
-    period_us: int | None  # None: all-time; else the pane's start
-    new: ItemTotal
-    old: ItemTotal | None
+    The counter makes one per changed (scope, period, variant) in its hot loop, so it holds
+    plain numbers (revenue in whole cents) and builds :class:`ItemTotal` values only when
+    asked (:attr:`new`, :attr:`old`). ``period_us`` None: all-time, else the pane's start;
+    ``old_quantity`` None: a new row. ``described``: the row's descriptive columns
+    (product, name, material, seller) are written too, as for a new row or an item whose
+    name or seller changed; otherwise only its numbers are (an UPDATE of the row).
+    """
+
+    __slots__ = ("cents", "described", "material", "old_cents", "old_quantity", "period_us",
+                 "product_id", "product_name", "quantity", "scope", "seller", "variant_id")
+
+    def __init__(self, scope: str, period_us: int | None, variant_id: int, product_id: int,
+                 material: str, product_name: str, seller: str | None, quantity: int,
+                 cents: int, old_quantity: int | None = None, old_cents: int | None = None,
+                 described: bool = True) -> None:
+        self.scope, self.period_us, self.variant_id = scope, period_us, variant_id
+        self.product_id, self.material, self.product_name = product_id, material, product_name
+        self.seller, self.quantity, self.cents = seller, quantity, cents
+        self.old_quantity, self.old_cents = old_quantity, old_cents
+        self.described = described or old_quantity is None
+
+    @classmethod
+    def of(cls, scope: str, period_us: int | None, new: ItemTotal,
+           old: ItemTotal | None = None) -> TotalChange:
+        """From item values (revenue with at most 2 places)."""
+        return cls(scope, period_us, new.variant_id or 0, new.product_id, new.material or "",
+                   new.product_name, new.seller, new.quantity, _exact_cents(new.revenue_usd),
+                   None if old is None else old.quantity,
+                   None if old is None else _exact_cents(old.revenue_usd))
+
+    @property
+    def new(self) -> ItemTotal:
+        return item_of(self.product_id, self.material, self.variant_id, self.product_name,
+                       self.seller, self.quantity, from_cents(self.cents))
+
+    @property
+    def old(self) -> ItemTotal | None:
+        if self.old_quantity is None or self.old_cents is None:
+            return None
+        return item_of(self.product_id, self.material, self.variant_id, self.product_name,
+                       self.seller, self.old_quantity, from_cents(self.old_cents))
+
+    def __repr__(self) -> str:
+        return (f"TotalChange({self.scope!r}, {self.period_us!r}, variant {self.variant_id}: "
+                f"{self.quantity} / {self.cents} cents, was {self.old_quantity} / "
+                f"{self.old_cents}{'' if self.described else ', numbers only'})")
+
+
+def _exact_cents(amount: Decimal) -> int:
+    value = cents(amount)
+    if from_cents(value) != amount:
+        raise ValueError(f"{amount} has more than 2 decimal places")
+    return value
 
 
 @dataclass(frozen=True)
@@ -238,27 +287,40 @@ class LeaderboardStore:
         self._run_all(list(self._board_statements(boards, now)))
 
     def _total_statements(self, w: BatchWrite) -> Iterator[tuple]:
+        numbers = "quantity = ?, revenue_usd = ?, updated_at = ?, batch_id = ?, " \
+                  "prev_quantity = ?, prev_revenue_usd = ?"
         cols = f"{_ITEM_COLS}, updated_at, batch_id, prev_quantity, prev_revenue_usd"
-        all_time = self._p(f"INSERT INTO {{ks}}.item_totals (scope, {cols}) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        pane = self._p(f"INSERT INTO {{ks}}.pane_totals (scope, pane_start, {cols}) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        insert = {  # a new row, or new descriptive columns: every column
+            False: self._p(f"INSERT INTO {{ks}}.item_totals (scope, {cols}) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            True: self._p(f"INSERT INTO {{ks}}.pane_totals (scope, pane_start, {cols}) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")}
+        update = {  # the numbers of a row that has its descriptive columns already
+            False: self._p(f"UPDATE {{ks}}.item_totals SET {numbers} "
+                           "WHERE scope = ? AND variant_id = ?"),
+            True: self._p(f"UPDATE {{ks}}.pane_totals SET {numbers} "
+                          "WHERE scope = ? AND pane_start = ? AND variant_id = ?")}
+        now, batch_id = w.now, w.batch_id
         # One single-partition batch per (scope, period) chunk: one mutation for Cassandra.
         by_partition: dict[tuple[str, int | None], list[TotalChange]] = {}
         for t in w.totals:
             by_partition.setdefault((t.scope, t.period_us), []).append(t)
         for (scope, period), rows in by_partition.items():
             key = (scope,) if period is None else (scope, from_micros(period))
-            stmt = all_time if period is None else pane
+            pane = period is not None
             for i in range(0, len(rows), ROWS_PER_BATCH):
                 batch = BatchStatement(batch_type=BatchType.UNLOGGED)
                 for t in rows[i:i + ROWS_PER_BATCH]:
-                    n, o = t.new, t.old
-                    batch.add(stmt, (*key, n.variant_id, n.product_id, n.product_name,
-                                     n.material, n.seller, n.quantity, n.revenue_usd, w.now,
-                                     w.batch_id,
-                                     None if o is None else o.quantity,
-                                     None if o is None else o.revenue_usd))
+                    old = None if t.old_cents is None else from_cents(t.old_cents)
+                    if t.described:
+                        batch.add(insert[pane], (
+                            *key, t.variant_id, t.product_id, t.product_name,
+                            t.material or None, t.seller, t.quantity, from_cents(t.cents), now,
+                            batch_id, t.old_quantity, old))
+                    else:
+                        batch.add(update[pane], (
+                            t.quantity, from_cents(t.cents), now, batch_id, t.old_quantity,
+                            old, *key, t.variant_id))
                 yield batch, ()
 
     def _ledger_statements(self, w: BatchWrite) -> Iterator[tuple]:

@@ -1,0 +1,57 @@
+"""The stream's total rows in Cassandra: a known row gets its numbers only (an UPDATE),
+and keeps its descriptive columns; a new or renamed item's row is written whole."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from streaming.counting import committed_value
+from topproducts.leaderboards import open_store
+from topproducts.leaderboards.ranking import ItemTotal, to_micros
+from topproducts.leaderboards.store import BatchWrite, StreamState, TotalChange
+from topproducts.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+PANE = to_micros(datetime(2026, 11, 25, 8, 0, tzinfo=UTC))
+
+
+def write(store, batch_id: int, totals: list[TotalChange]) -> None:
+    store.write_batch(BatchWrite(
+        query="test", batch_id=batch_id, totals=totals, boards=[], panes=[("US", PANE)], windows=[],
+        state=StreamState("test", batch_id, None, 0, None, 0), dead_letters=[],
+        now=datetime.now(UTC)))
+
+
+def item(name: str, quantity: int, revenue: str) -> ItemTotal:
+    return ItemTotal(product_id=7, product_name=name, material="Oak", variant_id=70,
+                     seller="Acme", quantity=quantity, revenue_usd=Decimal(revenue))
+
+
+def test_numbers_only_writes_keep_the_description_and_the_replaced_value(
+        sandbox: Settings) -> None:
+    with open_store(sandbox) as store:
+        write(store, 0, [TotalChange.of("US", period, item("Chair", 2, "20.00"))
+                         for period in (None, PANE)])
+        numbers_only = [TotalChange("US", period, variant_id=70, product_id=7, material="Oak",
+                                    product_name="Chair", seller="Acme", quantity=5,
+                                    cents=5050, old_quantity=2, old_cents=2000,
+                                    described=False) for period in (None, PANE)]
+        assert not any(t.described for t in numbers_only)
+        write(store, 1, numbers_only)
+        rows = {r.period_us: r for r in store.stored_totals(["US"], None)}
+        assert set(rows) == {None, PANE}
+        for row in rows.values():
+            assert (row.batch_id, row.new, row.old) == (
+                1, item("Chair", 5, "50.50"), item("Chair", 2, "20.00"))
+            assert committed_value(row, 0) == item("Chair", 2, "20.00")  # batch 1 replayed
+        # a renamed item is written whole (described): the new name replaces the old
+        write(store, 2, [TotalChange.of("US", None, item("Armchair", 6, "60.50"),
+                                        item("Chair", 5, "50.50"))])
+        (all_time,) = [r for r in store.stored_totals(["US"], None) if r.period_us is None]
+        assert all_time.new == item("Armchair", 6, "60.50")
+        assert [(i.product_name, i.quantity) for i in store.totals("US", "all")] == [
+            ("Armchair", 6)]
