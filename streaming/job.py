@@ -67,6 +67,7 @@ def kafka_source(spark: SparkSession, settings: Settings) -> DataFrame:
             .option("subscribe", settings.topic(Topic.ORDERS.value))
             .option("startingOffsets", "earliest")
             .option("maxOffsetsPerTrigger", str(settings.stream_max_offsets_per_trigger))
+            .option("maxRecordsPerPartition", str(settings.stream_max_records_per_task))
             # A task's consumer seeks, then waits for its previous (prefetch) fetch to
             # return: by default up to 500 ms when no new data has arrived since. Measured:
             # ~400 ms of every micro-batch spent waiting on it. The broker answers sooner.

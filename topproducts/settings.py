@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     stream_trigger_seconds: Seconds = 0.2
     # The largest micro-batch, in Kafka messages (a backlog drains in batches this big).
     stream_max_offsets_per_trigger: Count = 500_000
+    # A Kafka partition's share of a micro-batch above this many messages is read by more
+    # than one Spark task: a backlog batch of 3 partitions on 2 cores then runs as even
+    # waves instead of 2 tasks, then 1 alone. Live batches, far smaller, stay one task each.
+    stream_max_records_per_task: Count = 50_000
     # How long the broker may hold a fetch that has no data (Kafka's default is 500 ms,
     # which every micro-batch then waits for).
     stream_fetch_max_wait_ms: Annotated[int, Field(ge=0)] = 10
