@@ -411,12 +411,15 @@ class Counter:
                 changes.boards += self._publish(cell, start)
             else:
                 self.pending.add((cell, start))
-        if self.flushed_us is None or now_us - self.flushed_us >= self.refresh_us:
-            changes.deferred += self.flush(now_us)
         self.late_total += batch.late
         self.indexed.update(("pane", *k) for k in changes.panes)
         self.indexed.update(("window", *k) for k in changes.windows)
+        # A window this batch closes gets its final boards in the batch, never deferred: a
+        # restart re-publishes open windows only, so a deferred final board lost to a crash
+        # after the commit would stay stale for good.
         changes.boards += self._forget_closed()
+        if self.flushed_us is None or now_us - self.flushed_us >= self.refresh_us:
+            changes.deferred += self.flush(now_us)
         return changes
 
     def _add_to_windows(self, pane_adds: dict[tuple[Cell, int], tuple[list, list, list]]

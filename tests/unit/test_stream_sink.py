@@ -428,6 +428,30 @@ def test_a_closing_window_gets_its_final_boards_before_it_is_forgotten() -> None
         Metric.QUANTITY, Granularity.VARIANT, "US", deferred)]] == [3, 1]
 
 
+def test_a_window_closing_at_a_refresh_gets_its_final_boards_in_the_batch() -> None:
+    """Not among the deferred boards (written after the commit): a restart re-publishes
+    open windows only, so a lost deferred final board would stay stale."""
+    counter = Counter(GEOMETRY, 3, refresh_us=60 * 1_000_000)
+
+    def apply(event: Event, now: datetime):
+        return counter.apply(batch_input(table([event]), counter.watermark_us, GEOMETRY),
+                             to_micros(now))
+
+    apply(Event(1, "US", T0 + timedelta(minutes=1), ((1, 2, "2.00"),)), NOW)
+    apply(Event(2, "US", T0 + timedelta(minutes=2), ((3, 5, "9.00"),)), NOW)  # no refresh
+    closing = to_micros(T0 - timedelta(minutes=30))  # holds both events; not hot
+    assert ((Granularity.VARIANT, "US"), closing) in counter.pending
+    # the refresh is due, and the watermark closes the window, in the same batch
+    last = apply(Event(3, "US", T0 + timedelta(hours=3), ((2, 1, "1.00"),)),
+                 NOW + timedelta(minutes=2))
+    assert last.deferred  # the refresh ran
+    final = [ranked for metric, by, scope, w, ranked in last.boards
+             if (metric, by, scope, w.start) == (Metric.QUANTITY, Granularity.VARIANT, "US",
+                                                 from_micros(closing))]
+    assert [[r.item.variant_id for r in ranked] for ranked in final] == [[3, 1]]
+    assert not [w for *_, w, _ in last.deferred if w.start == from_micros(closing)]
+
+
 def test_dead_letters_are_written_with_their_reason() -> None:
     s = sink()
     counts = s.process(table([dead_row(7, "not a JSON object"),
