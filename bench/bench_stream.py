@@ -12,7 +12,8 @@
    compared with what the preload says it must be.
 2. **Flat cost**: live traffic at a fixed event rate, with 1,000 and with 10,000
    variants: the mean per-batch time of each (the seed's design grew with the
-   catalogue: it re-read whole partitions).
+   catalogue: it re-read whole partitions), in runs ordered 1k, 10k, 10k, 1k, each
+   started with Cassandra idle (the drain leaves compactions behind).
 3. **Memory**: the stream's resident memory (driver and JVM) after the big drain,
    and the state rows it reports (the driver's ledger bits and totals).
 4. **Latency** at 1,000 orders/s through MySQL, the outbox and Kafka
@@ -42,7 +43,7 @@ from confluent_kafka import TopicPartition
 
 from bench.baselines import bare_consumer_rate, rss_mib, seed_baseline_rate
 from bench.drain_data import preload
-from topproducts import kafka_io
+from topproducts import cassandra_io, kafka_io
 from topproducts import stream_control as process
 from topproducts.leaderboards import Granularity, open_store
 from topproducts.leaderboards.schema import drop_leaderboards
@@ -139,12 +140,32 @@ def drain(settings: Settings, events: int, variants: int, baselines: bool = Fals
     return out
 
 
-def steady(settings: Settings, variants: int, rate: float, seconds: float) -> dict[str, Any]:
-    """Per-batch time at a fixed event rate: live traffic, not a backlog.
+def quiet_cassandra(settings: Settings, timeout: float = 180.0) -> float:
+    """Wait until Cassandra runs no compaction (the drain before leaves many to do, and
+    they would weigh on whichever run comes first); returns the seconds waited."""
+    started = time.monotonic()
+    session = cassandra_io.connect(settings)
+    try:
+        while time.monotonic() - started < timeout:
+            tasks = list(session.execute("SELECT keyspace_name FROM system_views.sstable_tasks"))
+            pools = [r for r in session.execute(
+                "SELECT name, active_tasks, pending_tasks FROM system_views.thread_pools")
+                if r.name == "CompactionExecutor"]
+            if not tasks and not any(r.active_tasks or r.pending_tasks for r in pools):
+                break
+            time.sleep(1)
+    finally:
+        session.cluster.shutdown()
+    return time.monotonic() - started
+
+
+def steady(settings: Settings, variants: int, rate: float, seconds: float) -> list[float]:
+    """Per-batch times at a fixed event rate: live traffic, not a backlog.
 
     Events in the simulator's mix (generated up front, ``variants`` distinct
     variants) are produced at ``rate`` events/s for ``seconds`` while the stream
-    runs; the figure is the mean and p90 of the batch durations the stream reports.
+    runs; returns the durations of the batches the stream reports (in seconds), but
+    the first two (start-up).
     """
     from bench.drain_data import generate
 
@@ -173,15 +194,40 @@ def steady(settings: Settings, variants: int, rate: float, seconds: float) -> di
         producer.flush(30)
         time.sleep(3)
         history = store.progress_history(STREAM_QUERY, datetime.now(UTC).date(), 1000)
-    batches = sorted(p.batch_duration_ms / 1000 for p in history
-                     if p.batch_id > first_batch + 1 and p.input_rows)
-    mean = statistics.fmean(batches)
-    p90 = batches[int(0.9 * (len(batches) - 1))]
-    median = statistics.median(batches)
-    print(f"  {variants:,} variants at {rate:,.0f} events/s: {len(batches)} batches, "
-          f"mean {mean:.3f}s, median {median:.3f}s, p90 {p90:.3f}s")
-    return {"batch_seconds_mean": round(mean, 3), "batch_seconds_median": round(median, 3),
-            "batch_seconds_p90": round(p90, 3), "batches": len(batches)}
+    return sorted(p.batch_duration_ms / 1000 for p in history
+                  if p.batch_id > first_batch + 1 and p.input_rows)
+
+
+def flat_cost(base: Settings, rate: float, seconds: float) -> dict[str, Any]:
+    """Per-batch time with 1,000 and with 10,000 variants, in rounds ordered 1k, 10k,
+    10k, 1k (a drift of the machine over the runs weighs on both alike), each started
+    with Cassandra idle; per variant count, the mean, median and p90 of its batches."""
+    batches: dict[int, list[float]] = {1000: [], 10000: []}
+    for variants in (1000, 10000, 10000, 1000):
+        waited = quiet_cassandra(base)
+        s = isolated(base)
+        try:
+            got = steady(s, variants, rate, seconds / 2)
+        finally:
+            drop(s)
+        batches[variants] += got
+        print(f"  {variants:,} variants at {rate:,.0f} events/s for {seconds / 2:g}s "
+              f"(after {waited:.0f}s waiting for Cassandra's compactions): {len(got)} batches, "
+              f"mean {statistics.fmean(got):.3f}s")
+    out: dict[str, Any] = {}
+    for variants, times in batches.items():
+        times.sort()
+        mean, median = statistics.fmean(times), statistics.median(times)
+        p90 = times[int(0.9 * (len(times) - 1))]
+        print(f"  {variants:,} variants: {len(times)} batches, mean {mean:.3f}s, "
+              f"median {median:.3f}s, p90 {p90:.3f}s")
+        out[f"batch_seconds_{variants}_variants"] = round(mean, 3)
+        out[f"batch_seconds_median_{variants}_variants"] = round(median, 3)
+        out[f"batch_seconds_p90_{variants}_variants"] = round(p90, 3)
+        out[f"batches_{variants}_variants"] = len(times)
+    out["flat_cost_ratio"] = round(out["batch_seconds_10000_variants"]
+                                   / out["batch_seconds_1000_variants"], 2)
+    return out
 
 
 def simulator_rate() -> dict[str, Any]:
@@ -198,9 +244,10 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000, help="events to drain")
     ap.add_argument("--flat-rate", type=float, default=3000.0,
                     help="events/s of the flat-cost runs")
-    ap.add_argument("--flat-seconds", type=float, default=60.0,
-                    help="seconds of each flat-cost run (about 20 batches: fewer, and the "
-                         "first ones, still warming up, weigh on the mean)")
+    ap.add_argument("--flat-seconds", type=float, default=80.0,
+                    help="seconds of load per variant count, in two runs (about 25 "
+                         "batches: fewer, and the first ones, still warming up, weigh on "
+                         "the mean)")
     ap.add_argument("--latency-seconds", type=float, default=120.0)
     ap.add_argument("--rate", type=float, default=1000.0, help="orders/s in the latency run")
     ap.add_argument("--sustained-rate", type=float, default=300.0,
@@ -240,18 +287,9 @@ def main() -> None:
               f"{figures['drain_vs_seed_baseline']:,}x the seed-style baseline")
 
     if "flat" not in args.skip:
-        print(f"== flat cost: {args.flat_rate:,.0f} events/s for {args.flat_seconds:g}s, "
-              "1,000 then 10,000 variants")
-        for variants in (1000, 10000):
-            s = isolated(base)
-            try:
-                d = steady(s, variants, args.flat_rate, args.flat_seconds)
-            finally:
-                drop(s)
-            figures[f"batch_seconds_{variants}_variants"] = d["batch_seconds_mean"]
-            figures[f"batch_seconds_median_{variants}_variants"] = d["batch_seconds_median"]
-        figures["flat_cost_ratio"] = round(figures["batch_seconds_10000_variants"]
-                                           / figures["batch_seconds_1000_variants"], 2)
+        print(f"== flat cost: {args.flat_rate:,.0f} events/s, 1,000 and 10,000 variants, "
+              f"{args.flat_seconds:g}s each (two rounds)")
+        figures.update(flat_cost(base, args.flat_rate, args.flat_seconds))
         print(f"  per-batch time, 10,000 vs 1,000 variants: {figures['flat_cost_ratio']}x")
 
     if "latency" not in args.skip:
