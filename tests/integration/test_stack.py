@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import time
 import uuid
@@ -12,8 +13,8 @@ import pytest
 from topproducts import cassandra_io, db, kafka_io, stack
 from topproducts.errors import StackError
 from topproducts.settings import Settings
-from topproducts.stack import process
-from topproducts.stack.services import MariaDB
+from topproducts.stack import maven, process
+from topproducts.stack.services import MariaDB, format_kafka_storage
 
 pytestmark = pytest.mark.integration
 
@@ -141,3 +142,21 @@ def test_second_instance_up_down_leaves_no_process(tmp_path: Path) -> None:
     assert not process.port_open("127.0.0.1", port)
     assert not MariaDB(settings).pid_file.exists()
     assert [s.state for s in stack.status(settings, ["mariadb"])] == ["stopped"]
+
+
+def test_kafka_storage_formats_with_an_id_that_starts_with_a_dash(
+        running_stack: Settings, tmp_path: Path) -> None:
+    """A stored cluster id may start with "-" (one in 64 random ids made before the
+    fix did); the storage tool must take it as the id, not as an option."""
+    config = tmp_path / "server.properties"
+    config.write_text("\n".join([
+        "process.roles=broker,controller", "node.id=1",
+        "controller.quorum.voters=1@127.0.0.1:1",
+        "listeners=PLAINTEXT://127.0.0.1:2,CONTROLLER://127.0.0.1:1",
+        "controller.listener.names=CONTROLLER", f"log.dirs={tmp_path / 'data'}", ""]))
+    java = [shutil.which("java") or "java", "-cp",
+            ":".join(maven.classpath("kafka", running_stack))]
+    cluster_id = "-" + "A" * 20 + "Q"
+    format_kafka_storage("kafka-test", java, cluster_id, config)
+    meta = (tmp_path / "data" / "meta.properties").read_text()
+    assert f"cluster.id={cluster_id}" in meta

@@ -22,10 +22,7 @@ one supervisor's (:mod:`topproducts.stack.supervisor`, through :mod:`topproducts
 
 from __future__ import annotations
 
-import base64
 import os
-import subprocess
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -38,7 +35,17 @@ from topproducts import stack
 from topproducts.errors import StackError
 from topproducts.settings import Settings
 from topproducts.stack import maven, supervisor
-from topproducts.stack.services import CONF, Cassandra, Kafka, MariaDB, Service, _java, _render
+from topproducts.stack.services import (
+    CONF,
+    Cassandra,
+    Kafka,
+    MariaDB,
+    Service,
+    _java,
+    _render,
+    format_kafka_storage,
+    new_kafka_cluster_id,
+)
 
 if TYPE_CHECKING:
     from cassandra.cluster import Session
@@ -137,7 +144,7 @@ class KafkaNode(Kafka):
         id would refuse to join)."""
         if not self.cluster_id_file.exists():
             self.cluster_id_file.parent.mkdir(parents=True, exist_ok=True)
-            fresh = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            fresh = new_kafka_cluster_id()
             tmp = self.cluster_id_file.with_suffix(f".{os.getpid()}.{self.index}")
             tmp.write_text(fresh + "\n")
             try:
@@ -177,15 +184,9 @@ class KafkaNode(Kafka):
         scram = ([] if not s.kafka_sasl_username else
                  ["--add-scram", f"{s.kafka_sasl_mechanism}=[name={s.kafka_sasl_username},"
                                  f"password={s.kafka_sasl_password}]"])
-        result = subprocess.run(
-            [java, *self._log_opts(), "-cp", ":".join(maven.classpath("kafka", s)),
-             "kafka.tools.StorageTool", "format", "-t", self.cluster_id(), "-c",
-             str(self.config), *scram],
-            capture_output=True, text=True, check=False,
-        )
-        if result.returncode != 0:
-            raise StackError(f"{self.name}: storage format failed: "
-                             f"{(result.stdout + result.stderr)[-300:]}")
+        format_kafka_storage(self.name, [java, *self._log_opts(), "-cp",
+                                         ":".join(maven.classpath("kafka", s))],
+                             self.cluster_id(), self.config, *scram)
 
     def probe(self) -> str:
         from confluent_kafka.admin import AdminClient

@@ -104,6 +104,32 @@ def _render(template: Path, target: Path, **values: object) -> Path:
     return target
 
 
+def new_kafka_cluster_id() -> str:
+    """A fresh KRaft cluster id: a random UUID in URL-safe base64, as Kafka makes them.
+
+    Like Kafka's own ``Uuid.randomUuid``, it never starts with ``-``: the storage
+    tool would read such an id as an option (1 id in 64 did, and failed the format).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+def format_kafka_storage(name: str, java: list[str], cluster_id: str, config: Path,
+                         *extra: str) -> None:
+    """Format a KRaft node's log directory with ``cluster_id`` (``java`` is the JVM
+    command up to the main class)."""
+    result = subprocess.run(
+        [*java, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
+         "-c", str(config), *extra],
+        capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0:
+        raise StackError(f"{name}: storage format failed: "
+                         f"{(result.stdout + result.stderr)[-300:]}")
+
+
 def _java() -> str:
     java = shutil.which("java")
     if java is None:
@@ -237,14 +263,9 @@ class Kafka(Service):
                 data_dir=data_dir, partitions=self.settings.kafka_partitions)
         if (data_dir / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        result = subprocess.run(
-            [java, *self._log_opts(), "-cp", ":".join(maven.classpath("kafka", self.settings)),
-             "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config)],
-            capture_output=True, text=True, check=False,
-        )
-        if result.returncode != 0:
-            raise StackError(f"kafka storage format failed: {result.stdout[-300:]}")
+        format_kafka_storage(self.name, [java, *self._log_opts(), "-cp",
+                                         ":".join(maven.classpath("kafka", self.settings))],
+                             new_kafka_cluster_id(), self.config)
 
     def _log_opts(self) -> list[str]:
         return [f"-Dlog4j2.configurationFile={CONF / 'kafka' / 'log4j2.yaml'}"]
