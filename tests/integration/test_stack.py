@@ -13,8 +13,9 @@ import pytest
 from topproducts import cassandra_io, db, kafka_io, stack
 from topproducts.errors import StackError
 from topproducts.settings import Settings
-from topproducts.stack import maven, process
-from topproducts.stack.services import MariaDB, format_kafka_storage
+from topproducts.stack import process
+from topproducts.stack.cluster import KafkaNode
+from topproducts.stack.services import MariaDB
 
 pytestmark = pytest.mark.integration
 
@@ -144,19 +145,16 @@ def test_second_instance_up_down_leaves_no_process(tmp_path: Path) -> None:
     assert [s.state for s in stack.status(settings, ["mariadb"])] == ["stopped"]
 
 
-def test_kafka_storage_formats_with_an_id_that_starts_with_a_dash(
+def test_a_kept_kafka_cluster_id_that_starts_with_a_dash_still_formats(
         running_stack: Settings, tmp_path: Path) -> None:
-    """A stored cluster id may start with "-" (one in 64 random ids made before the
-    fix did); the storage tool must take it as the id, not as an option."""
-    config = tmp_path / "server.properties"
-    config.write_text("\n".join([
-        "process.roles=broker,controller", "node.id=1",
-        "controller.quorum.voters=1@127.0.0.1:1",
-        "listeners=PLAINTEXT://127.0.0.1:2,CONTROLLER://127.0.0.1:1",
-        "controller.listener.names=CONTROLLER", f"log.dirs={tmp_path / 'data'}", ""]))
-    java = [shutil.which("java") or "java", "-cp",
-            ":".join(maven.classpath("kafka", running_stack))]
-    cluster_id = "-" + "A" * 20 + "Q"
-    format_kafka_storage("kafka-test", java, cluster_id, config)
-    meta = (tmp_path / "data" / "meta.properties").read_text()
-    assert f"cluster.id={cluster_id}" in meta
+    """Ids made before the fix may start with "-" (one in 64 did) and are kept in the
+    cluster's state; the real storage tool must take such an id as the id, not as an
+    option."""
+    settings = running_stack.replace(state_dir=tmp_path)
+    shutil.copytree(running_stack.state_dir / "classpath", tmp_path / "classpath")
+    node = KafkaNode(settings, 0)
+    kept = "-" + "A" * 20 + "Q"
+    node.cluster_id_file.write_text(kept + "\n")
+    node.prepare()
+    meta = (node.home / "data" / "meta.properties").read_text()
+    assert f"cluster.id={kept}" in meta.splitlines()

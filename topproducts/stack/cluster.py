@@ -43,7 +43,6 @@ from topproducts.stack.services import (
     Service,
     _java,
     _render,
-    format_kafka_storage,
     new_kafka_cluster_id,
 )
 
@@ -169,7 +168,6 @@ class KafkaNode(Kafka):
         ])
 
     def prepare(self) -> None:
-        java = _java()
         s = self.settings
         data_dir = self.home / "data"
         voters = ",".join(f"{i + 1}@{h}:{s.kafka_controller_port}"
@@ -184,9 +182,7 @@ class KafkaNode(Kafka):
         scram = ([] if not s.kafka_sasl_username else
                  ["--add-scram", f"{s.kafka_sasl_mechanism}=[name={s.kafka_sasl_username},"
                                  f"password={s.kafka_sasl_password}]"])
-        format_kafka_storage(self.name, [java, *self._log_opts(), "-cp",
-                                         ":".join(maven.classpath("kafka", s))],
-                             self.cluster_id(), self.config, *scram)
+        self._format_storage(*scram)
 
     def probe(self) -> str:
         from confluent_kafka.admin import AdminClient

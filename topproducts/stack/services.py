@@ -116,20 +116,6 @@ def new_kafka_cluster_id() -> str:
             return cluster_id
 
 
-def format_kafka_storage(name: str, java: list[str], cluster_id: str, config: Path,
-                         *extra: str) -> None:
-    """Format a KRaft node's log directory with ``cluster_id`` (``java`` is the JVM
-    command up to the main class)."""
-    result = subprocess.run(
-        [*java, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
-         "-c", str(config), *extra],
-        capture_output=True, text=True, check=False,
-    )
-    if result.returncode != 0:
-        raise StackError(f"{name}: storage format failed: "
-                         f"{(result.stdout + result.stderr)[-300:]}")
-
-
 def _java() -> str:
     java = shutil.which("java")
     if java is None:
@@ -256,16 +242,33 @@ class Kafka(Service):
         return self.home / "server.properties"
 
     def prepare(self) -> None:
-        java = _java()
         data_dir = self.home / "data"
         _render(CONF / "kafka" / "server.properties", self.config, host=self.host,
                 port=self.settings.kafka_port, controller_port=self.settings.kafka_controller_port,
                 data_dir=data_dir, partitions=self.settings.kafka_partitions)
         if (data_dir / "meta.properties").exists():
             return
-        format_kafka_storage(self.name, [java, *self._log_opts(), "-cp",
-                                         ":".join(maven.classpath("kafka", self.settings))],
-                             new_kafka_cluster_id(), self.config)
+        self._format_storage()
+
+    def cluster_id(self) -> str:
+        """The id the node's storage is formatted with: a single node makes a fresh one."""
+        return new_kafka_cluster_id()
+
+    def _format_storage(self, *extra: str) -> None:
+        """Format the node's log directory for KRaft with :meth:`cluster_id`.
+
+        The id goes as ``--cluster-id=ID``: an id kept from before
+        :func:`new_kafka_cluster_id` may start with ``-``.
+        """
+        result = subprocess.run(
+            [_java(), *self._log_opts(), "-cp",
+             ":".join(maven.classpath("kafka", self.settings)), "kafka.tools.StorageTool",
+             "format", f"--cluster-id={self.cluster_id()}", "-c", str(self.config), *extra],
+            capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0:
+            raise StackError(f"{self.name}: storage format failed: "
+                             f"{(result.stdout + result.stderr)[-300:]}")
 
     def _log_opts(self) -> list[str]:
         return [f"-Dlog4j2.configurationFile={CONF / 'kafka' / 'log4j2.yaml'}"]
