@@ -5,11 +5,14 @@ reaches the driver as one Arrow table of counting events and rejected messages.
 Here:
 
 1. :func:`batch_input` sums the batch per (granularity, scope, item) for all-time and
-   per (granularity, scope, **pane**, item) for the windows, in Arrow (C++), and splits
+   per (granularity, scope, **slice**, item) for the windows, in Arrow (C++), and splits
    off the dead letters. A pane is one slide of event time (5 minutes); a sliding
-   window (1 hour) is the sum of its 12 panes, so each item is counted into 1 pane
-   instead of 12 windows. The granularities are variant, product x material and
-   product (:class:`topproducts.leaderboards.ranking.Granularity`).
+   window (1 hour) is the sum of its 12 panes' slices, so each item is counted into 1
+   slice instead of 12 windows. A slice is (pane, first window end): a confirmation
+   reaches every window of its pane, a cancellation only those that end after it (the
+   windowing rule, :mod:`topproducts.leaderboards.windowing`). The granularities are
+   variant, product x material and product
+   (:class:`topproducts.leaderboards.ranking.Granularity`).
 2. :class:`Counter` holds the exact totals (all-time, and the panes that can still
    change), the window totals derived from them, the watermark and the published
    boards. :meth:`Counter.apply` folds a batch in and returns what to write: absolute
@@ -24,11 +27,13 @@ batch, off the batch's path), when their window closes (in the batch: a closed w
 is never published again), and when the stream goes idle (:meth:`Counter.flush`), so a
 sustained load ranks 2 windows per batch instead of 12.
 
-Lateness is Spark's rule, kept here: the watermark is the largest event time seen
-in earlier batches minus the delay (10 minutes); an event older than it counts
-all-time but in no window, and is counted as late. Panes and windows that no
-on-time event can reach any more are dropped from memory (their totals stay in
-Cassandra).
+Lateness: the watermark is the largest own time seen in earlier batches (a
+confirmation's, or a cancellation's) minus the delay (10 minutes); a window is final once
+the watermark reaches its end. A fact that comes after some of its windows are final
+counts all-time and in its open windows, and is recorded as a
+:class:`~topproducts.leaderboards.windowing.LateFact` with the windows it missed. Panes and
+windows that no on-time fact can reach any more are dropped from memory (their totals stay
+in Cassandra).
 
 Exactly-once: every value written is absolute and carries the batch id and the
 value it replaced; at start-up :func:`restore` rebuilds the state from Cassandra,
@@ -49,6 +54,7 @@ from decimal import Decimal
 from typing import Any
 
 from topproducts.countries import GLOBAL_SCOPE
+from topproducts.leaderboards import windowing
 from topproducts.leaderboards.ranking import (
     Geometry,
     Granularity,
@@ -59,6 +65,7 @@ from topproducts.leaderboards.ranking import (
     from_micros,
 )
 from topproducts.leaderboards.store import DeadLetter, StoredTotal, TotalChange, Window
+from topproducts.leaderboards.windowing import LateFact, Slice
 from topproducts.money import cents, from_cents
 
 VARIANT = Granularity.VARIANT
@@ -153,18 +160,23 @@ class WindowSums:
 
 Delta = tuple
 """The batch's signed sum for one item in one (granularity, scope, period): a plain tuple
-``(by, scope, period_us, key, product_name, seller, quantity, cents)`` (period None:
-all-time, else the pane's start; key (product_id, material or "", variant_id or 0);
-cents: revenue in USD cents). Plain tuples: a batch makes tens of thousands."""
+``(by, scope, period, key, product_name, seller, quantity, cents)`` (period None:
+all-time, else the slice ``(pane start, first window end)`` of
+:mod:`topproducts.leaderboards.windowing`; key (product_id, material or "", variant_id or
+0); cents: revenue in USD cents). Plain tuples: a batch makes tens of thousands."""
 
 
 @dataclass
 class BatchInput:
     deltas: list[Delta]
     events: int  # counting events in the batch
-    late: int  # of which older than the watermark: all-time only
-    max_event_us: int | None
+    late_facts: list[LateFact]  # events that came after some of their windows were final
+    max_event_us: int | None  # the largest own time (confirmation or cancellation)
     dead: list[dict[str, Any]]
+
+    @property
+    def late(self) -> int:
+        return len(self.late_facts)
 
 
 # group keys and carried columns per granularity (material "" and variant 0 when unused)
@@ -177,7 +189,14 @@ _GROUPS: dict[Granularity, tuple[list[str], list[tuple[str, str]]]] = {
 
 
 def batch_input(table: Any, watermark_us: int | None, geometry: Geometry) -> BatchInput:
-    """Sum one micro-batch (an Arrow table of :func:`streaming.transforms.keyed_rows`)."""
+    """Sum one micro-batch (an Arrow table of :func:`streaming.transforms.keyed_rows`).
+
+    Each event is one slice (:mod:`topproducts.leaderboards.windowing`): its confirmation's
+    pane, from the first window end its own time reaches by the rule, or, when the windows
+    before are already final at ``watermark_us``, from the first open one (a late fact,
+    recorded). A slice beyond the pane's last window counts all-time only.
+    """
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -186,20 +205,27 @@ def batch_input(table: Any, watermark_us: int | None, geometry: Geometry) -> Bat
         ["topic", "partition", "offset", "kafka_timestamp_us", "key", "value", "reason"])
     events = table.filter(pc.and_(pc.is_valid(kind), pc.not_equal(kind, "dead")))
     if events.num_rows == 0:
-        return BatchInput([], 0, 0, None, dead.to_pylist())
-    event_us = events["event_time_us"]
-    if watermark_us is None:
-        late_events = pa.array([False] * events.num_rows)
-    else:
-        late_events = pc.less(event_us, watermark_us)
+        return BatchInput([], 0, [], None, dead.to_pylist())
+    g = geometry
+    event_us = events["event_time_us"].to_numpy()
+    own_us = (pc.coalesce(events["own_time_us"], events["event_time_us"]).to_numpy()
+              if "own_time_us" in events.column_names else event_us)
+    pane = g.pane_of(event_us)
+    rule_from = np.maximum(windowing.first_end(g, own_us), pane + g.slide_us)
+    open_end = windowing.open_from(g, watermark_us)
+    from_end = rule_from if open_end is None else np.maximum(rule_from, open_end)
+    last = windowing.last_end(g, pane)
+    windowed = from_end <= last
+    late_at = np.flatnonzero((from_end > rule_from) & (rule_from <= last))
+    late_facts = _late_facts(events, late_at, event_us, own_us, rule_from, from_end, last,
+                             watermark_us, g) if len(late_at) else []
     items_col = events["items"].combine_chunks()
-    parents = pc.list_parent_indices(items_col)
+    parents = pc.list_parent_indices(items_col).to_numpy()
     items = pc.list_flatten(items_col)
     sign = pc.take(events["sign"], parents)
     negative = pc.less(sign, 0)
     revenue = items.field("revenue_usd")
     quantity = items.field("quantity")
-    item_us = pc.take(event_us, parents)
     seller = (items.field("seller") if "seller" in {f.name for f in items.type}
               else pa.nulls(len(items), pa.string()))
     base = {
@@ -210,27 +236,41 @@ def batch_input(table: Any, watermark_us: int | None, geometry: Geometry) -> Bat
         "seller": seller,
         "quantity": pc.if_else(negative, pc.negate(quantity), quantity),
         "revenue_usd": pc.if_else(negative, pc.negate(revenue), revenue),
-        "pane": _floor_to(item_us, geometry.slide_us),
-        "late": pc.take(late_events, parents),
+        "pane": pa.array(pane[parents], pa.int64()),
+        "from_end": pa.array(from_end[parents], pa.int64()),
+        "windowed": pa.array(windowed[parents], pa.bool_()),
     }
-    country = pc.take(events["country"], parents)
+    country = pc.take(events["country"], pa.array(parents))
     rows = pa.concat_tables([
         pa.table({"scope": country, **base}),
         pa.table({"scope": pa.array([GLOBAL_SCOPE] * len(country), pa.string()), **base}),
     ])
-    on_time = rows.filter(pc.invert(rows["late"]))
+    in_windows = rows.filter(rows["windowed"])
     deltas: list[Delta] = []
     for by, (keys, carried) in _GROUPS.items():
         aggregates = [("quantity", "sum"), ("revenue_usd", "sum"), *carried]
         all_time = rows.group_by(["scope", *keys], use_threads=False).aggregate(aggregates)
-        panes = on_time.group_by(["scope", "pane", *keys], use_threads=False
-                                 ).aggregate(aggregates)
-        deltas += _deltas(by, _with_cents(all_time), None)
-        deltas += _deltas(by, _with_cents(panes), "pane")
-    return BatchInput(
-        deltas=deltas, events=events.num_rows,
-        late=pc.sum(pc.cast(late_events, pa.int64())).as_py() or 0,
-        max_event_us=pc.max(event_us).as_py(), dead=dead.to_pylist())
+        slices = in_windows.group_by(["scope", "pane", "from_end", *keys], use_threads=False
+                                     ).aggregate(aggregates)
+        deltas += _deltas(by, _with_cents(all_time), windowed=False)
+        deltas += _deltas(by, _with_cents(slices), windowed=True)
+    return BatchInput(deltas=deltas, events=events.num_rows, late_facts=late_facts,
+                      max_event_us=int(own_us.max()), dead=dead.to_pylist())
+
+
+def _late_facts(events: Any, at: Any, event_us: Any, own_us: Any, rule_from: Any,
+                from_end: Any, last: Any, watermark_us: int | None, g: Geometry
+                ) -> list[LateFact]:
+    """The records of the events at indices ``at`` (see :class:`LateFact`)."""
+    taken = events.select(["key_id", "key_kind", "country"]).take(at).to_pylist()
+    return [LateFact(
+        order_id=r["key_id"], event_type=r["key_kind"], country=r["country"],
+        confirmed_at=from_micros(int(event_us[i])), occurred_at=from_micros(int(own_us[i])),
+        watermark=from_micros(watermark_us or 0),
+        missed_from=from_micros(int(rule_from[i])),
+        missed_to=from_micros(int(min(from_end[i] - g.slide_us, last[i]))),
+        counted_from=from_micros(int(from_end[i])) if from_end[i] <= last[i] else None)
+        for i, r in zip(at.tolist(), taken, strict=True)]
 
 
 def _with_cents(grouped: Any) -> Any:
@@ -243,15 +283,7 @@ def _with_cents(grouped: Any) -> Any:
     return grouped.append_column("cents", pc.cast(pc.multiply(revenue, hundred), pa.int64()))
 
 
-def _floor_to(values: Any, step: int) -> Any:
-    """``values - values % step`` (Python's floor semantics) for an int64 array."""
-    import pyarrow.compute as pc
-
-    truncated = pc.multiply(pc.divide(values, step), step)  # integer division truncates
-    return pc.if_else(pc.greater(truncated, values), pc.subtract(truncated, step), truncated)
-
-
-def _deltas(by: Granularity, grouped: Any, pane_column: str | None) -> list[Delta]:
+def _deltas(by: Granularity, grouped: Any, windowed: bool) -> list[Delta]:
     n = grouped.num_rows
     if n == 0:
         return []
@@ -260,7 +292,8 @@ def _deltas(by: Granularity, grouped: Any, pane_column: str | None) -> list[Delt
     material = col.get("material_max") or col.get("material") or [""] * n
     variant = col.get("variant_id") or [0] * n
     seller = col.get("seller_max") or [None] * n
-    periods = col[pane_column] if pane_column else [None] * n
+    periods = (list(zip(col["pane"], col["from_end"], strict=True)) if windowed
+               else [None] * n)
     return [(by, scope, period, (p, m, v), name, s, q, c)
             for scope, period, p, m, v, name, s, q, c in zip(
                 col["scope"], periods, product, material, variant, col["product_name_max"],
@@ -291,7 +324,11 @@ class Changes:
     windows: set[tuple[str, int]] = field(default_factory=set)
     panes: set[tuple[str, int]] = field(default_factory=set)
     events: int = 0
-    late: int = 0
+    late_facts: list[LateFact] = field(default_factory=list)
+
+    @property
+    def late(self) -> int:
+        return len(self.late_facts)
 
 
 Board = tuple[Metric, Cell, int | None]  # (metric, cell, window start or None)
@@ -310,7 +347,8 @@ class Counter:
     def __init__(self, geometry: Geometry, top_n: int, refresh_us: int = 2_000_000) -> None:
         self.geometry, self.top_n, self.refresh_us = geometry, top_n, refresh_us
         self.all_time: dict[Cell, dict[ItemKey, Acc]] = defaultdict(dict)
-        self.panes: dict[tuple[Cell, int], dict[ItemKey, Acc]] = defaultdict(dict)
+        # the windows' slices (windowing): (pane start, first window end) -> item totals
+        self.panes: dict[tuple[Cell, Slice], dict[ItemKey, Acc]] = defaultdict(dict)
         self.windows: dict[tuple[Cell, int], WindowSums] = {}
         self.index: dict[Granularity, Index] = {by: Index() for by in Granularity}
         self.names: dict[ItemKey, tuple[str, str | None]] = {}  # product name, seller
@@ -340,19 +378,19 @@ class Counter:
     def apply(self, batch: BatchInput, now_us: int) -> Changes:
         """Fold a batch in (computed with :attr:`watermark_us` before this call)."""
         g = self.geometry
-        changes = Changes(events=batch.events, late=batch.late)
+        changes = Changes(events=batch.events, late_facts=batch.late_facts)
         deltas = batch.deltas
-        # the windows this batch reaches, summed from their panes as they were before it
+        # the windows this batch reaches, summed from their slices as they were before it
         for cell, period in {((d[0], d[1]), d[2]) for d in deltas if d[2] is not None}:
-            for start in g.windows_of_pane(period):
+            for start in windowing.window_starts(g, *period):
                 self._window(cell, start)
         names, all_time, panes = self.names, self.all_time, self.panes
         totals = changes.totals
         unsettled, renamed = self.unsettled, set()
         touched_all: dict[Cell, set[ItemKey]] = defaultdict(set)
-        touched_panes: set[tuple[Cell, int]] = set()
-        # per (cell, pane): item ids, quantities and cents, added to its windows at once
-        pane_adds: dict[tuple[Cell, int], tuple[list, list, list]] = {}
+        touched_panes: set[tuple[Cell, Slice]] = set()
+        # per (cell, slice): item ids, quantities and cents, added to its windows at once
+        pane_adds: dict[tuple[Cell, Slice], tuple[list, list, list]] = {}
         for by, scope, period, key, name, seller, q, r in deltas:  # the hot loop: plain
             cell = (by, scope)                                     # dict and list operations
             named = names.get(key)
@@ -394,9 +432,9 @@ class Counter:
         touched_windows: set[tuple[Cell, int]] = set()
         for cell, period in touched_panes:
             by, scope = cell
-            if by is VARIANT and ("pane", scope, period) not in self.indexed:
-                changes.panes.add((scope, period))
-            for start in g.windows_of_pane(period):
+            if by is VARIANT and ("pane", scope, period[0]) not in self.indexed:
+                changes.panes.add((scope, period[0]))
+            for start in windowing.window_starts(g, *period):
                 touched_windows.add((cell, start))
                 if by is VARIANT and ("window", scope, start) not in self.indexed:
                     changes.windows.add((scope, start))
@@ -422,7 +460,7 @@ class Counter:
             changes.deferred += self.flush(now_us)
         return changes
 
-    def _add_to_windows(self, pane_adds: dict[tuple[Cell, int], tuple[list, list, list]]
+    def _add_to_windows(self, pane_adds: dict[tuple[Cell, Slice], tuple[list, list, list]]
                         ) -> None:
         import numpy as np
 
@@ -430,7 +468,7 @@ class Counter:
             id_array = np.array(ids, np.int64)
             q_array = np.array(quantity, np.int64)
             c_array = np.array(revenue, np.int64)
-            for start in self.geometry.windows_of_pane(period):
+            for start in windowing.window_starts(self.geometry, *period):
                 self.windows[(cell, start)].add(id_array, q_array, c_array)
 
     def flush(self, now_us: int) -> list[BoardOut]:
@@ -497,15 +535,18 @@ class Counter:
                          quantity=acc[0], revenue_usd=from_cents(acc[1]))
 
     def _window(self, cell: Cell, start: int) -> WindowSums:
-        """The window's totals (summed from its panes the first time it is needed)."""
+        """The window's totals (summed from its panes' slices the first time it is needed)."""
         import numpy as np
 
         window = self.windows.get((cell, start))
         if window is None:
+            g = self.geometry
             index = self.index[cell[0]]
             window = WindowSums(index)
-            for pane in self.geometry.panes_of_window(start):
-                items = self.panes.get((cell, pane))
+            slices = [(pane, end) for pane in g.panes_of_window(start)
+                      for end in windowing.slice_ends(g, pane, start + g.duration_us)]
+            for period in slices:
+                items = self.panes.get((cell, period))
                 if items:
                     window.add(np.array([index.id(k) for k in items], np.int64),
                                np.array([a[0] for a in items.values()], np.int64),
@@ -527,16 +568,15 @@ class Counter:
             for metric in Metric:
                 self.boards.pop((metric, key[0], key[1]), None)
         horizon = self.geometry.pane_of(wm) - self.geometry.duration_us
-        for key in [k for k in self.panes if k[1] < horizon]:
+        for key in [k for k in self.panes if k[1][0] < horizon]:
             del self.panes[key]
         self.indexed = {k for k in self.indexed if k[2] >= horizon}
         return out
 
     def _closed(self, start: int) -> bool:
-        """No on-time event can reach the window any more (its last pane is before the
-        watermark's pane)."""
-        wm = self.watermark_us
-        return wm is not None and start + self.geometry.duration_us <= self.geometry.pane_of(wm)
+        """The window is final: no on-time fact can reach it any more."""
+        return windowing.is_final(self.geometry, start + self.geometry.duration_us,
+                                  self.watermark_us)
 
     def pane_horizon_us(self) -> int | None:
         """Panes older than this are never read again (what :func:`restore` loads)."""
@@ -557,7 +597,7 @@ class Counter:
         return None if acc is None else self._item(by, key, list(acc))
 
     # -- restore -----------------------------------------------------------------
-    def load(self, scope: str, period_us: int | None, variants: Iterable[ItemTotal]) -> None:
+    def load(self, scope: str, period: Slice | None, variants: Iterable[ItemTotal]) -> None:
         """Add stored variant totals (and their roll-ups) to the state."""
         for v in variants:
             for by in Granularity:
@@ -568,16 +608,16 @@ class Counter:
                     self.unsettled.add(key)
                 self.names[key] = (v.product_name, v.seller)
                 cell = (by, scope)
-                cells = (self.all_time[cell] if period_us is None
-                         else self.panes[(cell, period_us)])
+                cells = (self.all_time[cell] if period is None
+                         else self.panes[(cell, period)])
                 acc = cells.get(key)
                 if acc is None:
                     cells[key] = [v.quantity, cents(v.revenue_usd)]
                 else:
                     acc[0] += v.quantity
                     acc[1] += cents(v.revenue_usd)
-                if period_us is not None:
-                    for start in self.geometry.windows_of_pane(period_us):
+                if period is not None:
+                    for start in windowing.window_starts(self.geometry, *period):
                         self.pending.add((cell, start))  # re-publish: it may be behind
 
 
@@ -605,10 +645,13 @@ def restore(counter: Counter, rows: Iterator[StoredTotal], last_committed: int |
             ) -> int:
     """Load stored totals into ``counter`` as of ``last_committed``; returns rows loaded."""
     loaded = 0
+    slide = counter.geometry.slide_us
     for row in rows:
         value = committed_value(row, last_committed)
         if value is not None:
-            counter.load(row.scope, row.period_us, [value])
+            period = None if row.period_us is None else (
+                row.period_us, row.from_end_us or row.period_us + slide)
+            counter.load(row.scope, period, [value])
             loaded += 1
     # closed windows' boards were final when written: nothing to re-publish
     counter.pending = {k for k in counter.pending if not counter._closed(k[1])}

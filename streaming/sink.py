@@ -191,7 +191,8 @@ class LeaderboardSink:
             panes=changes.panes,
             windows=[(scope, window_of(c.geometry, start)) for scope, start in changes.windows],
             state=StreamState(self.query, batch_id, c.max_event_us, c.late_total, *before),
-            dead_letters=[dead_letter(r, now) for r in batch.dead], now=now, counted=counted))
+            dead_letters=[dead_letter(r, now) for r in batch.dead], now=now, counted=counted,
+            late_facts=batch.late_facts))
         if changes.deferred:
             self._deferred = self._writer.submit(self.store.write_boards, changes.deferred, now)
         # Boards still being written count as pending: "0" (what readers wait for before
@@ -205,6 +206,10 @@ class LeaderboardSink:
         if batch.dead:
             log.warning("batch %d: %d rejected, first: %s", batch_id, len(batch.dead),
                         batch.dead[0]["reason"])
+        if batch.late_facts:
+            log.warning("batch %d: %d facts came after windows they belong to were final "
+                        "(recorded in late_facts), first: %s", batch_id, batch.late,
+                        batch.late_facts[0])
         return {"events": batch.events, "late": batch.late, "dead": len(batch.dead),
                 "totals": len(changes.totals), "boards": len(changes.boards),
                 "deferred": len(changes.deferred), "pending": len(c.pending)}

@@ -238,6 +238,8 @@ def keyed_rows(parsed: DataFrame) -> DataFrame:
     """One projection of every message: a counting event, a rejected message, or nulls.
 
     Counting events (confirmations, and cancellations of confirmed orders) carry
+    ``event_time_us`` (the confirmation's time: the pane the lines belong to),
+    ``own_time_us`` (when the fact happened: the confirmation, or the cancellation), and
     ``key_id`` = order id and ``key_kind`` = event type: the driver's ledger counts the
     same order's same fact once, whoever re-published it. A rejected message has
     ``key_kind`` = ``dead`` and its topic, partition and offset (its dead-letter row's
@@ -263,6 +265,10 @@ def _keyed_columns() -> list[Column]:
         F.when(counted, p["country"]).alias("country"),
         F.when(counted, F.unix_micros(p["confirmed_at"].try_cast("timestamp")))
          .alias("event_time_us"),
+        # the fact's own time: the confirmation's, or when the cancellation happened
+        F.when(confirmed, F.unix_micros(p["confirmed_at"].try_cast("timestamp")))
+         .when(counted, F.unix_micros(e["occurred_at"].try_cast("timestamp")))
+         .alias("own_time_us"),
         F.when(counted, F.transform(p["items"], item_struct)).alias("items"),
         F.when(bad, F.col("topic")).alias("topic"),
         F.when(bad, F.col("partition")).alias("partition"),

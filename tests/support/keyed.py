@@ -18,7 +18,8 @@ ITEM = pa.struct([("variant_id", pa.int64()), ("product_id", pa.int64()),
                   ("seller", pa.string())])
 KEYED = pa.schema([
     ("key_id", pa.int64()), ("key_kind", pa.string()), ("sign", pa.int32()),
-    ("country", pa.string()), ("event_time_us", pa.int64()), ("items", pa.list_(ITEM)),
+    ("country", pa.string()), ("event_time_us", pa.int64()), ("own_time_us", pa.int64()),
+    ("items", pa.list_(ITEM)),
     ("topic", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()),
     ("kafka_timestamp_us", pa.int64()), ("key", pa.string()), ("value", pa.binary()),
     ("reason", pa.string()),
@@ -34,18 +35,21 @@ class Event:
     at: datetime  # the confirmation time, for both
     items: tuple[tuple[int, int, str], ...]  # (variant, quantity, revenue_usd)
     sign: int = 1
+    own: datetime | None = None  # when it happened (a cancellation's time); None: ``at``
 
     def row(self) -> dict:
         return {"key_id": self.order_id,
                 "key_kind": "order_confirmed" if self.sign > 0 else "order_cancelled",
                 "sign": self.sign, "country": self.country, "event_time_us": to_micros(self.at),
+                "own_time_us": to_micros(self.own or self.at),
                 "items": [{"variant_id": v, "product_id": product_of(v),
                            "product_name": f"P{product_of(v)}", "material": material_of(v),
                            "quantity": q, "revenue_usd": Decimal(r), "seller": seller_of(v)}
                           for v, q, r in self.items]}
 
-    def cancelled(self) -> Event:
-        return Event(self.order_id, self.country, self.at, self.items, -1)
+    def cancelled(self, at: datetime | None = None) -> Event:
+        """Its cancellation, happening at ``at`` (default: the confirmation's moment)."""
+        return Event(self.order_id, self.country, self.at, self.items, -1, at)
 
 
 def product_of(variant: int) -> int:

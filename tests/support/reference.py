@@ -37,6 +37,7 @@ from topproducts.leaderboards.ranking import (
     window_id,
 )
 from topproducts.leaderboards.store import BatchWrite, StoredChunk, StoredTotal, StreamState
+from topproducts.leaderboards.windowing import LateFact, counts_in
 from topproducts.money import round_money
 from topproducts.shop.reference import FX_RATES_USD
 
@@ -64,7 +65,9 @@ def expected_totals(
     """Variant totals per (scope, window_id): all-time, plus windows if given (roll them up
     to a granularity with :func:`topproducts.leaderboards.ranking.roll_up`).
 
-    Applies the counting rule and the stream's dedupe by (order_id, event_type).
+    Applies the counting rule, the windowing rule stated plainly
+    (:func:`topproducts.leaderboards.windowing.counts_in`: a cancellation retracts from the
+    windows that end after it) and the stream's dedupe by (order_id, event_type).
     Lateness is not modelled: use it for events produced in time order.
     """
     seen: set[tuple[int, str]] = set()
@@ -81,7 +84,10 @@ def expected_totals(
         sign = 1 if ev.event_type is EventType.ORDER_CONFIRMED else -1
         wids = ["all"]
         if duration and slide:
-            wids += [window_id(s) for s in windows_of(p.confirmed_at, duration, slide)]
+            confirmed = to_micros(p.confirmed_at)
+            wids += [window_id(s) for s in windows_of(p.confirmed_at, duration, slide)
+                     if sign > 0 or not counts_in(confirmed, to_micros(ev.occurred_at),
+                                                  to_micros(s), to_micros(s + duration))]
         for item in p.items:
             for scope in (p.country, GLOBAL_SCOPE):
                 for wid in wids:
@@ -158,7 +164,9 @@ class InMemoryStore:
 
     def __init__(self, geometry: Geometry | None = None) -> None:
         self.geometry = geometry or Geometry.parse("1 hour", "5 minutes")
-        self.rows: dict[tuple[str, int | None, int], StoredTotal] = {}
+        # (scope, pane start or None, first window end of a later slice or None, variant)
+        self.rows: dict[tuple[str, int | None, int | None, int], StoredTotal] = {}
+        self.late: dict[tuple[int, str], LateFact] = {}
         self.boards: dict[tuple[Metric, Granularity, str, str], list] = {}
         self.dead: dict[tuple[str, int, int], object] = {}
         self.state: dict[str, StreamState] = {}
@@ -168,7 +176,9 @@ class InMemoryStore:
     def write_batch(self, w: BatchWrite) -> None:
         self.writes += 1
         for t in w.totals:
-            key = (t.scope, t.period_us, t.variant_id)
+            whole = t.period_us is None or t.from_end_us == t.period_us + self.geometry.slide_us
+            from_end = None if whole else t.from_end_us
+            key = (t.scope, t.period_us, from_end, t.variant_id)
             new, old = t.new, t.old
             if not t.described:  # an UPDATE of the numbers: the row keeps its descriptions
                 kept = self.rows.get(key)
@@ -176,7 +186,9 @@ class InMemoryStore:
                 new = replace(kept.new, quantity=new.quantity, revenue_usd=new.revenue_usd)
                 if old is not None:
                     old = replace(kept.new, quantity=old.quantity, revenue_usd=old.revenue_usd)
-            self.rows[key] = StoredTotal(t.scope, t.period_us, w.batch_id, new, old)
+            self.rows[key] = StoredTotal(t.scope, t.period_us, w.batch_id, new, old, from_end)
+        for f in w.late_facts:
+            self.late[(f.order_id, f.event_type)] = f
         self.write_boards(w.boards, w.now)
         self.state[w.state.query] = w.state
         for d in w.dead_letters:
@@ -206,12 +218,14 @@ class InMemoryStore:
         """What :meth:`LeaderboardStore.totals` reads: all-time, or a window's panes summed,
         rolled up to ``by``."""
         if wid == "all":
-            periods: set[int | None] = {None}
-        else:
-            start = to_micros(parse_window_id(wid))  # type: ignore[arg-type]
-            periods = set(self.geometry.panes_of_window(start))
-        return roll_up((row.new for (s, period, _), row in self.rows.items()
-                        if s == scope and period in periods), by)
+            return roll_up((row.new for (s, period, _, _), row in self.rows.items()
+                            if s == scope and period is None), by)
+        start = to_micros(parse_window_id(wid))  # type: ignore[arg-type]
+        end = start + self.geometry.duration_us
+        panes = set(self.geometry.panes_of_window(start))
+        return roll_up((row.new for (s, period, from_end, _), row in self.rows.items()
+                        if s == scope and period in panes
+                        and (from_end is None or from_end <= end)), by)
 
     def top_items(self, metric: Metric, scope: str, wid: str,
                   by: Granularity = DEFAULT_GRANULARITY) -> list:

@@ -103,7 +103,7 @@ def test_stream_dedupes_drops_late_events_from_windows_and_keeps_dead_letters(sp
             assert store.totals(scope, wid, by) == roll_up(items.values(), by), (by, scope, wid)
     # the late events are in no pane: every pane written is one of an on-time event
     on_time_panes = {g.pane_of(to_micros(e.occurred_at)) for e in on_time}
-    assert {period for _, period, _ in store.rows if period is not None} == on_time_panes
+    assert {period for _, period, _, _ in store.rows if period is not None} == on_time_panes
     assert {(scope, wid) for _, _, scope, wid in store.boards} == set(all_time) | set(windowed)
     for (metric, by, scope, wid), board in store.boards.items():
         assert board == rank(store.totals(scope, wid, by), metric, TOP_N), (metric, scope, wid)

@@ -34,6 +34,7 @@ from topproducts.leaderboards.ranking import (
     to_micros,
     window_id,
 )
+from topproducts.leaderboards.windowing import counts_in
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)  # a pane (and window) boundary
@@ -71,21 +72,32 @@ def restarted(store: InMemoryStore, top_n: int, last_committed: int | None
 
 
 def reference(batches: list[list[Event]]) -> tuple[dict, int]:
-    """Variant totals per (scope, window_id), and the late count.
+    """Variant totals per (scope, window_id), and the late count, by the rule stated plainly
+    (:func:`topproducts.leaderboards.windowing.counts_in`) and the stream's lateness.
 
-    Spark's rule: an event older than (max event time of earlier batches - delay) is
-    late: it counts all-time only.
+    A confirmation adds its lines to every window containing it; a cancellation retracts
+    them from those the rule no longer counts them in (the windows ending after it). A
+    fact reaches a window only if the window is not final when the fact's batch comes
+    (final: its end <= the largest own time of earlier batches - delay); a fact that
+    missed a window is late. Every fact counts all-time.
     """
     acc: dict = defaultdict(dict)
-    max_at: datetime | None = None
+    max_own: datetime | None = None
     late = 0
     for batch in batches:
-        watermark = None if max_at is None else max_at - DELAY
+        watermark = None if max_own is None else max_own - DELAY
         for ev in batch:
-            is_late = watermark is not None and ev.at < watermark
-            late += is_late
-            wids = ["all"] + ([] if is_late else
-                              [window_id(s) for s in windows_of(ev.at, DURATION, SLIDE)])
+            wids, missed = ["all"], False
+            for start in windows_of(ev.at, DURATION, SLIDE):
+                end = start + DURATION
+                if ev.sign < 0 and counts_in(to_micros(ev.at), to_micros(ev.own or ev.at),
+                                             to_micros(start), to_micros(end)):
+                    continue  # cancelled after the window ended: the window keeps the line
+                if watermark is not None and end <= watermark:
+                    missed = True  # the window was final when the fact came
+                    continue
+                wids.append(window_id(start))
+            late += missed
             for variant, q, r in ev.items:
                 for scope in (ev.country, GLOBAL_SCOPE):
                     for wid in wids:
@@ -94,8 +106,8 @@ def reference(batches: list[list[Event]]) -> tuple[dict, int]:
                             variant, (old.quantity if old else 0) + ev.sign * q,
                             (old.revenue_usd if old else Decimal("0.00")) + ev.sign * Decimal(r))
         if batch:
-            top = max(ev.at for ev in batch)
-            max_at = top if max_at is None else max(max_at, top)
+            top = max(ev.own or ev.at for ev in batch)
+            max_own = top if max_own is None else max(max_own, top)
     return dict(acc), late
 
 
@@ -154,9 +166,12 @@ def random_batches(seed: int, n_batches: int = 5, per_batch: int = 25,
             order_id += 1
             batch.append(ev)
             confirmed.append(ev)
-        for ev in rng.sample(confirmed[:-3], 4):  # cancellations, possibly late
-            confirmed.remove(ev)
-            batch.append(ev.cancelled())
+        first, latest = min(ev.at for ev in batch), max(ev.at for ev in batch)
+        for ev in rng.sample(confirmed[:-3], 4):  # cancellations, any time after confirming
+            confirmed.remove(ev)  # mostly during this batch; some dated at the confirmation
+            at = (max(ev.at, first + (latest - first) * rng.random()) if rng.random() < 0.7
+                  else ev.at)
+            batch.append(ev.cancelled(at))
         rng.shuffle(batch)
         batches.append(batch)
     return batches
@@ -202,7 +217,7 @@ def test_the_granularities_sum_variants_and_name_rows_apart() -> None:
     assert [(r.item.key, r.value) for r in revenue] == [((1, "Oak", 0), Decimal("70.00")),
                                                          ((1, "Steel", 0), Decimal("8.00"))]
     # the ledger is per variant: one total per variant and period, whatever the granularities
-    assert {v for (_, _, v) in s.store.rows} == {1, 2, 3}
+    assert {v for (_, _, _, v) in s.store.rows} == {1, 2, 3}
 
 
 def test_boards_follow_the_totals_and_fallen_items_disappear() -> None:
@@ -329,7 +344,7 @@ def test_known_rows_get_their_numbers_only_and_a_renamed_item_is_written_whole()
     s.process(table([Event(3, "US", at, ((1, 1, "1.00"),)), renamed]), 1)
     # each row carries the name its own events carried (US's still the old one)
     assert {k: (r.new.product_name, r.new.quantity) for k, r in s.store.rows.items()} == {
-        (scope, period, 1): (name, quantity) for period in (None, to_micros(T0))
+        (scope, period, None, 1): (name, quantity) for period in (None, to_micros(T0))
         for scope, name, quantity in (("US", "P1", 2), ("DE", "P1 (new)", 3),
                                       (GLOBAL_SCOPE, "P1 (new)", 5))}
     assert s.counter.unsettled == {(1, "Oak", 1)}  # from now on, written whole
@@ -340,8 +355,8 @@ def test_a_restore_that_finds_two_names_for_an_item_writes_it_whole() -> None:
     s = sink(store)
     at = T0 + timedelta(minutes=1)
     s.process(table([Event(1, "US", at, ((1, 1, "1.00"),))]), 0)
-    row = store.rows[("US", None, 1)]  # as if a batch that renamed it stopped half-written
-    store.rows[("US", None, 1)] = replace(row, new=replace(row.new, product_name="P1 (new)"))
+    row = store.rows[("US", None, None, 1)]  # as if a batch that renamed it stopped half-written
+    store.rows[("US", None, None, 1)] = replace(row, new=replace(row.new, product_name="P1 (new)"))
     restored = restarted(store, 3, last_committed=0)
     assert restored.counter.unsettled == {(1, "Oak", 1)}
     changes = restored.counter.apply(batch_input(table([Event(2, "FR", at, ((1, 1, "1.00"),))]),
@@ -350,7 +365,7 @@ def test_a_restore_that_finds_two_names_for_an_item_writes_it_whole() -> None:
     assert changes.totals and all(t.described for t in changes.totals)
 
 
-def test_late_events_count_all_time_only_and_are_counted_as_late() -> None:
+def test_a_late_fact_counts_all_time_and_in_its_open_windows_and_is_recorded() -> None:
     s = sink(top_n=5)
     # one batch spanning 30 minutes: none of it is late (the watermark comes from earlier
     # batches only), though 08:00 is older than its max (08:30) minus the delay
@@ -358,6 +373,8 @@ def test_late_events_count_all_time_only_and_are_counted_as_late() -> None:
              Event(2, "US", T0 + timedelta(minutes=30), ((2, 1, "2.00"),))]
     counts = s.process(table(first), 0)
     assert counts["late"] == 0 and s.counter.watermark == T0 + timedelta(minutes=20)
+    # 08:19 is in pane 08:15, whose windows end 08:20 .. 09:15; the one ending 08:20 is
+    # final at the watermark (08:20), the others are open
     late = Event(3, "US", T0 + timedelta(minutes=19), ((3, 4, "4.00"),))
     on_time = Event(4, "US", T0 + timedelta(minutes=20), ((4, 1, "3.00"),))
     counts = s.process(table([late, on_time]), 1)
@@ -366,17 +383,41 @@ def test_late_events_count_all_time_only_and_are_counted_as_late() -> None:
                                     state_rows=s.counter.state_rows() + 4,  # + the ledger
                                     pending_boards=len(s.counter.pending))
     assert s.counter.late_total == 1 and s.ledger.counted == 4
+    (fact,) = s.store.late.values()
+    assert (fact.order_id, fact.event_type, fact.country) == (3, "order_confirmed", "US")
+    assert (fact.missed_from, fact.missed_to, fact.counted_from) == (
+        T0 + timedelta(minutes=20), T0 + timedelta(minutes=20), T0 + timedelta(minutes=25))
+    assert fact.watermark == T0 + timedelta(minutes=20) and fact.windows_missed(GEOMETRY) == 1
     variant = Granularity.VARIANT
     assert {i.variant_id for i in s.store.totals("US", "all", variant)} == {1, 2, 3, 4}
+    missed = window_id(T0 + timedelta(minutes=20) - DURATION)
     for start in windows_of(late.at, DURATION, SLIDE):
-        assert 3 not in {i.variant_id for i in s.store.totals("US", window_id(start), variant)}
-    assert 3 not in {v for (_, period, v) in s.store.rows if period is not None}
+        found = 3 in {i.variant_id for i in s.store.totals("US", window_id(start), variant)}
+        assert found == (window_id(start) != missed), window_id(start)
     assert 4 in {i.variant_id for i in s.store.totals("US", window_id(T0 + timedelta(minutes=20)),
                                                       variant)}
-    # the late item tops the all-time board, and no window's
     assert s.store.boards[(Metric.QUANTITY, variant, "US", "all")][0].item.variant_id == 3
     s.flush()
     assert_store_matches(s.store, reference([first, [late, on_time]])[0], 5)
+
+
+def test_a_cancellation_retracts_from_the_windows_that_end_after_it() -> None:
+    s = sink(top_n=5)
+    order = Event(1, "US", T0 + timedelta(minutes=1), ((1, 3, "3.00"),))
+    s.process(table([order]), 0)
+    # cancelled 40 minutes later (far beyond the 10-minute lateness): the windows that
+    # ended by then (08:05 .. 08:40) keep the line, the open ones (08:45 .. 09:00) drop it
+    cancel = order.cancelled(T0 + timedelta(minutes=41))
+    counts = s.process(table([cancel]), 1)
+    assert counts["late"] == 0
+    variant = Granularity.VARIANT
+    for start in windows_of(order.at, DURATION, SLIDE):
+        end = start + DURATION
+        kept = {i.variant_id: i.quantity for i in s.store.totals("US", window_id(start), variant)}
+        assert kept.get(1, 0) == (3 if end <= cancel.own else 0), window_id(start)
+    assert [i.quantity for i in s.store.totals("US", "all", variant)] == [0]
+    s.flush()
+    assert_store_matches(s.store, reference([[order], [cancel]])[0], 5)
 
 
 def test_panes_and_windows_are_forgotten_once_the_watermark_passes() -> None:
@@ -384,7 +425,8 @@ def test_panes_and_windows_are_forgotten_once_the_watermark_passes() -> None:
     early = [Event(1, "US", T0 + timedelta(minutes=1), ((1, 2, "2.00"),))]
     s.process(table(early), 0)
     pane0 = to_micros(T0)
-    assert ((PM, "US"), pane0) in s.counter.panes
+    slice0 = (pane0, pane0 + GEOMETRY.slide_us)
+    assert ((PM, "US"), slice0) in s.counter.panes
     assert len([k for k in s.counter.windows if k[0] == (PM, "US")]) == 12
     rows_before = s.counter.state_rows()
     later = [Event(2, "US", T0 + timedelta(hours=2), ((2, 1, "1.00"),))]
@@ -393,8 +435,8 @@ def test_panes_and_windows_are_forgotten_once_the_watermark_passes() -> None:
     wm = to_micros(T0 + timedelta(hours=2) - DELAY)
     first_open_pane = GEOMETRY.pane_of(wm)
     assert c.pane_horizon_us() == first_open_pane - GEOMETRY.duration_us
-    assert all(p >= c.pane_horizon_us() for _, p in c.panes)
-    assert ((PM, "US"), pane0) not in c.panes
+    assert all(p >= c.pane_horizon_us() for _, (p, _end) in c.panes)
+    assert ((PM, "US"), slice0) not in c.panes
     assert all(start + GEOMETRY.duration_us > first_open_pane for _, start in c.windows)
     assert all(start is None or start + GEOMETRY.duration_us > first_open_pane
                for _, _, start in c.boards)
@@ -470,7 +512,7 @@ def test_dead_letters_are_written_with_their_reason() -> None:
 
 def counter_state(c: Counter) -> tuple:
     horizon = c.pane_horizon_us()
-    panes = {k: v for k, v in c.panes.items() if v and (horizon is None or k[1] >= horizon)}
+    panes = {k: v for k, v in c.panes.items() if v and (horizon is None or k[1][0] >= horizon)}
     return ({k: v for k, v in c.all_time.items() if v}, panes, c.max_event_us, c.late_total)
 
 

@@ -297,7 +297,7 @@ def test_sink_totals_and_boards_equal_the_python_reference_exactly(spark) -> Non
                 assert store.boards[(metric, by, scope, wid)] == rank(rolled, metric, TOP_N), (
                     metric, by, scope, wid)
     # no total or board the reference does not have
-    assert {(s, "all") for s, period, _ in store.rows if period is None} == {
+    assert {(s, "all") for s, period, _, _ in store.rows if period is None} == {
         k for k in expected if k[1] == "all"}
     assert {(s, w) for _, _, s, w in store.boards} == set(expected)
     # scopes: every country seen, plus GLOBAL; revenue stays Decimal with cents

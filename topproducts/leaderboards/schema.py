@@ -11,6 +11,14 @@ Each table answers one query in one partition read:
   read, so each sale is written once whatever the number of granularities.
 - ``pane_totals``: exact totals of every variant per (scope, pane); a pane is one slide
   of event time, and a sliding window's totals are the sum of its panes.
+- ``pane_tail_totals``: the same per (scope, pane, ``from_end``) for lines that count
+  only in the pane's windows ending at ``from_end`` or later: cancellations that came
+  after the earlier windows ended (the windowing rule,
+  :mod:`topproducts.leaderboards.windowing`), and facts that came when those windows were
+  final. A window ending at ``e`` adds its panes' tails with ``from_end <= e``.
+- ``late_facts``: facts that reached the stream after windows they belong to were final,
+  with the windows they missed, per UTC day of the confirmation (reconcile and the checks
+  explain differences by them).
 
 Board entries key an item by (product_id, material, variant_id) at every granularity,
 with ``material = ''`` for a product and ``variant_id = 0`` unless it is a variant (see
@@ -59,6 +67,20 @@ TABLES: dict[str, str] = {
             quantity bigint, revenue_usd decimal, updated_at timestamp,
             batch_id bigint, prev_quantity bigint, prev_revenue_usd decimal,
             PRIMARY KEY ((scope, pane_start), variant_id))""",
+    "pane_tail_totals": """
+        CREATE TABLE IF NOT EXISTS {ks}.pane_tail_totals (
+            scope text, pane_start timestamp, from_end timestamp, variant_id bigint,
+            product_id bigint, product_name text, material text, seller text,
+            quantity bigint, revenue_usd decimal, updated_at timestamp,
+            batch_id bigint, prev_quantity bigint, prev_revenue_usd decimal,
+            PRIMARY KEY ((scope, pane_start), from_end, variant_id))""",
+    "late_facts": """
+        CREATE TABLE IF NOT EXISTS {ks}.late_facts (
+            day date, order_id bigint, event_type text, country text,
+            confirmed_at timestamp, occurred_at timestamp, watermark timestamp,
+            missed_from timestamp, missed_to timestamp, counted_from timestamp,
+            batch_id bigint, seen_at timestamp,
+            PRIMARY KEY ((day), order_id, event_type))""",
     "panes": """
         CREATE TABLE IF NOT EXISTS {ks}.panes (
             scope text, pane_start timestamp, updated_at timestamp,

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -36,6 +36,7 @@ from topproducts.leaderboards.ranking import (
     window_id,
 )
 from topproducts.leaderboards.schema import ensure_schema
+from topproducts.leaderboards.windowing import LateFact
 from topproducts.money import cents, from_cents
 from topproducts.settings import Settings
 
@@ -67,30 +68,34 @@ class TotalChange:
 
     The counter makes one per changed (scope, period, variant) in its hot loop, so it holds
     plain numbers (revenue in whole cents) and builds :class:`ItemTotal` values only when
-    asked (:attr:`new`, :attr:`old`). ``period_us`` None: all-time, else the pane's start;
+    asked (:attr:`new`, :attr:`old`). ``period`` None: all-time, else the slice
+    (pane start, first window end) of :mod:`topproducts.leaderboards.windowing`;
     ``old_quantity`` None: a new row. ``described``: the row's descriptive columns
     (product, name, material, seller) are written too, as for a new row or an item whose
     name or seller changed; otherwise only its numbers are (an UPDATE of the row).
     """
 
-    __slots__ = ("cents", "described", "material", "old_cents", "old_quantity", "period_us",
-                 "product_id", "product_name", "quantity", "scope", "seller", "variant_id")
+    __slots__ = ("cents", "described", "from_end_us", "material", "old_cents", "old_quantity",
+                 "period_us", "product_id", "product_name", "quantity", "scope", "seller",
+                 "variant_id")
 
-    def __init__(self, scope: str, period_us: int | None, variant_id: int, product_id: int,
+    def __init__(self, scope: str, period: tuple[int, int] | None, variant_id: int,
+                 product_id: int,
                  material: str, product_name: str, seller: str | None, quantity: int,
                  cents: int, old_quantity: int | None = None, old_cents: int | None = None,
                  described: bool = True) -> None:
-        self.scope, self.period_us, self.variant_id = scope, period_us, variant_id
+        self.scope, self.variant_id = scope, variant_id
+        self.period_us, self.from_end_us = period if period is not None else (None, None)
         self.product_id, self.material, self.product_name = product_id, material, product_name
         self.seller, self.quantity, self.cents = seller, quantity, cents
         self.old_quantity, self.old_cents = old_quantity, old_cents
         self.described = described or old_quantity is None
 
     @classmethod
-    def of(cls, scope: str, period_us: int | None, new: ItemTotal,
+    def of(cls, scope: str, period: tuple[int, int] | None, new: ItemTotal,
            old: ItemTotal | None = None) -> TotalChange:
         """From item values (revenue with at most 2 places)."""
-        return cls(scope, period_us, new.variant_id or 0, new.product_id, new.material or "",
+        return cls(scope, period, new.variant_id or 0, new.product_id, new.material or "",
                    new.product_name, new.seller, new.quantity, _exact_cents(new.revenue_usd),
                    None if old is None else old.quantity,
                    None if old is None else _exact_cents(old.revenue_usd))
@@ -108,7 +113,8 @@ class TotalChange:
                        self.seller, self.old_quantity, from_cents(self.old_cents))
 
     def __repr__(self) -> str:
-        return (f"TotalChange({self.scope!r}, {self.period_us!r}, variant {self.variant_id}: "
+        return (f"TotalChange({self.scope!r}, {self.period_us!r}/{self.from_end_us!r}, "
+                f"variant {self.variant_id}: "
                 f"{self.quantity} / {self.cents} cents, was {self.old_quantity} / "
                 f"{self.old_cents}{'' if self.described else ', numbers only'})")
 
@@ -123,13 +129,15 @@ def _exact_cents(amount: Decimal) -> int:
 @dataclass(frozen=True)
 class StoredTotal:
     """A variant's total as stored: its value, the batch that wrote it, and the value it
-    replaced."""
+    replaced. ``period_us``: None (all-time) or the pane's start; ``from_end_us``: the first
+    window end of a pane's later slice (None: the whole pane)."""
 
     scope: str
     period_us: int | None
     batch_id: int
     new: ItemTotal
     old: ItemTotal | None
+    from_end_us: int | None = None
 
 
 @dataclass(frozen=True)
@@ -181,6 +189,7 @@ class BatchWrite:
     dead_letters: Sequence[DeadLetter]
     now: datetime
     counted: Sequence[ChunkWrite] = ()
+    late_facts: Sequence[LateFact] = ()
 
 
 @dataclass(frozen=True)
@@ -244,6 +253,9 @@ def _utc(v: datetime | None) -> datetime | None:
 
 
 _ITEM_COLS = "variant_id, product_id, product_name, material, seller, quantity, revenue_usd"
+# the ledger's tables: all-time, a pane's whole slice, a pane's later slices (the windowing)
+_TOTALS_TABLES = {"all": ("item_totals", "scope"), "pane": ("pane_totals", "scope, pane_start"),
+                  "tail": ("pane_tail_totals", "scope, pane_start, from_end")}
 
 
 def item_of(product_id: int, material: str, variant_id: int, product_name: str,
@@ -282,7 +294,7 @@ class LeaderboardStore:
         concurrently."""
         self._run_all([*self._total_statements(w), *self._board_statements(w.boards, w.now),
                        *self._index_statements(w), *self._dead_letter_statements(w.dead_letters),
-                       *self._ledger_statements(w)])
+                       *self._ledger_statements(w), *self._late_statements(w)])
 
     def write_boards(self, boards: Sequence[BoardWrite], now: datetime) -> None:
         """Write boards alone (the stream's deferred boards: at a refresh, beside the next
@@ -293,38 +305,61 @@ class LeaderboardStore:
         numbers = "quantity = ?, revenue_usd = ?, updated_at = ?, batch_id = ?, " \
                   "prev_quantity = ?, prev_revenue_usd = ?"
         cols = f"{_ITEM_COLS}, updated_at, batch_id, prev_quantity, prev_revenue_usd"
-        insert = {  # a new row, or new descriptive columns: every column
-            False: self._p(f"INSERT INTO {{ks}}.item_totals (scope, {cols}) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-            True: self._p(f"INSERT INTO {{ks}}.pane_totals (scope, pane_start, {cols}) "
-                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")}
-        update = {  # the numbers of a row that has its descriptive columns already
-            False: self._p(f"UPDATE {{ks}}.item_totals SET {numbers} "
-                           "WHERE scope = ? AND variant_id = ?"),
-            True: self._p(f"UPDATE {{ks}}.pane_totals SET {numbers} "
-                          "WHERE scope = ? AND pane_start = ? AND variant_id = ?")}
+        # per table: its key columns, then the statements for a whole row and for numbers
+        tables = {kind: (key, self._p(f"INSERT INTO {{ks}}.{table} ({key}, {cols}) VALUES "
+                                      f"({', '.join('?' * (key.count(',') + 12))})"),
+                         self._p(f"UPDATE {{ks}}.{table} SET {numbers} WHERE " + " AND ".join(
+                             f"{c} = ?" for c in (*key.split(", "), "variant_id"))))
+                  for kind, (table, key) in _TOTALS_TABLES.items()}
         now, batch_id = w.now, w.batch_id
+        slide = self._geometry().slide_us if any(t.period_us is not None for t in w.totals) \
+            else 0
         # One single-partition batch per (scope, period) chunk: one mutation for Cassandra.
-        by_partition: dict[tuple[str, int | None], list[TotalChange]] = {}
+        by_partition: dict[tuple[str, int | None, int | None], list[TotalChange]] = {}
         for t in w.totals:
-            by_partition.setdefault((t.scope, t.period_us), []).append(t)
-        for (scope, period), rows in by_partition.items():
-            key = (scope,) if period is None else (scope, from_micros(period))
-            pane = period is not None
+            by_partition.setdefault((t.scope, t.period_us, t.from_end_us), []).append(t)
+        for (scope, period, from_end), rows in by_partition.items():
+            if period is None:
+                kind, key = "all", (scope,)
+            elif from_end == period + slide:
+                kind, key = "pane", (scope, from_micros(period))
+            else:
+                kind, key = "tail", (scope, from_micros(period), from_micros(from_end))
+            _cols, insert, update = tables[kind]
             for i in range(0, len(rows), ROWS_PER_BATCH):
                 batch = BatchStatement(batch_type=BatchType.UNLOGGED)
                 for t in rows[i:i + ROWS_PER_BATCH]:
                     old = None if t.old_cents is None else from_cents(t.old_cents)
                     if t.described:
-                        batch.add(insert[pane], (
+                        batch.add(insert, (
                             *key, t.variant_id, t.product_id, t.product_name,
                             t.material or None, t.seller, t.quantity, from_cents(t.cents), now,
                             batch_id, t.old_quantity, old))
                     else:
-                        batch.add(update[pane], (
+                        batch.add(update, (
                             t.quantity, from_cents(t.cents), now, batch_id, t.old_quantity,
                             old, *key, t.variant_id))
                 yield batch, ()
+
+    def _late_statements(self, w: BatchWrite) -> Iterator[tuple]:
+        stmt = self._p("INSERT INTO {ks}.late_facts (day, order_id, event_type, country, "
+                       "confirmed_at, occurred_at, watermark, missed_from, missed_to, "
+                       "counted_from, batch_id, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                       "?, ?)")
+        for f in w.late_facts:
+            yield stmt, (f.confirmed_at.astimezone(UTC).date(), f.order_id, f.event_type,
+                         f.country, f.confirmed_at, f.occurred_at, f.watermark, f.missed_from,
+                         f.missed_to, f.counted_from, w.batch_id, w.now)
+
+    def late_facts(self, days: Sequence[date]) -> list[LateFact]:
+        """The stream's late facts whose orders were confirmed on ``days`` (UTC)."""
+        rows = self._many("SELECT * FROM {ks}.late_facts WHERE day = ?",
+                          [(d,) for d in days], lambda r: r)
+        return [LateFact(order_id=r.order_id, event_type=r.event_type, country=r.country,
+                         confirmed_at=_utc(r.confirmed_at), occurred_at=_utc(r.occurred_at),
+                         watermark=_utc(r.watermark), missed_from=_utc(r.missed_from),
+                         missed_to=_utc(r.missed_to), counted_from=_utc(r.counted_from))
+                for found in rows.values() for r in found]
 
     def _ledger_statements(self, w: BatchWrite) -> Iterator[tuple]:
         stmt = self._p("INSERT INTO {ks}.counted_orders (event_type, chunk, bits, batch_id, "
@@ -406,6 +441,13 @@ class LeaderboardStore:
                 results_generator=False), strict=True):
             for r in rows:
                 yield _stored(scope, start, r)
+        tails = self._many(f"SELECT from_end, {cols} FROM {{ks}}.pane_tail_totals WHERE "
+                           "scope = ? AND pane_start = ?",
+                           [(s, from_micros(p)) for s, p in panes], lambda r: r)
+        for (scope, start), rows in tails.items():
+            for r in rows:
+                yield _stored(scope, to_micros(start), r,
+                              to_micros(_utc(r.from_end)))
 
     def pane_starts(self, scope: str, since_us: int | None = None) -> list[int]:
         """Starts (µs) of the panes with data for ``scope``, from ``since_us`` on."""
@@ -500,13 +542,22 @@ class LeaderboardStore:
                                        for p in self._geometry().panes_of_window(start)]
         read_all = self._many(f"SELECT {_ITEM_COLS} FROM {{ks}}.item_totals WHERE scope = ?",
                               all_time, _item)
+        all_panes = sorted({p for ps in panes.values() for p in ps})
         read_panes = self._many(f"SELECT {_ITEM_COLS} FROM {{ks}}.pane_totals WHERE scope = ? "
-                                "AND pane_start = ?",
-                                sorted({p for ps in panes.values() for p in ps}), _item)
+                                "AND pane_start = ?", all_panes, _item)
+        read_tails = self._many(f"SELECT from_end, {_ITEM_COLS} FROM {{ks}}.pane_tail_totals "
+                                "WHERE scope = ? AND pane_start = ?", all_panes,
+                                lambda r: (_utc(r.from_end), _item(r)))
         out: dict[tuple[str, str], list[ItemTotal]] = {}
         for scope, wid in keys:
-            variants = (read_all[(scope,)] if wid == ALL_TIME
-                        else [i for p in panes[(scope, wid)] for i in read_panes[p]])
+            if wid == ALL_TIME:
+                variants = read_all[(scope,)]
+            else:  # the panes, and their later slices that reach this window's end
+                end = parse_window_id(wid) + timedelta(  # type: ignore[operator]
+                    microseconds=self._geometry().duration_us)
+                variants = [i for p in panes[(scope, wid)] for i in read_panes[p]]
+                variants += [i for p in panes[(scope, wid)] for from_end, i in read_tails[p]
+                             if from_end <= end]
             out[(scope, wid)] = roll_up(variants, by)
         return out
 
@@ -623,8 +674,11 @@ class LeaderboardStore:
         keys = [(s, from_micros(p)) for s in scopes for p in self.pane_starts(s, lo) if p < hi]
         rows = self._many(f"SELECT {_ITEM_COLS} FROM {{ks}}.pane_totals WHERE scope = ? "
                           "AND pane_start = ?", keys, _item)
-        return {s: roll_up([i for (scope, _p), items in rows.items() if scope == s
-                            for i in items], Granularity.VARIANT) for s in scopes}
+        tails = self._many(f"SELECT {_ITEM_COLS} FROM {{ks}}.pane_tail_totals WHERE scope = ? "
+                           "AND pane_start = ?", keys, _item)
+        return {s: roll_up([i for read in (rows, tails) for (scope, _p), items in read.items()
+                            if scope == s for i in items], Granularity.VARIANT)
+                for s in scopes}
 
 
 @dataclass(frozen=True)
@@ -656,13 +710,14 @@ def _ranked(rows: Sequence[tuple] | None) -> list[Ranked]:
             for rank, p, name, material, v, seller, value, q, rev in (rows or [])]
 
 
-def _stored(scope: str, period_us: int | None, r: Any) -> StoredTotal:
+def _stored(scope: str, period_us: int | None, r: Any, from_end_us: int | None = None
+            ) -> StoredTotal:
     old = None
     if r.prev_quantity is not None:
         old = item_of(r.product_id, r.material, r.variant_id, r.product_name, r.seller,
                       r.prev_quantity, r.prev_revenue_usd)
     return StoredTotal(scope, period_us, r.batch_id if r.batch_id is not None else -1,
-                       _item(r), old)
+                       _item(r), old, from_end_us)
 
 
 def _progress(r: Any) -> Progress:
