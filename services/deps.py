@@ -63,7 +63,7 @@ class CassandraHolder:
                 # the geometry: a sliding window's totals are the sum of its panes
                 self._store = LeaderboardStore(
                     session, self.settings.cassandra_keyspace,
-                    Geometry.parse(self.settings.window_duration, self.settings.window_slide))
+                    Geometry.configured(self.settings))
             return self._store
 
     def close(self) -> None:

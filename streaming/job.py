@@ -57,7 +57,7 @@ class OutdatedState(TopProductsError):
 
 
 def geometry(settings: Settings) -> Geometry:
-    return Geometry.parse(settings.window_duration, settings.window_slide, settings.watermark)
+    return Geometry.configured(settings)
 
 
 def kafka_source(spark: SparkSession, settings: Settings) -> DataFrame:

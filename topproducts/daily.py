@@ -17,16 +17,25 @@ stream state, checkpoint or retained topic.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from topproducts import db, monitor
+from topproducts import db, monitor, reconcile
 from topproducts.countries import COUNTRIES, GLOBAL_SCOPE
 from topproducts.events import Topic
 from topproducts.leaderboards import daily as rule
-from topproducts.leaderboards.ranking import Granularity, ItemTotal, Metric, parse_duration
+from topproducts.leaderboards import windowing
+from topproducts.leaderboards.ranking import (
+    Geometry,
+    Granularity,
+    ItemTotal,
+    Metric,
+    parse_duration,
+    to_micros,
+)
 from topproducts.leaderboards.store import STREAM_QUERY, LeaderboardStore
+from topproducts.money import from_cents
 from topproducts.reconcile import unpublished_events
 from topproducts.settings import Settings
 from topproducts.shop.schema import Tables
@@ -241,18 +250,59 @@ def check_against_stream(settings: Settings, store: LeaderboardStore, day: date,
                             metadata={"compared": False, "lag": lag})
     start, until = rule.day_start(day), stored.counted_until
     stream = store.pane_totals_between(SCOPES, start, until)
-    batch = store.daily_totals(SCOPES, day)
+    shift, facts = windows_shift(settings, store, start, until)
+    batch = shifted(store.daily_totals(SCOPES, day), shift)
     problems = rule.totals_differences(batch, stream)
     meta = {"compared": True, "from": start.isoformat(), "until": until.isoformat(),
-            "differences": len(problems),
+            "differences": len(problems), "late_facts": facts,
+            "cancelled_after_their_windows": len(shift),
             "first_differences": "\n".join(f"- {p}" for p in problems[:10]) or "none"}
     if not problems:
         return CheckOutcome(True, f"the day's totals equal the stream's panes from "
                                   f"{start:%H:%M} to {until:%H:%M} UTC", metadata=meta)
     # The partition is older than the stream's view (a cancellation since): say so.
-    mysql = ledger(settings, Span(day, until, rule.cutoff(day), False))
+    mysql = shifted(ledger(settings, Span(day, until, rule.cutoff(day), False)), shift)
     if not rule.totals_differences(mysql, stream):
         return CheckOutcome(False, "the stream equals MySQL, the partition is older: "
                                    "re-materialize the day", warn_only=True, metadata=meta)
     return CheckOutcome(False, f"{len(problems)} totals differ between the day and the "
                                "stream's panes", metadata=meta)
+
+
+Shift = dict[tuple[str, int], list[int]]  # (scope, variant) -> [quantity, cents]
+
+
+def windows_shift(settings: Settings, store: LeaderboardStore, start: datetime,
+                  until: datetime) -> tuple[Shift, int]:
+    """What the stream's panes of ``[start, until)`` hold beyond the day's rule (the day
+    retracts every cancellation until its cut-off), from MySQL and the stream's late facts:
+    its panes keep the lines cancelled after every window containing them had ended
+    (the windowing rule), and lack the facts that came after all their windows were final.
+    Returns the shift per (scope, variant), GLOBAL included, and the late facts read."""
+    g = Geometry.configured(settings)
+    lo, hi = to_micros(start), to_micros(until)
+    facts = [f for f in reconcile.late_facts_since(store, start, g)
+             if lo <= to_micros(f.confirmed_at) < hi]
+    by_rule = reconcile.rule_slices(settings, start, g)
+    held = reconcile.as_the_stream_holds(settings, by_rule, facts, g)
+    shift: Shift = {}
+    for slices, sign, window_only in ((held, 1, True), (by_rule, -1, False)):
+        for (country, variant, pane, from_end), (q, c) in slices.items():
+            if pane < hi and (not window_only or from_end <= windowing.last_end(g, pane)):
+                for scope in (country, GLOBAL_SCOPE):
+                    windowing.add(shift, (scope, variant), sign * q, sign * c)
+    return {k: v for k, v in shift.items() if v != [0, 0]}, len(facts)
+
+
+def shifted(totals: dict[str, list[ItemTotal]], shift: Shift) -> dict[str, list[ItemTotal]]:
+    """Variant totals per scope plus a shift (items only in the shift are named by id)."""
+    out = {scope: {i.variant_id: i for i in items} for scope, items in totals.items()}
+    for (scope, variant), (q, c) in shift.items():
+        items = out.setdefault(scope, {})
+        old = items.get(variant)
+        base = old or ItemTotal(product_id=0, product_name="", material=None,
+                                variant_id=variant, seller=None, quantity=0,
+                                revenue_usd=Decimal("0.00"))
+        items[variant] = replace(base, quantity=base.quantity + q,
+                                 revenue_usd=base.revenue_usd + from_cents(c))
+    return {scope: list(items.values()) for scope, items in out.items()}

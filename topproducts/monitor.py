@@ -40,7 +40,7 @@ class Health:
     last_batch_at: datetime | None = None
     input_rows_per_second: float = 0.0
     processed_rows_per_second: float = 0.0
-    late_rows_dropped: int = 0  # events too late for their windows (still counted all-time)
+    late_rows_dropped: int = 0  # late facts: came after some of their windows were final
 
     @property
     def needs_restart(self) -> bool:

@@ -1,9 +1,14 @@
 """Reconciliation: leaderboard totals in Cassandra against the ground truth in MySQL.
 
-The counting rule, stated over MySQL: an order line counts when its order was
-confirmed and not cancelled afterwards (``confirmed_at IS NOT NULL AND
-cancelled_at IS NULL``); in a window when ``confirmed_at`` falls inside it
-(start inclusive, end exclusive). Scope GLOBAL is the sum of the countries.
+The counting rule, stated over MySQL: an order line counts all-time when its order was
+confirmed and not cancelled afterwards (``confirmed_at IS NOT NULL AND cancelled_at IS
+NULL``); in a window by the windowing rule (:mod:`topproducts.leaderboards.windowing`:
+confirmed inside it, start inclusive, end exclusive, and not cancelled before its end).
+Scope GLOBAL is the sum of the countries.
+
+The windows are compared with what the stream must hold: the rule, with each fact the
+stream recorded as late (it came after windows it belongs to were final) moved out of
+the windows it missed. A difference that no late fact explains is a mismatch.
 
 Two comparisons: every variant total (the ledger Cassandra keeps), and every
 published board at every granularity (product x material, product, variant) against
@@ -21,20 +26,24 @@ from decimal import Decimal
 
 from topproducts import db, monitor
 from topproducts.countries import COUNTRIES, GLOBAL_SCOPE
-from topproducts.errors import ConfigError
 from topproducts.events import Topic
+from topproducts.leaderboards import windowing
 from topproducts.leaderboards.ranking import (
     ALL_TIME,
     EPOCH,
+    Geometry,
     Granularity,
     ItemTotal,
     Metric,
-    parse_duration,
+    from_micros,
     rank,
     roll_up,
+    to_micros,
     window_id,
 )
 from topproducts.leaderboards.store import STREAM_QUERY, open_store
+from topproducts.leaderboards.windowing import LateFact
+from topproducts.money import cents, from_cents
 from topproducts.settings import Settings
 from topproducts.shop.sql import naive_utc
 
@@ -186,55 +195,107 @@ def ground_truth(settings: Settings) -> dict[Key, Totals]:
     return with_global(per_country)
 
 
-_SLOTS_SQL = """
+# Each line's pane and, when cancelled, its cancellation's pane (µs): enough for the rule
+_SLICES_SQL = """
     SELECT o.country_code, i.variant_id,
-           FLOOR(TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', o.confirmed_at) / %s) AS slot,
+           FLOOR(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', o.confirmed_at) / %(s)s)
+               * %(s)s AS pane,
+           FLOOR(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', o.cancelled_at) / %(s)s)
+               * %(s)s AS cancelled,
            SUM(i.quantity), SUM(i.revenue_usd)
     FROM {orders} o JOIN {items} i ON i.order_id = o.order_id
-    WHERE o.confirmed_at IS NOT NULL AND o.cancelled_at IS NULL AND o.confirmed_at >= %s
-    GROUP BY o.country_code, i.variant_id, slot
+    WHERE o.confirmed_at IS NOT NULL AND o.confirmed_at >= %(since)s
+    GROUP BY o.country_code, i.variant_id, pane, cancelled
 """
 
+_LATE_LINES_SQL = """
+    SELECT o.order_id, o.country_code, i.variant_id, SUM(i.quantity), SUM(i.revenue_usd)
+    FROM {orders} o JOIN {items} i ON i.order_id = o.order_id
+    WHERE o.order_id IN ({ids})
+    GROUP BY o.order_id, o.country_code, i.variant_id
+"""
 
-def windows_from_slots(
-    slots: Mapping[tuple[str, int, int], Totals], first_start: datetime,
-    duration: timedelta, slide: timedelta,
-) -> dict[Key, Totals]:
-    """Sliding-window totals from totals per slide-long slot (per country and variant).
-
-    A window starting at ``s`` covers the slots ``s/slide .. s/slide + duration/slide - 1``.
-    Only windows starting at or after ``first_start`` are produced: earlier ones would
-    miss slots that were not read.
-    """
-    if duration % slide:
-        raise ConfigError(f"window duration {duration} is not a multiple of the slide {slide}")
-    width, step = duration // slide, int(slide.total_seconds())
-    first_slot = int((first_start - EPOCH).total_seconds()) // step
-    result: dict[Key, Totals] = defaultdict(lambda: ZERO)
-    for (country, variant_id, slot), totals in slots.items():
-        for start_slot in range(max(first_slot, slot - width + 1), slot + 1):
-            wid = window_id(EPOCH + timedelta(seconds=start_slot * step))
-            key = Key(country, wid, variant_id)
-            result[key] = result[key] + totals
-    return dict(result)
+Slices = dict[windowing.SliceKey, list[int]]  # -> [quantity, cents]
 
 
-def ground_truth_windows(
-    settings: Settings, first_start: datetime, duration: timedelta, slide: timedelta
-) -> dict[Key, Totals]:
-    """Windowed totals from MySQL for every window starting at or after ``first_start``."""
-    sql = _SLOTS_SQL.format(**_tables(settings))
-    slots: dict[tuple[str, int, int], Totals] = {}
+def rule_slices(settings: Settings, since: datetime, g: Geometry) -> Slices:
+    """MySQL's lines confirmed from ``since`` on, as the rule's slices per country."""
+    out: Slices = {}
     conn = db.connect(settings)
     try:
         with conn.cursor() as cur:
-            cur.execute(sql, (int(slide.total_seconds()), naive_utc(first_start)))
-            for country, variant_id, slot, quantity, revenue in cur.fetchall():
-                slots[(country, int(variant_id), int(slot))] = Totals(int(quantity),
-                                                                       Decimal(revenue))
+            cur.execute(_SLICES_SQL.format(**_tables(settings)),
+                        {"s": g.slide_us, "since": naive_utc(since)})
+            for country, variant, pane, cancelled, quantity, revenue in cur.fetchall():
+                for (p, from_end), sign in windowing.line_slices(
+                        g, int(pane), None if cancelled is None else int(cancelled)):
+                    windowing.add(out, (country, int(variant), p, from_end),
+                                  sign * int(quantity), sign * cents(Decimal(revenue)))
     finally:
         conn.close()
-    return with_global(windows_from_slots(slots, first_start, duration, slide))
+    return out
+
+
+def as_the_stream_holds(settings: Settings, slices: Slices, facts: list[LateFact],
+                        g: Geometry) -> Slices:
+    """The rule's slices with each late fact's lines moved from the slice the rule puts
+    them in to the one the stream counted them in (none: they missed every window)."""
+    out = {k: list(v) for k, v in slices.items()}
+    if not facts:
+        return out
+    lines: dict[int, list[tuple[str, int, int, int]]] = defaultdict(list)
+    ids = sorted({f.order_id for f in facts})
+    conn = db.connect(settings)
+    try:
+        with conn.cursor() as cur:
+            for i in range(0, len(ids), 1000):
+                chunk = ids[i:i + 1000]
+                cur.execute(_LATE_LINES_SQL.format(ids=", ".join(["%s"] * len(chunk)),
+                                                   **_tables(settings)), chunk)
+                for order_id, country, variant, quantity, revenue in cur.fetchall():
+                    lines[int(order_id)].append((country, int(variant), int(quantity),
+                                                 cents(Decimal(revenue))))
+    finally:
+        conn.close()
+    for f in facts:
+        pane = g.pane_of(to_micros(f.confirmed_at))
+        for country, variant, quantity, amount in lines[f.order_id]:
+            q, c = f.sign * quantity, f.sign * amount
+            windowing.add(out, (country, variant, pane, to_micros(f.missed_from)), -q, -c)
+            if f.counted_from is not None:
+                windowing.add(out, (country, variant, pane, to_micros(f.counted_from)), q, c)
+    return out
+
+
+def windows_of_slices(slices: Slices, first_start: datetime, g: Geometry) -> dict[Key, Totals]:
+    """Window totals per (scope, window, variant), GLOBAL included, from slices."""
+    per_country = {
+        Key(scope, window_id(from_micros(start)), variant): Totals(q, from_cents(c))
+        for (scope, start, variant), (q, c) in windowing.window_totals(
+            g, slices, to_micros(first_start)).items()}
+    return with_global(per_country)
+
+
+def late_facts_since(store, first_start: datetime, g: Geometry) -> list[LateFact]:
+    """The stream's late facts of lines that windows from ``first_start`` on contain."""
+    since = first_start - timedelta(microseconds=g.duration_us)
+    days = [since.date() + timedelta(days=n)
+            for n in range((datetime.now(UTC).date() - since.date()).days + 1)]
+    return [f for f in store.late_facts(days) if f.confirmed_at >= since]
+
+
+def ground_truth_windows(settings: Settings, first_start: datetime, g: Geometry,
+                         facts: list[LateFact] = ()) -> tuple[dict[Key, Totals], int]:
+    """Windowed totals the stream must hold for every window starting at or after
+    ``first_start`` (the rule, and the late ``facts``), and how many of them the facts
+    changed (differences from the rule that the facts explain)."""
+    rule = rule_slices(settings, first_start, g)
+    expected = windows_of_slices(as_the_stream_holds(settings, rule, list(facts), g),
+                                 first_start, g)
+    if not facts:
+        return expected, 0
+    by_rule = windows_of_slices(rule, first_start, g)
+    return expected, len(compare(by_rule, expected))
 
 
 def unpublished_events(settings: Settings) -> int:
@@ -263,6 +324,8 @@ class Report:
     unpublished: int  # outbox rows not yet in Kafka at the last attempt
     windows: int = 0
     boards: int = 0  # published boards compared
+    late_facts: int = 0  # facts the stream recorded as late, in the compared windows
+    explained: int = 0  # window totals that differ from the rule because of them
 
     @property
     def passed(self) -> bool:
@@ -272,10 +335,12 @@ class Report:
         if not self.consistent:
             return (f"no quiet moment to compare: {self.lag} events not yet processed, "
                     f"{self.unpublished} not yet published")
+        late = (f" ({self.explained} window totals differ from the rule, explained by "
+                f"{self.late_facts} late facts)" if self.late_facts else "")
         if self.mismatches:
             return (f"{len(self.mismatches)} of {self.compared} totals and {self.boards} "
-                    "boards differ from MySQL")
-        return f"all {self.compared} totals and {self.boards} boards equal MySQL"
+                    f"boards differ from MySQL{late}")
+        return f"all {self.compared} totals and {self.boards} boards equal MySQL{late}"
 
 
 def cassandra_totals(store, keys: list[tuple[str, str]]) -> dict[Key, Totals]:
@@ -298,8 +363,8 @@ def run(settings: Settings, kind: str = ALL_TIME, wait_seconds: float | None = N
     query = STREAM_QUERY
     topics = [settings.topic(Topic.ORDERS)]
     scopes = [GLOBAL_SCOPE, *(c.code for c in COUNTRIES)]
-    duration = parse_duration(settings.window_duration)
-    slide = parse_duration(settings.window_slide)
+    g = Geometry.configured(settings)
+    slide = timedelta(microseconds=g.slide_us)
     wait = settings.reconcile_wait_seconds if wait_seconds is None else wait_seconds
     deadline = time.monotonic() + wait
     lag = unpublished = 0
@@ -312,6 +377,8 @@ def run(settings: Settings, kind: str = ALL_TIME, wait_seconds: float | None = N
             lag = monitor.lag(before, consumed)
             deferred = progress.pending_boards if progress else 0
             if lag == 0 and unpublished == 0 and deferred == 0:
+                facts: list[LateFact] = []
+                explained = 0
                 if kind == ALL_TIME:
                     expected = ground_truth(settings)
                     keys = [(scope, ALL_TIME) for scope in scopes]
@@ -319,7 +386,8 @@ def run(settings: Settings, kind: str = ALL_TIME, wait_seconds: float | None = N
                 else:
                     now = datetime.now(UTC)
                     first = EPOCH + ((now - lookback - EPOCH) // slide) * slide
-                    expected = ground_truth_windows(settings, first, duration, slide)
+                    facts = late_facts_since(store, first, g)
+                    expected, explained = ground_truth_windows(settings, first, g, facts)
                     wids = {k.window_id for k in expected} | {
                         w.id for w in store.windows(GLOBAL_SCOPE, limit=500)
                         if w.start is not None and w.start >= first}
@@ -334,7 +402,7 @@ def run(settings: Settings, kind: str = ALL_TIME, wait_seconds: float | None = N
                     mismatches: list[Mismatch | BoardMismatch] = [
                         *compare(expected, actual), *board_mismatches]
                     return Report(kind, True, len(set(expected) | set(actual)), mismatches,
-                                  0, 0, n_windows, len(boards))
+                                  0, 0, n_windows, len(boards), len(facts), explained)
             if time.monotonic() >= deadline:
                 return Report(kind, False, 0, [], lag, unpublished)
             time.sleep(1.0)

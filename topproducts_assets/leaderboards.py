@@ -275,6 +275,10 @@ def check_reconciliation(settings: Settings, board: Board) -> dg.AssetCheckResul
                 "\n".join(f"- {m}" for m in report.mismatches[:10]) or "none"),
             "lag_events": report.lag,
             "unpublished_events": report.unpublished,
+            # facts the stream recorded as late (they came after windows they belong to
+            # were final: see late_facts) and the window totals they explain
+            "late_facts": report.late_facts,
+            "explained_by_late_facts": report.explained,
         },
     )
 

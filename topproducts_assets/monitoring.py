@@ -65,7 +65,8 @@ def stream_observation(health: monitor.Health) -> dg.AssetObservation:
             "lag_by_query": dg.MetadataValue.json(health.lag_by_query),
             "input_rows_per_second": round(health.input_rows_per_second, 1),
             "processed_rows_per_second": round(health.processed_rows_per_second, 1),
-            "late_rows_dropped": health.late_rows_dropped,
+            # facts that came after windows they belong to were final (table late_facts)
+            "late_facts": health.late_rows_dropped,
             "last_batch_at": health.last_batch_at.isoformat() if health.last_batch_at else "",
         },
     )

@@ -127,7 +127,7 @@ class CassandraResource(settings_fields(
         if self._store is None:
             self._store = LeaderboardStore(
                 cassandra_io.connect(settings), settings.cassandra_keyspace,
-                Geometry.parse(settings.window_duration, settings.window_slide))
+                Geometry.configured(settings))
         if create and not self._schema_ready:
             ensure_schema(self._store.session, settings)
             self._schema_ready = True

@@ -28,27 +28,29 @@ def test_compare_treats_missing_as_zero_and_reports_differences() -> None:
     assert compare(expected, dict(expected)) == []
 
 
-def test_sliding_windows_from_slots() -> None:
+def test_sliding_windows_from_slices() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from topproducts.reconcile import windows_from_slots
+    from topproducts.leaderboards.ranking import Geometry, to_micros
+    from topproducts.reconcile import windows_of_slices
 
-    slide, duration = timedelta(minutes=5), timedelta(minutes=15)
+    g = Geometry.of(timedelta(minutes=15), timedelta(minutes=5))
     t0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
-    slot0 = int(t0.timestamp()) // 300
-    slots = {("US", 1, slot0): Totals(1, Decimal("1.00")),
-             ("US", 1, slot0 + 2): Totals(2, Decimal("2.00"))}
-    windows = windows_from_slots(slots, t0 - timedelta(minutes=10), duration, slide)
-    # windows start at 07:50, 07:55, 08:00, 08:05, 08:10; each covers three slots
-    assert windows == {
+    p0, p2, s = to_micros(t0), to_micros(t0 + timedelta(minutes=10)), g.slide_us
+    slices = {("US", 1, p0, p0 + s): [1, 100], ("US", 1, p2, p2 + s): [2, 200],
+              ("US", 1, p2, p2 + 2 * s): [-1, -100]}  # one unit of p2 cancelled after 08:15
+    windows = windows_of_slices(slices, t0 - timedelta(minutes=10), g)
+    # windows start at 07:50, 07:55, 08:00, 08:05, 08:10; each covers three panes
+    assert {k: v for k, v in windows.items() if k.scope == "US"} == {
         Key("US", "2026-11-25T07:50:00Z", 1): Totals(1, Decimal("1.00")),
         Key("US", "2026-11-25T07:55:00Z", 1): Totals(1, Decimal("1.00")),
-        Key("US", "2026-11-25T08:00:00Z", 1): Totals(3, Decimal("3.00")),
-        Key("US", "2026-11-25T08:05:00Z", 1): Totals(2, Decimal("2.00")),
-        Key("US", "2026-11-25T08:10:00Z", 1): Totals(2, Decimal("2.00")),
+        Key("US", "2026-11-25T08:00:00Z", 1): Totals(3, Decimal("3.00")),  # ends 08:15
+        Key("US", "2026-11-25T08:05:00Z", 1): Totals(1, Decimal("1.00")),
+        Key("US", "2026-11-25T08:10:00Z", 1): Totals(1, Decimal("1.00")),
     }
-    # windows that would start before the first slot read are not produced
-    later = windows_from_slots(slots, t0, duration, slide)
+    assert windows[Key("GLOBAL", "2026-11-25T08:00:00Z", 1)] == Totals(3, Decimal("3.00"))
+    # windows that would start before the first pane read are not produced
+    later = windows_of_slices(slices, t0, g)
     assert min(k.window_id for k in later) == "2026-11-25T08:00:00Z"
 
 

@@ -145,11 +145,11 @@ def totals_differences(expected: Mapping[str, Sequence[ItemTotal]],
     """Per scope and variant: where two sets of variant totals disagree (missing = zero)."""
     out = []
     for scope in sorted(set(expected) | set(actual)):
-        want = {i.key: (i.quantity, i.revenue_usd) for i in expected.get(scope, ())}
-        got = {i.key: (i.quantity, i.revenue_usd) for i in actual.get(scope, ())}
-        for key in sorted(set(want) | set(got)):
-            w, g = want.get(key, (0, 0)), got.get(key, (0, 0))
+        want = {i.variant_id: (i.quantity, i.revenue_usd) for i in expected.get(scope, ())}
+        got = {i.variant_id: (i.quantity, i.revenue_usd) for i in actual.get(scope, ())}
+        for variant in sorted(set(want) | set(got)):
+            w, g = want.get(variant, (0, 0)), got.get(variant, (0, 0))
             if w[0] != g[0] or w[1] != g[1]:
-                out.append(f"{scope}/variant {key[2]}: expected {w[0]} units, {w[1]} USD; "
+                out.append(f"{scope}/variant {variant}: expected {w[0]} units, {w[1]} USD; "
                            f"got {g[0]} units, {g[1]} USD")
     return out

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 
 class Metric(StrEnum):
@@ -200,6 +201,12 @@ class Geometry:
     @classmethod
     def parse(cls, duration: str, slide: str, delay: str = "0 seconds") -> Geometry:
         return cls.of(parse_duration(duration), parse_duration(slide), parse_duration(delay))
+
+    @classmethod
+    def configured(cls, settings: Any) -> Geometry:
+        """The configured windows (``TOPPRODUCTS_WINDOW_DURATION``, ``_WINDOW_SLIDE``) and
+        lateness (``TOPPRODUCTS_WATERMARK``) of a :class:`topproducts.settings.Settings`."""
+        return cls.parse(settings.window_duration, settings.window_slide, settings.watermark)
 
     def pane_of(self, event_us: int) -> int:
         return event_us - event_us % self.slide_us

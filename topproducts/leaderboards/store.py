@@ -743,7 +743,7 @@ def open_store(settings: Settings, create: bool = True) -> Iterator[LeaderboardS
         if create:
             ensure_schema(session, settings)
         yield LeaderboardStore(session, settings.cassandra_keyspace,
-                               Geometry.parse(settings.window_duration, settings.window_slide))
+                               Geometry.configured(settings))
     finally:
         session.cluster.shutdown()
 
