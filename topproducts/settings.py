@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     window_slide: str = "5 minutes"
     watermark: str = "10 minutes"
     reporting_currency: str = "USD"
+    # The simulator cancels an order this long after its confirmation, drawn log-uniformly
+    # between the two (at most the shop's age): seconds to days, as customers do.
+    cancel_delay_min: str = "1 second"
+    cancel_delay_max: str = "3 days"
 
     # Dagster and the API.
     dagster_host: str = "127.0.0.1"

@@ -53,7 +53,10 @@ WindowParam = Annotated[str, Query(
     description="`all` (all-time), `current` (the sliding window that ends now), or a window's "
                 "UTC start such as `2026-11-25T08:00:00Z` (see `/leaderboards/options`): "
                 "`YYYY-MM-DDTHH:MM[:SS[.fraction]]` with `Z`, an offset `+HH:MM`, or neither "
-                "(UTC), years 1000-2999.")]
+                "(UTC), years 1000-2999. A window counts the lines of orders confirmed in "
+                "[start, end) and not cancelled before its end (a later cancellation leaves "
+                "it as it was); it is final once the stream's watermark (the latest event "
+                "time less `TOPPRODUCTS_WATERMARK`) passes its end.")]
 ScopeParam = Annotated[Scope, Query(description="`GLOBAL` or a country code.")]
 ByParam = Annotated[Granularity, Query(
     description="What one ranked entry is: `product_material` (a product in one material, "

@@ -91,13 +91,15 @@ def order_history(order_id: OrderId, conn: MySQL, settings: SettingsDep) -> Orde
     return OrderHistory(order_id=order_id, history=q.history(conn, settings, order_id))
 
 
-@router.post("/{order_id}/cancel", summary="Cancel an order that has not shipped",
+@router.post("/{order_id}/cancel", summary="Cancel (or return) a confirmed order",
              response_model=OrderReceipt, dependencies=[WriteAccess],
              responses=responses(401, 404, 409))
 def cancel_order(order_id: OrderId, conn: MySQL, settings: SettingsDep,
                  request: Request) -> OrderReceipt:
-    """Only a confirmed order whose shipment is still Processing can be cancelled: its
-    stock comes back and the leaderboards retract its items (`order_cancelled`)."""
+    """A confirmed or delivered order can be cancelled, at any time after its confirmation:
+    its shipment stops (or is returned, once delivered), its stock comes back and the
+    leaderboards retract its items (`order_cancelled`): all-time, and in the windows that
+    end after the cancellation (windows that ended before it keep them)."""
     with db.transaction(settings) as tx, tx.cursor() as cur:
         result = cancel_orders(cur, settings, [order_id], CUSTOMER_REQUEST)
     if not result.cancelled:
@@ -107,7 +109,7 @@ def cancel_order(order_id: OrderId, conn: MySQL, settings: SettingsDep,
         shipment = found["shipment"]["status"] if found["shipment"] else "none"
         raise ApiError(409, "not_cancellable",
                        f"order {order_id} is {found['status']} (shipment: {shipment}); only a "
-                       "confirmed order whose shipment is still Processing can be cancelled")
+                       "confirmed or delivered order can be cancelled")
     published = publish_after_commit(request)
     return OrderReceipt(order=Order.model_validate(q.get_order(conn, settings, order_id)),
                         events=Events(written=result.events, published=published))

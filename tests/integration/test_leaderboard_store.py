@@ -10,13 +10,15 @@ import pytest
 
 from streaming.counting import committed_value
 from topproducts.leaderboards import open_store
-from topproducts.leaderboards.ranking import ItemTotal, to_micros
+from topproducts.leaderboards.ranking import ItemTotal, from_micros, to_micros, window_id
 from topproducts.leaderboards.store import BatchWrite, StreamState, TotalChange
 from topproducts.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 PANE = to_micros(datetime(2026, 11, 25, 8, 0, tzinfo=UTC))
+SLIDE = 300_000_000  # the sandbox's 5-minute panes
+WHOLE, TAIL = (PANE, PANE + SLIDE), (PANE, PANE + 3 * SLIDE)  # a pane, and a later slice of it
 
 
 def write(store, batch_id: int, totals: list[TotalChange]) -> None:
@@ -35,15 +37,15 @@ def test_numbers_only_writes_keep_the_description_and_the_replaced_value(
         sandbox: Settings) -> None:
     with open_store(sandbox) as store:
         write(store, 0, [TotalChange.of("US", period, item("Chair", 2, "20.00"))
-                         for period in (None, PANE)])
+                         for period in (None, WHOLE, TAIL)])
         numbers_only = [TotalChange("US", period, variant_id=70, product_id=7, material="Oak",
                                     product_name="Chair", seller="Acme", quantity=5,
                                     cents=5050, old_quantity=2, old_cents=2000,
-                                    described=False) for period in (None, PANE)]
+                                    described=False) for period in (None, WHOLE, TAIL)]
         assert not any(t.described for t in numbers_only)
         write(store, 1, numbers_only)
-        rows = {r.period_us: r for r in store.stored_totals(["US"], None)}
-        assert set(rows) == {None, PANE}
+        rows = {(r.period_us, r.from_end_us): r for r in store.stored_totals(["US"], None)}
+        assert set(rows) == {(None, None), (PANE, None), TAIL}  # None: the whole pane
         for row in rows.values():
             assert (row.batch_id, row.new, row.old) == (
                 1, item("Chair", 5, "50.50"), item("Chair", 2, "20.00"))
@@ -55,3 +57,8 @@ def test_numbers_only_writes_keep_the_description_and_the_replaced_value(
         assert all_time.new == item("Armchair", 6, "60.50")
         assert [(i.product_name, i.quantity) for i in store.totals("US", "all")] == [
             ("Armchair", 6)]
+        # a window adds the pane's later slice only if it ends at or after the slice's start
+        ends_early = window_id(from_micros(PANE + 2 * SLIDE - 3_600_000_000))
+        ends_late = window_id(from_micros(PANE + 3 * SLIDE - 3_600_000_000))
+        assert [i.quantity for i in store.totals("US", ends_early)] == [5]
+        assert [i.quantity for i in store.totals("US", ends_late)] == [10]

@@ -94,6 +94,21 @@ def test_cancellations_are_a_share_of_placed() -> None:
     assert len(shoppers.cancellations([1, 2], placed=500)) == 2
 
 
+def test_cancel_delays_spread_from_seconds_to_days_within_the_shops_age() -> None:
+    import math
+
+    profile = ShopperProfile(cancel_share=0.5, cancel_delay_min=1.0, cancel_delay_max=3 * 86400.0)
+    shoppers = Shoppers(random.Random(6), CUSTOMERS, VARIANTS, profile)
+    delays = shoppers.cancel_delays(placed=4000, age=10 * 86400.0)
+    assert len(delays) == 2000 and all(1.0 <= d <= 3 * 86400.0 for d in delays)
+    # log-uniform: about as many under a minute as between an hour and a day
+    assert sum(d < 60 for d in delays) > 300 and sum(3600 <= d < 86400 for d in delays) > 300
+    assert math.log(max(delays) / min(delays)) > 10  # seconds to days
+    young = shoppers.cancel_delays(placed=4000, age=120.0)  # a shop two minutes old
+    assert young and max(young) <= 120.0
+    assert shoppers.cancel_delays(placed=4000, age=0.5) == []  # nothing old enough yet
+
+
 def test_nothing_to_sell_or_nobody_to_sell_to() -> None:
     with pytest.raises(EmptyCatalogue, match="seed"):
         Shoppers(random.Random(1), [], VARIANTS)

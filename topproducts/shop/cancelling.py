@@ -1,5 +1,6 @@
-"""Cancelling confirmed orders that have not shipped: stock back, shipment closed, and an
-``order_cancelled`` event that carries ``confirmed_at`` so the leaderboards retract."""
+"""Cancelling confirmed (or delivered: a return) orders: stock back, shipment stopped or
+returned, and an ``order_cancelled`` event that carries ``confirmed_at`` so the leaderboards
+retract."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from datetime import UTC, datetime
 from topproducts.events import LineItem, OrderCancelled, ShipmentUpdated
 from topproducts.settings import Settings
 from topproducts.shop.batch import WriteBatch
-from topproducts.shop.lifecycle import CANCELLED, CONFIRMED, CUSTOMER_REQUEST
+from topproducts.shop.lifecycle import CANCELLED, CONFIRMED, CUSTOMER_REQUEST, DELIVERED
 from topproducts.shop.model import WriteResult
-from topproducts.shop.reference import SHIPMENT_CANCELLED, SHIPMENT_FLOW
+from topproducts.shop.reference import SHIPMENT_CANCELLED, SHIPMENT_FLOW, SHIPMENT_RETURNED
 from topproducts.shop.schema import Tables
 from topproducts.shop.sql import aware_utc, placeholders
 from topproducts.shop.stock import add_stock
@@ -25,11 +26,12 @@ def cancel_orders(
     reason: str = CUSTOMER_REQUEST,
     now: datetime | None = None,
 ) -> WriteResult:
-    """Cancel confirmed orders whose shipment is still Processing; others are left alone.
+    """Cancel confirmed or delivered orders; others (placed, already cancelled) are left
+    alone.
 
-    Restores their stock, closes the shipment (Cancelled) and emits
-    ``order_cancelled`` with the original ``confirmed_at``. ``result.cancelled``
-    lists the orders that were cancelled.
+    Restores their stock, stops the shipment (Cancelled) or marks it sent back (Returned,
+    once delivered), and emits ``order_cancelled`` with the original ``confirmed_at``.
+    ``result.cancelled`` lists the orders that were cancelled.
     """
     result = WriteResult()
     ids = sorted(set(order_ids))
@@ -41,11 +43,11 @@ def cancel_orders(
     ts = batch.ts
     cur.execute(
         f"SELECT o.order_id, o.customer_id, o.country_code, o.currency, o.fx_rate_usd, o.total, "
-        f"o.confirmed_at, s.shipment_id, s.carrier FROM {t.orders} o "
+        f"o.confirmed_at, s.shipment_id, s.carrier, s.status FROM {t.orders} o "
         f"JOIN {t.shipments} s ON s.order_id = o.order_id "
-        f"WHERE o.order_id IN ({placeholders(ids)}) AND o.status = %s AND s.status = %s "
+        f"WHERE o.order_id IN ({placeholders(ids)}) AND o.status IN (%s, %s) "
         f"ORDER BY o.order_id FOR UPDATE",
-        [*ids, CONFIRMED, SHIPMENT_FLOW[0]])
+        [*ids, CONFIRMED, DELIVERED])
     orders = cur.fetchall()
     if not orders:
         return result
@@ -65,22 +67,25 @@ def cancel_orders(
             material=material, quantity=qty, unit_price=unit, revenue=revenue,
             revenue_usd=revenue_usd, seller=seller))
         restock[variant_id] += qty
+    shipments: dict[str, list[int]] = defaultdict(list)  # new status -> shipment ids
     for (order_id, customer_id, country, currency, fx, total, confirmed_at, shipment_id,
-         carrier) in orders:
+         carrier, shipped) in orders:
+        status = SHIPMENT_RETURNED if shipped == SHIPMENT_FLOW[-1] else SHIPMENT_CANCELLED
         batch.event(OrderCancelled(
             order_id=order_id, customer_id=customer_id, country=country, currency=currency,
             fx_rate_usd=fx, total=total, items=items[order_id], reason=reason,
             confirmed_at=aware_utc(confirmed_at)))
         batch.event(ShipmentUpdated(order_id=order_id, shipment_id=shipment_id, carrier=carrier,
-                                    status=SHIPMENT_CANCELLED))
+                                    status=status))
         batch.rows["order_history"].append((order_id, CANCELLED, ts))
-        batch.rows["shipment_history"].append((shipment_id, SHIPMENT_CANCELLED, ts))
-    shipment_ids = [row[7] for row in orders]
+        batch.rows["shipment_history"].append((shipment_id, status, ts))
+        shipments[status].append(shipment_id)
     cur.execute(f"UPDATE {t.orders} SET status = %s, cancelled_at = %s, cancel_reason = %s "
                 f"WHERE order_id IN ({placeholders(found)})", [CANCELLED, ts, reason, *found])
-    cur.execute(f"UPDATE {t.shipments} SET status = %s, is_open = 0, updated_at = %s "
-                f"WHERE shipment_id IN ({placeholders(shipment_ids)})",
-                [SHIPMENT_CANCELLED, ts, *shipment_ids])
+    for status, shipment_ids in shipments.items():
+        cur.execute(f"UPDATE {t.shipments} SET status = %s, is_open = 0, updated_at = %s "
+                    f"WHERE shipment_id IN ({placeholders(shipment_ids)})",
+                    [status, ts, *shipment_ids])
     add_stock(cur, t, dict(restock), ts)
     rows, events = batch.flush(cur)
     result.cancelled = found

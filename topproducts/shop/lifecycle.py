@@ -5,7 +5,8 @@
     placed --payment ok--> confirmed --shipment steps--> delivered
        |                       |
        +--payment failed--> cancelled (confirmed_at None: nothing to retract)
-                               +--cancel while Processing--> cancelled (confirmed_at set)
+                               +--cancel (or return, once delivered)--> cancelled
+                                                                        (confirmed_at set)
 
 - prepaid: the payment is ``paid`` (order confirmed) or ``failed`` (order cancelled);
 - pay on delivery: the payment is ``pending`` and the order is confirmed when
@@ -15,9 +16,11 @@
 - a confirmed order gets a shipment (Processing -> Shipped -> In Transit ->
   Out for Delivery -> Delivered), one step per
   :func:`~topproducts.shop.shipments.advance_shipments`;
-- a confirmed order whose shipment is still Processing can be cancelled
-  (:mod:`~topproducts.shop.cancelling`): its stock is restored and
-  ``order_cancelled`` carries ``confirmed_at`` so the leaderboards retract its items.
+- a confirmed or delivered order can be cancelled at any time, minutes or days after its
+  confirmation, as customers do (:mod:`~topproducts.shop.cancelling`): its shipment is
+  stopped (Cancelled) or sent back (Returned), its stock is restored and
+  ``order_cancelled`` carries ``confirmed_at`` so the leaderboards retract its items (from
+  the windows that end after the cancellation: :mod:`topproducts.leaderboards.windowing`).
 """
 
 from __future__ import annotations

@@ -71,7 +71,8 @@ CARRIERS: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
 # Shipment statuses in order; every open shipment moves one step at a time.
 SHIPMENT_FLOW: tuple[str, ...] = ("Processing", "Shipped", "In Transit", "Out for Delivery",
                                   "Delivered")
-SHIPMENT_CANCELLED = "Cancelled"
+SHIPMENT_CANCELLED = "Cancelled"  # an order cancelled before its delivery
+SHIPMENT_RETURNED = "Returned"  # a delivered order cancelled (sent back)
 
 PREPAID_METHODS: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
     {

@@ -8,7 +8,9 @@ after each batch and flushes before it reports success).
 
 Each batch, in one transaction:
 
-1. cancel a few recently confirmed orders that have not shipped yet,
+1. cancel a few confirmed (or delivered) orders, each confirmed a random while ago: from
+   seconds to days, log-uniformly (``TOPPRODUCTS_CANCEL_DELAY_MIN`` / ``_MAX``, at most the
+   shop's age), as customers cancel and return,
 2. move open shipments one step (Processing ... Delivered), oldest first,
 3. top up variants that ran low (the warehouse restocks),
 4. place new orders.
@@ -16,26 +18,29 @@ Each batch, in one transaction:
 
 from __future__ import annotations
 
+import bisect
 import itertools
+import math
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from topproducts import db, kafka_io
 from topproducts.countries import country as lookup_country
 from topproducts.errors import ConfigError, TopProductsError
+from topproducts.leaderboards.ranking import parse_duration
 from topproducts.settings import Settings, get_settings
 from topproducts.shop import sql
 from topproducts.shop.cancelling import cancel_orders
-from topproducts.shop.lifecycle import CANCELLED, CONFIRMED, CUSTOMER_REQUEST
+from topproducts.shop.lifecycle import CANCELLED, CONFIRMED, CUSTOMER_REQUEST, DELIVERED
 from topproducts.shop.model import LineRequest, OrderRequest, WriteResult
 from topproducts.shop.outbox import Relay, RelayReport
 from topproducts.shop.placing import place_orders
-from topproducts.shop.reference import POD_METHODS, PREPAID_METHODS, SHIPMENT_FLOW
+from topproducts.shop.reference import POD_METHODS, PREPAID_METHODS
 from topproducts.shop.retry import retrying
 from topproducts.shop.schema import Tables, ensure_schema
 from topproducts.shop.shipments import advance_shipments
@@ -59,12 +64,24 @@ class ShopperProfile:
     prepaid_success: float = 0.9  # the rest fail and cancel at once
     pod_acceptance: float = 0.97
     cancel_share: float = 0.03  # of placed orders, a confirmed one is cancelled later
+    cancel_delay_min: float = 1.0  # seconds after its confirmation (log-uniform)...
+    cancel_delay_max: float = 3 * 86_400.0  # ...up to this (days)
     line_weights: tuple[int, ...] = (30, 20, 14, 10, 8, 6, 5, 3, 2, 2)  # 1..10 lines
     quantity_weights: tuple[int, ...] = (50, 25, 12, 8, 5)  # 1..5 units
     popularity_skew: float = 1.0  # Zipf exponent over a seeded ranking of the variants
     shipment_steps_per_order: float = 4.0  # shipments advanced per order placed
     restock_below: int = 50
     restock_amount: int = 2000
+
+    @classmethod
+    def configured(cls, settings: Settings) -> ShopperProfile:
+        """The defaults, with the configured cancellation delays."""
+        low = parse_duration(settings.cancel_delay_min).total_seconds()
+        high = parse_duration(settings.cancel_delay_max).total_seconds()
+        if not 0 < low <= high:
+            raise ConfigError(f"cancel delays must satisfy 0 < min <= max, got "
+                              f"{settings.cancel_delay_min!r} .. {settings.cancel_delay_max!r}")
+        return cls(cancel_delay_min=low, cancel_delay_max=high)
 
 
 @dataclass(frozen=True)
@@ -146,12 +163,25 @@ class Shoppers:
         )
 
     def cancellations(self, candidates: Sequence[int], placed: int) -> list[int]:
-        """About ``cancel_share * placed`` of the candidate order ids."""
+        """About ``cancel_share * placed`` of the candidate order ids (the history's)."""
         if not candidates:
             return []
         want = self.profile.cancel_share * placed
         n = int(want) + (1 if self.rng.random() < want - int(want) else 0)
         return sorted(self.rng.sample(list(candidates), min(n, len(candidates))))
+
+    def cancel_delays(self, placed: int, age: float) -> list[float]:
+        """About ``cancel_share * placed`` delays (seconds after a confirmation) of the orders
+        to cancel now, log-uniform between the profile's bounds; none above ``age`` (the
+        shop's oldest confirmation): a young shop cancels its orders sooner."""
+        p = self.profile
+        top = min(p.cancel_delay_max, age)
+        if top < p.cancel_delay_min:
+            return []
+        want = p.cancel_share * placed
+        n = int(want) + (1 if self.rng.random() < want - int(want) else 0)
+        low, high = math.log(p.cancel_delay_min), math.log(top)
+        return [math.exp(self.rng.uniform(low, high)) for _ in range(n)]
 
 
 @dataclass
@@ -242,15 +272,69 @@ def _restock(cur, t: Tables, stock: dict[int, int], profile: ShopperProfile,
     return len(low)
 
 
-def _cancel_candidates(cur, t: Tables, limit: int) -> list[int]:
-    """The most recent confirmed orders whose shipment has not left yet."""
-    cur.execute(f"SELECT order_id FROM {t.shipments} WHERE is_open = 1 AND status = %s "
-                "ORDER BY shipment_id DESC LIMIT %s", (SHIPMENT_FLOW[0], limit))
-    return [row[0] for row in cur.fetchall()]
+class _Timeline:
+    """Order ids by confirmation time, to find the order confirmed about a given while ago
+    without an index on ``confirmed_at``: ids grow with time, so a few (time, id) anchors
+    read once per run, plus each batch's, bracket any moment (then one primary-key range
+    read finds a cancellable order from there)."""
+
+    ANCHORS = 64
+
+    def __init__(self) -> None:
+        self.anchors: list[tuple[datetime, int]] = []
+
+    def load(self, cur, t: Tables) -> None:
+        cur.execute(f"SELECT MIN(order_id), MAX(order_id) FROM {t.orders}")
+        low, high = cur.fetchone()
+        if low is None:
+            return
+        step = max(1, (high - low) // self.ANCHORS)
+        ids = sorted({*range(low, high, step), high})
+        cur.execute(f"SELECT placed_at, order_id FROM {t.orders} WHERE order_id IN "
+                    f"({sql.placeholders(ids)})", ids)
+        self.anchors = sorted((sql.aware_utc(at), oid) for at, oid in cur.fetchall())
+
+    def add(self, at: datetime, order_id: int) -> None:
+        if not self.anchors or order_id > self.anchors[-1][1]:
+            self.anchors.append((at, order_id))
+
+    def age(self, now: datetime) -> float:
+        """Seconds since the oldest order (0: none yet)."""
+        return (now - self.anchors[0][0]).total_seconds() if self.anchors else 0.0
+
+    def near(self, moment: datetime) -> int | None:
+        """An order id placed about ``moment`` (interpolated between anchors)."""
+        i = bisect.bisect_left(self.anchors, (moment, -1))
+        if i == 0:
+            return self.anchors[0][1] if self.anchors else None
+        if i == len(self.anchors):
+            return self.anchors[-1][1]
+        (t0, id0), (t1, id1) = self.anchors[i - 1], self.anchors[i]
+        span = (t1 - t0).total_seconds()
+        share = (moment - t0).total_seconds() / span if span > 0 else 0.0
+        return id0 + int(share * (id1 - id0))
+
+
+def _cancel_candidates(cur, t: Tables, timeline: _Timeline, now: datetime,
+                       delays: Sequence[float]) -> list[int]:
+    """For each delay, the first cancellable order (confirmed or delivered) placed at or
+    after ``now - delay``."""
+    found = []
+    for delay in delays:
+        start = timeline.near(now - timedelta(seconds=delay))
+        if start is None:
+            continue
+        cur.execute(f"SELECT order_id FROM {t.orders} WHERE order_id >= %s AND status IN "
+                    "(%s, %s) ORDER BY order_id LIMIT 1", (start, CONFIRMED, DELIVERED))
+        row = cur.fetchone()
+        if row is not None:
+            found.append(row[0])
+    return found
 
 
 def _write_batch(
-    conn, s: Settings, t: Tables, shoppers: Shoppers, shelf: _Shelf, n: int
+    conn, s: Settings, t: Tables, shoppers: Shoppers, shelf: _Shelf, n: int,
+    timeline: _Timeline,
 ) -> WriteResult:
     """One transaction: cancel a few, move shipments, restock, place ``n`` orders."""
     profile = shoppers.profile
@@ -258,7 +342,8 @@ def _write_batch(
     result = WriteResult()
     try:
         with _transaction(conn) as cur:
-            cancel = shoppers.cancellations(_cancel_candidates(cur, t, 4 * n), n)
+            delays = shoppers.cancel_delays(n, timeline.age(now))
+            cancel = _cancel_candidates(cur, t, timeline, now, delays)
             result.add(cancel_orders(cur, s, cancel, CUSTOMER_REQUEST, now))
             steps = round(profile.shipment_steps_per_order * n)
             result.add(advance_shipments(cur, s, steps, now))
@@ -318,15 +403,17 @@ def produce(
             raise ConfigError(f"rate must be positive, got {rate}")
         batch_size = max(1, min(batch_size, int(rate)))  # about one batch per second or faster
     code = lookup_country(country).code if country else None
-    profile = profile or ShopperProfile()
+    profile = profile or ShopperProfile.configured(s)
     t = Tables.of(s)
     report = ProduceReport()
     started = time.perf_counter()
     kafka_io.ensure_topics(s)
     ensure_schema(s)  # cheap when current; an unseeded shop then says "seed first"
+    timeline = _Timeline()
     with db.transaction(s) as conn, conn.cursor() as cur:
         customers = _load_customers(cur, t, code)
         variant_ids = list(_stock(cur, t))
+        timeline.load(cur, t)
     if not customers and code:
         raise EmptyCatalogue(f"no customers in {code}: seed more customers first")
     shoppers = Shoppers(random.Random(seed), customers, variant_ids, profile)
@@ -341,8 +428,10 @@ def produce(
         while report.orders < orders:
             n = min(batch_size, orders - report.orders)
             result = retrying(
-                lambda n=n: _write_batch(writer, s, t, shoppers, shelf, n))
+                lambda n=n: _write_batch(writer, s, t, shoppers, shelf, n, timeline))
             report.count(result, n)
+            if result.placed:
+                timeline.add(datetime.now(UTC), max(o.order_id for o in result.placed))
             if publishing is not None:
                 report.published.add(publishing.result())
             publishing = pool.submit(relay.publish_pending)
