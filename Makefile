@@ -37,5 +37,5 @@ ui: setup   ## the Dagster UI (webserver + daemon) at http://127.0.0.1:3000
 api: setup  ## the API and the live page at http://127.0.0.1:8000
 	.venv/bin/topproducts api
 
-airflow: setup  ## Airflow 2.11 (own venv) running the exported DAGs, UI at :8080
+airflow: setup  ## Airflow 3.3 (own venv; TOPPRODUCTS_AIRFLOW_VERSION=2.11 for 2.11) running the exported DAGs, UI at :8080
 	.venv/bin/topproducts airflow setup && .venv/bin/topproducts airflow run

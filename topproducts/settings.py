@@ -17,7 +17,7 @@ import os
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     # Dagster and the API.
     dagster_host: str = "127.0.0.1"
     dagster_port: Port = 3000
+    # The Airflow that `topproducts airflow` installs and runs the exported DAGs in, each in its
+    # own venv (<state_dir>/airflow-<version>-venv): 3.3 (3.3.2), or 2.11 (2.11.2, through
+    # dagster-airflow's DagsterOperator).
+    airflow_version: Literal["3.3", "2.11"] = "3.3"
     api_host: str = "127.0.0.1"
     api_port: Port = 8000
     api_key: str = "local-dev-key"  # local default only; set the env var elsewhere

@@ -9,53 +9,17 @@ New customers every 15 minutes, as the original Airflow cron did.
 Job `seed_customers`: Add new customers (config: new_customers).
 
 The task launches a run through the Dagster webserver's GraphQL API and waits for it
-(dagster-airflow's DagsterOperator; it polls every 5 s). The webserver's address comes from
-the Airflow connection `dagster_default`, whose login is the GraphQL URL, e.g.
+(`topproducts_dagster.DagsterJobOperator`, beside this file, for Airflow 3.x and 2.x).
+The webserver's address comes from the Airflow connection `dagster_default`, whose login is
+the GraphQL URL, e.g.
 `AIRFLOW_CONN_DAGSTER_DEFAULT='{"conn_type": "dagster", "login": "http://127.0.0.1:3000/graphql"}'`.
-The connection is looked up when the task runs: the DAG imports without it.
+The connection is read when the task runs: the DAG imports without it.
 """
 
 from datetime import timedelta
 
 import pendulum
-from airflow import DAG
-from airflow.exceptions import AirflowException, AirflowNotFoundException
-from dagster_airflow import DagsterOperator
-from dagster_airflow.hooks.dagster_hook import DagsterHook
-
-
-class DagsterRunOperator(DagsterOperator):
-    """DagsterOperator that looks its Airflow connection up when the task runs.
-
-    DagsterOperator builds its hook (which reads the connection) when the DAG is parsed, so
-    without the connection the DAG would not import. This one imports anywhere; a task run
-    without the connection fails with an error that names it.
-    """
-
-    def __init__(self, *, dagster_conn_id: str = "dagster_default", **kwargs) -> None:
-        # Without a connection id, DagsterOperator.__init__ looks no connection up.
-        super().__init__(dagster_conn_id=None, **kwargs)
-        self.dagster_conn_id = dagster_conn_id
-
-    @property
-    def hook(self) -> DagsterHook:
-        if self.__dict__.get("_dagster_hook") is None:
-            try:
-                self._dagster_hook = DagsterHook(
-                    dagster_conn_id=self.dagster_conn_id, user_token=self.user_token,
-                    url=f"{self.url}{self.organization_id}/{self.deployment_name}/graphql")
-            except AirflowNotFoundException as exc:
-                raise AirflowException(
-                    f"the Airflow connection `{self.dagster_conn_id}` is not defined: add it "
-                    "(Admin > Connections, type dagster, login: the GraphQL URL of the Dagster "
-                    "webserver, e.g. http://127.0.0.1:3000/graphql) or set the variable "
-                    f"AIRFLOW_CONN_{self.dagster_conn_id.upper()}") from exc
-        return self._dagster_hook
-
-    @hook.setter
-    def hook(self, value: DagsterHook) -> None:
-        """Ignore the placeholder hook DagsterOperator.__init__ builds."""
-
+from topproducts_dagster import DAG, DagsterJobOperator
 
 RUN_CONFIG = {
     "ops": {
@@ -79,12 +43,11 @@ with DAG(
     tags=["topproducts", "dagster"],
     doc_md=__doc__,
 ) as dag:
-    DagsterRunOperator(
+    DagsterJobOperator(
         task_id="seed_customers",
-        dagster_conn_id="dagster_default",
-        repository_name="__repository__",
-        repostitory_location_name="topproducts",  # sic: dagster-airflow's spelling
         job_name="seed_customers",
+        repository_name="__repository__",
+        location_name="topproducts",
         run_config=RUN_CONFIG,
-        user_token="",  # None is refused even for an open-source webserver; "" is ignored
+        dagster_conn_id="dagster_default",
     )

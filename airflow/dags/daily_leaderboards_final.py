@@ -12,99 +12,23 @@ check them.
 Dagster runs this schedule itself by default, so this DAG starts paused:
 unpause it only if you stop the schedule in Dagster.
 
+The job is daily-partitioned. A run builds the partition named by its conf or params
+(`{"partition": "YYYY-MM-DD"}`), else the UTC day 2 day(s) before the end of its data
+interval, as the Dagster schedule does at that tick. A run with neither (an Airflow 3
+manual run has no logical date) fails and says so.
+
 The task launches a run through the Dagster webserver's GraphQL API and waits for it
-(dagster-airflow's DagsterOperator; it polls every 5 s). The webserver's address comes from
-the Airflow connection `dagster_default`, whose login is the GraphQL URL, e.g.
+(`topproducts_dagster.DagsterJobOperator`, beside this file, for Airflow 3.x and 2.x).
+The webserver's address comes from the Airflow connection `dagster_default`, whose login is
+the GraphQL URL, e.g.
 `AIRFLOW_CONN_DAGSTER_DEFAULT='{"conn_type": "dagster", "login": "http://127.0.0.1:3000/graphql"}'`.
-The connection is looked up when the task runs: the DAG imports without it.
+The connection is read when the task runs: the DAG imports without it.
 """
 
-import json
 from datetime import timedelta
 
 import pendulum
-import requests
-from airflow import DAG
-from airflow.exceptions import AirflowException, AirflowNotFoundException
-from dagster_airflow import DagsterOperator
-from dagster_airflow.hooks.dagster_hook import DagsterHook
-
-
-class DagsterRunOperator(DagsterOperator):
-    """DagsterOperator that looks its Airflow connection up when the task runs.
-
-    DagsterOperator builds its hook (which reads the connection) when the DAG is parsed, so
-    without the connection the DAG would not import. This one imports anywhere; a task run
-    without the connection fails with an error that names it.
-    """
-
-    def __init__(self, *, dagster_conn_id: str = "dagster_default", **kwargs) -> None:
-        # Without a connection id, DagsterOperator.__init__ looks no connection up.
-        super().__init__(dagster_conn_id=None, **kwargs)
-        self.dagster_conn_id = dagster_conn_id
-
-    @property
-    def hook(self) -> DagsterHook:
-        if self.__dict__.get("_dagster_hook") is None:
-            try:
-                self._dagster_hook = DagsterHook(
-                    dagster_conn_id=self.dagster_conn_id, user_token=self.user_token,
-                    url=f"{self.url}{self.organization_id}/{self.deployment_name}/graphql")
-            except AirflowNotFoundException as exc:
-                raise AirflowException(
-                    f"the Airflow connection `{self.dagster_conn_id}` is not defined: add it "
-                    "(Admin > Connections, type dagster, login: the GraphQL URL of the Dagster "
-                    "webserver, e.g. http://127.0.0.1:3000/graphql) or set the variable "
-                    f"AIRFLOW_CONN_{self.dagster_conn_id.upper()}") from exc
-        return self._dagster_hook
-
-    @hook.setter
-    def hook(self, value: DagsterHook) -> None:
-        """Ignore the placeholder hook DagsterOperator.__init__ builds."""
-
-
-LAUNCH = """
-mutation Launch($executionParams: ExecutionParams!) {
-  launchPipelineExecution(executionParams: $executionParams) {
-    __typename
-    ... on LaunchRunSuccess { run { id } }
-    ... on PythonError { message }
-    ... on PipelineNotFoundError { message }
-    ... on RunConfigValidationInvalid { errors { message } }
-  }
-}
-"""
-
-
-class DagsterPartitionOperator(DagsterRunOperator):
-    """DagsterRunOperator that launches the run of one partition of the job."""
-
-    template_fields = [*DagsterOperator.template_fields, "partition_key"]
-
-    def __init__(self, *, partition_key: str, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.partition_key = partition_key
-
-    def _execute(self, context):
-        params = {
-            "runConfigData": json.dumps(self.run_config),
-            "selector": {"repositoryName": self.repository_name,
-                         "repositoryLocationName": self.repostitory_location_name,
-                         "jobName": self.job_name},
-            "executionMetadata": {"tags": [
-                {"key": "dagster/partition", "value": self.partition_key}]},
-        }
-        response = requests.post(self.hook.url, timeout=60, json={
-            "query": LAUNCH, "variables": {"executionParams": params}})
-        response.raise_for_status()
-        launched = response.json()["data"]["launchPipelineExecution"]
-        if launched["__typename"] != "LaunchRunSuccess":
-            raise AirflowException(f"Dagster did not launch {self.partition_key}: {launched}")
-        self.run_id = launched["run"]["id"]
-        self.log.info("Run %s launched for partition %s", self.run_id, self.partition_key)
-        context["task_instance"].xcom_push(key="run_id", value=self.run_id)
-        self.hook.wait_for_run(run_id=self.run_id)
-
+from topproducts_dagster import DAG, DagsterJobOperator
 
 RUN_CONFIG = {}
 
@@ -116,6 +40,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     is_paused_upon_creation=True,
+    params={"partition": None},  # YYYY-MM-DD: the day to build, if given
     default_args={
         "owner": "topproducts",
         "retries": 2,
@@ -125,14 +50,13 @@ with DAG(
     tags=["topproducts", "dagster"],
     doc_md=__doc__,
 ) as dag:
-    DagsterPartitionOperator(
+    DagsterJobOperator(
         task_id="build_daily_leaderboards",
-        dagster_conn_id="dagster_default",
-        repository_name="__repository__",
-        repostitory_location_name="topproducts",  # sic: dagster-airflow's spelling
         job_name="build_daily_leaderboards",
+        repository_name="__repository__",
+        location_name="topproducts",
         run_config=RUN_CONFIG,
-        user_token="",  # None is refused even for an open-source webserver; "" is ignored
-        # the UTC day 2 day(s) before the tick, as the Dagster schedule builds
-        partition_key="{{ macros.ds_add(data_interval_end | ds, -2) }}",
+        dagster_conn_id="dagster_default",
+        # without a partition in the conf: the UTC day 2 day(s) before the end of the data interval
+        partition_days_back=2,
     )

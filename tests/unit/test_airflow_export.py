@@ -26,8 +26,8 @@ EXPECTED = {  # dag id -> (schedule, cron, job), as in the original system's DAG
 
 
 def operator_kwargs(source: str) -> dict[str, object]:
-    """The keyword arguments of the operator call (DagsterRunOperator(...) or
-    DagsterPartitionOperator(...)) in a DAG file, as values."""
+    """The keyword arguments of the operator call (DagsterJobOperator(...)) in a DAG file,
+    as values."""
     tree = ast.parse(source)
     constants = {
         t.id: ast.literal_eval(node.value)
@@ -36,7 +36,7 @@ def operator_kwargs(source: str) -> dict[str, object]:
     }
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)
              and isinstance(n.func, ast.Name)
-             and n.func.id in ("DagsterRunOperator", "DagsterPartitionOperator")]
+             and n.func.id == ax.OPERATOR_CLASS]
     assert len(calls) == 1
     return {kw.arg: constants[kw.value.id] if isinstance(kw.value, ast.Name)
             else ast.literal_eval(kw.value) for kw in calls[0].keywords}
@@ -63,7 +63,8 @@ def test_one_dag_per_schedule_with_the_original_ids() -> None:
     schedules = list(defs.get_repository_def().schedule_defs)
     assert sorted(s.schedule_name for s in specs.values()) == sorted(s.name for s in schedules)
     assert set(EXPECTED) <= set(specs)
-    assert sorted(p.name for p in ax.DAGS_DIR.glob("*.py")) == sorted(f"{d}.py" for d in specs)
+    assert sorted(p.name for p in ax.DAGS_DIR.glob("*.py")) == sorted(
+        [f"{d}.py" for d in specs] + [f"{ax.OPERATOR_MODULE}.py"])
     for dag_id, (schedule, cron, job) in EXPECTED.items():
         spec = specs[dag_id]
         assert (spec.schedule_name, spec.cron, spec.job_name) == (schedule, cron, job)
@@ -81,8 +82,7 @@ def test_committed_file_launches_the_job_through_the_webserver(spec: ax.DagSpec)
     assert kwargs["job_name"] == job
     assert kwargs["dagster_conn_id"] == "dagster_default"
     assert kwargs["repository_name"] == "__repository__"
-    assert kwargs["repostitory_location_name"] == "topproducts"
-    assert kwargs["user_token"] == ""  # dagster-airflow refuses None, even for OSS
+    assert kwargs["location_name"] == "topproducts"
     # the job's default run config, defaults spelled out, valid for the job
     job_def = defs.resolve_job_def(job)
     assert dg.validate_run_config(job_def, kwargs["run_config"])
@@ -101,37 +101,43 @@ def test_committed_file_launches_the_job_through_the_webserver(spec: ax.DagSpec)
                          [("daily_leaderboards", 1), ("daily_leaderboards_final", 2)])
 def test_partitioned_dags_launch_the_day_the_dagster_schedule_builds(dag_id: str,
                                                                      days_back: int) -> None:
+    """No template of the logical date (an Airflow 3 manual run has none): the operator picks
+    the day when the task runs, from the conf's ``partition`` else the data interval."""
     spec = next(s for s in ax.dag_specs(defs, ax.location_name()) if s.dag_id == dag_id)
     assert spec.partition_days_back == days_back
     source = (ax.DAGS_DIR / f"{dag_id}.py").read_text()
-    assert "DagsterPartitionOperator(" in source and '"dagster/partition"' in source
-    assert operator_kwargs(source)["partition_key"] == (
-        "{{ macros.ds_add(data_interval_end | ds, -" + str(days_back) + ") }}")
+    assert operator_kwargs(source)["partition_days_back"] == days_back
+    assert "{{" not in source.split('"""', 2)[2]
+    assert ast.literal_eval(dag_kwargs(source)["params"]) == {"partition": None}
     unpartitioned = next(s for s in ax.dag_specs(defs, ax.location_name())
                          if s.dag_id == "customer_order")
     assert unpartitioned.partition_days_back is None
-    assert "partition_key" not in ax.render(unpartitioned)
+    assert "partition_days_back" not in operator_kwargs(ax.render(unpartitioned))
+    assert "params" not in dag_kwargs(ax.render(unpartitioned))
 
 
 @pytest.mark.parametrize("spec", ax.dag_specs(defs, ax.location_name()), ids=lambda s: s.dag_id)
-def test_committed_file_looks_the_connection_up_when_the_task_runs(spec: ax.DagSpec) -> None:
-    """DagsterOperator.__init__ builds its hook, which reads the connection, at parse time;
-    the DAG's operator passes no connection id to it and builds the hook on first use."""
+def test_committed_file_imports_only_pendulum_and_the_shared_operator(spec: ax.DagSpec) -> None:
+    """One operator module for every DAG, the same file on Airflow 3.x and 2.x; no operator
+    class per DAG file; the connection is named, not read, in the DAG."""
     tree = ast.parse((ax.DAGS_DIR / spec.file_name).read_text())
-    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
-    run = classes["DagsterRunOperator"]
-    assert [ast.unparse(b) for b in run.bases] == ["DagsterOperator"]
-    init = next(f for f in run.body if isinstance(f, ast.FunctionDef) and f.name == "__init__")
-    super_call = next(n for n in ast.walk(init) if isinstance(n, ast.Call)
-                      and ast.unparse(n.func) == "super().__init__")
-    assert {kw.arg: ast.unparse(kw.value) for kw in super_call.keywords
-            if kw.arg} == {"dagster_conn_id": "None"}
-    hook = [f for f in run.body if isinstance(f, ast.FunctionDef) and f.name == "hook"]
-    assert len(hook) == 2  # the property builds the hook, its setter drops DagsterOperator's
-    assert "AIRFLOW_CONN_" in ast.unparse(hook[0])  # a missing connection says how to add it
-    if spec.partition_days_back is not None:
-        assert [ast.unparse(b) for b in classes["DagsterPartitionOperator"].bases] == [
-            "DagsterRunOperator"]
+    assert not [n for n in tree.body if isinstance(n, ast.ClassDef)]
+    imported = {(n.module, a.name) for n in tree.body if isinstance(n, ast.ImportFrom)
+                for a in n.names}
+    imported |= {(None, a.name) for n in tree.body if isinstance(n, ast.Import) for a in n.names}
+    assert imported == {("datetime", "timedelta"), (None, "pendulum"),
+                        (ax.OPERATOR_MODULE, "DAG"), (ax.OPERATOR_MODULE, ax.OPERATOR_CLASS)}
+
+
+def test_the_shared_operator_module_is_kept_out_of_dag_parsing() -> None:
+    """Airflow parses every .py file in the folder that mentions airflow and dag; the
+    operator module is listed in .airflowignore (one line valid as a regexp, Airflow 2's
+    default syntax, and as a glob, Airflow 3's)."""
+    module = ax.DAGS_DIR / f"{ax.OPERATOR_MODULE}.py"
+    compile(module.read_text(), str(module), "exec")
+    ignored = [ln for ln in (ax.DAGS_DIR / ".airflowignore").read_text().splitlines()
+               if ln and not ln.startswith("#")]
+    assert ignored == [f"{ax.OPERATOR_MODULE}.py"]
 
 
 def test_order_dag_says_how_many_orders_a_run_places() -> None:
@@ -248,13 +254,36 @@ def test_location_name_refuses_a_workspace_without_the_module(tmp_path: Path) ->
         ax.location_name(path)
 
 
-def test_airflow_env_points_the_connection_at_the_configured_webserver(tmp_path: Path) -> None:
-    settings = Settings(state_dir=tmp_path, dagster_host="10.0.0.5", dagster_port=3333)
-    env = local_airflow.airflow_env(settings)
+@pytest.mark.parametrize("version", ["3.3", "2.11"])
+def test_airflow_env_points_the_connection_at_the_configured_webserver(
+        tmp_path: Path, version: str) -> None:
+    settings = Settings(state_dir=tmp_path, dagster_host="10.0.0.5", dagster_port=3333,
+                        airflow_version=version)
+    env = local_airflow.airflow_env(settings, port=8181)
     conn = json.loads(env["AIRFLOW_CONN_DAGSTER_DEFAULT"])
-    # dagster-airflow uses the login verbatim as the GraphQL URL when it is not Dagster+
+    # the login is the GraphQL URL verbatim (dagster-airflow's rule; the operator's too)
     assert conn == {"conn_type": "dagster", "login": "http://10.0.0.5:3333/graphql"}
-    assert env["AIRFLOW_HOME"] == str(tmp_path / "airflow")
+    home = tmp_path / f"airflow-{version}"
+    assert env["AIRFLOW_HOME"] == str(home)
+    assert local_airflow.airflow_venv(settings) == tmp_path / f"airflow-{version}-venv"
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(ax.DAGS_DIR)
-    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{tmp_path}/airflow/airflow.db"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{home}/airflow.db"
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+    if version == "3.3":  # tasks reach the api-server's execution API; one shared JWT secret
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+        assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == (
+            "http://127.0.0.1:8181/execution/")
+        assert env["AIRFLOW__API_AUTH__JWT_SECRET"] == local_airflow.airflow_env(
+            settings)["AIRFLOW__API_AUTH__JWT_SECRET"]
+    else:
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "SequentialExecutor"
+        assert env["AIRFLOW__WEBSERVER__WEB_SERVER_PORT"] == "8181"
+
+
+def test_the_default_airflow_is_3_3_and_each_version_has_its_pins() -> None:
+    assert Settings().airflow_version == "3.3"
+    assert Settings.from_env({"TOPPRODUCTS_AIRFLOW_VERSION": "2.11"}).airflow_version == "2.11"
+    for version, release in local_airflow.VERSIONS.items():
+        pins = local_airflow.requirements(Settings(airflow_version=version)).read_text()
+        assert f"apache-airflow=={release}\n" in pins
+        assert ("dagster-airflow==" in pins) is (version == "2.11")  # breaks Airflow 3

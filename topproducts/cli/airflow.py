@@ -1,7 +1,8 @@
 """``topproducts airflow setup | export | dags-test DAG_ID | run | stop``.
 
-Airflow 2.11 lives in its own venv (``<state_dir>/airflow-venv``) with its home and SQLite
-metadata DB in ``<state_dir>/airflow``; every Airflow command runs there with the environment
+Airflow (3.3 by default, 2.11 with ``TOPPRODUCTS_AIRFLOW_VERSION=2.11``) lives in its own venv
+(``<state_dir>/airflow-<version>-venv``) with its home and SQLite metadata DB in
+``<state_dir>/airflow-<version>``; every Airflow command runs there with the environment
 from :func:`topproducts.stack.airflow.airflow_env` (the venv, the processes and the environment
 are in :mod:`topproducts.stack.airflow`; the DAG files come from
 :mod:`topproducts.airflow_export`).
@@ -25,7 +26,7 @@ console = Console(stderr=True)
 
 @click.group()
 def airflow() -> None:
-    """Run the Dagster jobs from Apache Airflow 2.11 (DAGs exported from Dagster)."""
+    """Run the Dagster jobs from Apache Airflow 3.3 or 2.11 (DAGs exported from Dagster)."""
 
 
 @airflow.command()
@@ -35,7 +36,8 @@ def setup() -> None:
     started = time.monotonic()
     local_airflow.install(settings)
     local_airflow.migrate(settings)
-    console.print(f"airflow: ready in {time.monotonic() - started:.0f}s; home "
+    console.print(f"airflow {local_airflow.airflow_release(settings)}: ready in "
+                  f"{time.monotonic() - started:.0f}s; home "
                   f"{local_airflow.airflow_home(settings)}; connection "
                   f"{local_airflow.CONN_ID} -> {local_airflow.dagster_graphql_url(settings)}")
 
@@ -69,12 +71,14 @@ def dags_test(dag_id: str) -> None:
 
 
 @airflow.command()
-@click.option("--port", default=8080, show_default=True, help="Airflow webserver port.")
+@click.option("--port", default=8080, show_default=True,
+              help="Port of Airflow's UI and REST API (3.x api-server, 2.x webserver).")
 @click.option("--unpause", is_flag=True, help="Unpause the exported DAGs so they run on cron.")
 @click.option("--dagster/--no-dagster", "with_dagster", default=True, show_default=True,
               help="Start a Dagster webserver + daemon if none answers.")
 def run(port: int, unpause: bool, with_dagster: bool) -> None:
-    """Start Airflow's scheduler and webserver in the background (logs in the state dir)."""
+    """Start Airflow in the background (3.x: dag-processor, scheduler, api-server; 2.x:
+    scheduler, webserver; logs in the state dir)."""
     settings = get_settings()
     local_airflow.ensure_ready(settings)
     if dagster.version(settings) is None:
@@ -87,7 +91,8 @@ def run(port: int, unpause: bool, with_dagster: bool) -> None:
     if unpause:
         unpause_dags(settings)
     processes = local_airflow.supervised(settings, port)
-    with console.status(f"starting Airflow; waiting for the webserver on "
+    with console.status(f"starting Airflow {local_airflow.airflow_release(settings)}; "
+                        "waiting for its UI on "
                         f"{local_airflow.HOST}:{port}") as spinner:
         def progress(name: str, message: str) -> None:
             spinner.update(f"{name}: {message}")
@@ -108,7 +113,7 @@ def run(port: int, unpause: bool, with_dagster: bool) -> None:
 @click.option("--dagster", "with_dagster", is_flag=True,
               help="Also stop the Dagster webserver + daemon started by `airflow run`.")
 def stop(with_dagster: bool) -> None:
-    """Stop the Airflow scheduler and webserver started by `topproducts airflow run`."""
+    """Stop the Airflow processes started by `topproducts airflow run`."""
     settings = get_settings()
     stopped = local_airflow.stop(settings)
     if with_dagster:
