@@ -39,7 +39,7 @@ from topproducts import kafka_io
 from topproducts.errors import TopProductsError
 from topproducts.events import Topic
 from topproducts.leaderboards.ranking import Geometry
-from topproducts.leaderboards.schema import outdated
+from topproducts.leaderboards.schema import ensure_schema, outdated, windows_before_the_rule
 from topproducts.leaderboards.store import STREAM_QUERY, open_store
 from topproducts.settings import Settings, get_settings
 
@@ -131,7 +131,11 @@ def run(settings: Settings, stop: threading.Event, rebuild: bool = False) -> int
     Kafka held at the start is counted and every board written (0)."""
     kafka_io.ensure_topics(settings, [settings.topic(Topic.ORDERS.value)])
     settings.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    with open_store(settings) as store:
+    with open_store(settings, create=False) as store:
+        before_the_rule = windows_before_the_rule(store.session, settings)
+        ensure_schema(store.session, settings)
+        if before_the_rule:
+            log.warning("%s", before_the_rule)
         check_layout(settings, store.session)
         committed_batch = last_committed(settings)
         if committed_batch is not None and store.stream_state(QUERY) is None:

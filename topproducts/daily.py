@@ -43,9 +43,9 @@ from topproducts.shop.sql import naive_utc
 
 SCOPES = [GLOBAL_SCOPE, *(c.code for c in COUNTRIES)]
 
-# The counting rule over MySQL for one day (see topproducts.leaderboards.daily).
-_COUNTED = ("o.confirmed_at >= %s AND o.confirmed_at < %s "
-            "AND (o.cancelled_at IS NULL OR o.cancelled_at >= %s)")
+# The counting rule over MySQL for one day: the windowing rule's SQL with the day's cut-off
+# (see topproducts.leaderboards.daily)
+_COUNTED = windowing.COUNTED_SQL
 
 _LEDGER_SQL = """
     SELECT o.country_code, i.variant_id, i.product_id, MIN(i.product_name), i.material,
@@ -255,7 +255,7 @@ def check_against_stream(settings: Settings, store: LeaderboardStore, day: date,
     problems = rule.totals_differences(batch, stream)
     meta = {"compared": True, "from": start.isoformat(), "until": until.isoformat(),
             "differences": len(problems), "late_facts": facts,
-            "cancelled_after_their_windows": len(shift),
+            "totals_shifted_by_the_rule": len(shift),  # panes keep what the day retracts
             "first_differences": "\n".join(f"- {p}" for p in problems[:10]) or "none"}
     if not problems:
         return CheckOutcome(True, f"the day's totals equal the stream's panes from "

@@ -173,6 +173,21 @@ def outdated(session: Session, settings: Settings) -> str | None:
     return None
 
 
+def windows_before_the_rule(session: Session, settings: Settings) -> str | None:
+    """Before :func:`ensure_schema`: why windows already counted in the keyspace may differ
+    from the windowing rule (they were counted before it: a cancellation that came later
+    than the lateness was dropped from every window), or None."""
+    tables = {r.table_name for r in session.execute(
+        "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s",
+        (settings.cassandra_keyspace,))}
+    if "pane_totals" in tables and "pane_tail_totals" not in tables:
+        return (f"keyspace {settings.cassandra_keyspace} holds windows counted before the "
+                "windowing rule (a cancellation that came after the lateness was dropped from "
+                "every window); new windows follow the rule. To recount the old ones by it: "
+                "`topproducts stream stop`, then `topproducts rebuild --yes`")
+    return None
+
+
 def drop_leaderboards(settings: Settings) -> None:
     """Drop the configured leaderboard keyspace on a session of its own."""
     from topproducts import cassandra_io

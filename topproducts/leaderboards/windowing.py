@@ -97,14 +97,13 @@ Slice = tuple[int, int]  # (pane start, first window end), µs
 def line_slices(g: Geometry, confirmed_us: int, cancelled_us: int | None
                 ) -> list[tuple[Slice, int]]:
     """A line's signed slices by the rule: +1 at its confirmation's pane, and -1 from the
-    first window ending after its cancellation (none when that is beyond the pane's last
-    window: every window containing it ended before the cancellation)."""
+    first window ending after its cancellation. That slice may reach beyond the pane's last
+    window (every window containing the line ended before the cancellation): it then adds
+    to no window, only to the pane's net total (what the daily boards count)."""
     pane = g.pane_of(confirmed_us)
     out = [((pane, pane + g.slide_us), 1)]
     if cancelled_us is not None:
-        reach = first_end(g, cancelled_us)
-        if reach <= last_end(g, pane):
-            out.append(((pane, reach), -1))
+        out.append(((pane, max(first_end(g, cancelled_us), pane + g.slide_us)), -1))
     return out
 
 
