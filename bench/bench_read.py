@@ -31,13 +31,11 @@ from decimal import Decimal
 from typing import Any
 
 from bench.figures import add_merge_option, merge
-from topproducts.countries import COUNTRIES, GLOBAL_SCOPE
+from topproducts.countries import GLOBAL_SCOPE, SCOPES
 from topproducts.leaderboards import ALL, Granularity, ItemTotal, Metric, open_store, rank
 from topproducts.leaderboards.schema import drop_leaderboards
 from topproducts.leaderboards.store import BatchWrite, StreamState
 from topproducts.settings import REPO_ROOT, Settings, get_settings
-
-SCOPES = [GLOBAL_SCOPE, *(c.code for c in COUNTRIES)]
 
 
 def app():  # uvicorn --factory bench.bench_read:app

@@ -334,13 +334,6 @@ class Changes:
 Board = tuple[Metric, Cell, int | None]  # (metric, cell, window start or None)
 
 
-def top(items: Iterable[ItemTotal], metric: Metric, n: int) -> list[Ranked]:
-    """:func:`topproducts.leaderboards.ranking.rank` in O(items · log n)."""
-    positive = (i for i in items if i.value(metric) > 0)
-    best = heapq.nsmallest(n, positive, key=lambda i: (-i.value(metric), i.key))
-    return [Ranked(r, item, item.value(metric)) for r, item in enumerate(best, start=1)]
-
-
 class Counter:
     """Exact totals, window sums and boards, folded batch by batch (see the module doc)."""
 
@@ -510,8 +503,9 @@ class Counter:
     def _rank(self, metric: Metric, by: Granularity, partition: Any,
               changed: set[ItemKey] | None, old: list[Ranked] | None) -> list[Ranked]:
         """The top N of ``partition``. A window: from every item (vectorized). All-time:
-        from the old board and the changed items when no ranked item lost value (see
-        :func:`topproducts.leaderboards.ranking.merge_top`), else from every item."""
+        from the old board and the changed items when no ranked item lost value (exact:
+        every unchanged item outside the old top still ranks below all of it), else from
+        every item."""
         if isinstance(partition, WindowSums):
             return [Ranked(rank, item, item.value(metric)) for rank, item in enumerate(
                 (self._item(by, k, [q, c]) for k, q, c in partition.top(metric, self.top_n)),

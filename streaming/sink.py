@@ -37,7 +37,7 @@ from streaming.counting import (
 )
 from streaming.ledger import Ledger
 from streaming.session import CODEGEN_FROM_ROWS, use_codegen
-from topproducts.countries import COUNTRIES, GLOBAL_SCOPE
+from topproducts.countries import SCOPES
 from topproducts.errors import TopProductsError
 from topproducts.events import EventType
 from topproducts.leaderboards.ranking import Geometry, to_micros
@@ -51,7 +51,6 @@ from topproducts.leaderboards.store import (
 
 log = logging.getLogger(__name__)
 
-SCOPES: tuple[str, ...] = (*(c.code for c in COUNTRIES), GLOBAL_SCOPE)
 # the facts that move the boards: each counted once per order (streaming.ledger)
 COUNTED_KINDS = (EventType.ORDER_CONFIRMED.value, EventType.ORDER_CANCELLED.value)
 

@@ -25,6 +25,7 @@ COUNTRIES: tuple[Country, ...] = (
 BY_CODE = {c.code: c for c in COUNTRIES}
 CURRENCIES = frozenset(c.currency for c in COUNTRIES)
 GLOBAL_SCOPE = "GLOBAL"  # the leaderboard scope that sums all countries
+SCOPES: tuple[str, ...] = (GLOBAL_SCOPE, *(c.code for c in COUNTRIES))  # every board's scope
 
 
 def country(code_or_name: str) -> Country:

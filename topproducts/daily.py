@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from topproducts import db, monitor, reconcile
-from topproducts.countries import COUNTRIES, GLOBAL_SCOPE
+from topproducts.countries import GLOBAL_SCOPE, SCOPES
 from topproducts.events import Topic
 from topproducts.leaderboards import daily as rule
 from topproducts.leaderboards import windowing
@@ -40,8 +40,6 @@ from topproducts.reconcile import unpublished_events
 from topproducts.settings import Settings
 from topproducts.shop.schema import Tables
 from topproducts.shop.sql import naive_utc
-
-SCOPES = [GLOBAL_SCOPE, *(c.code for c in COUNTRIES)]
 
 # The counting rule over MySQL for one day: the windowing rule's SQL with the day's cut-off
 # (see topproducts.leaderboards.daily)

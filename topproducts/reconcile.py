@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from topproducts import db, monitor
-from topproducts.countries import COUNTRIES, GLOBAL_SCOPE
+from topproducts.countries import GLOBAL_SCOPE, SCOPES
 from topproducts.events import Topic
 from topproducts.leaderboards import windowing
 from topproducts.leaderboards.ranking import (
@@ -362,7 +362,7 @@ def run(settings: Settings, kind: str = ALL_TIME, wait_seconds: float | None = N
     """
     query = STREAM_QUERY
     topics = [settings.topic(Topic.ORDERS)]
-    scopes = [GLOBAL_SCOPE, *(c.code for c in COUNTRIES)]
+    scopes = list(SCOPES)
     g = Geometry.configured(settings)
     slide = timedelta(microseconds=g.slide_us)
     wait = settings.reconcile_wait_seconds if wait_seconds is None else wait_seconds

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from topproducts import monitor, reconcile
-from topproducts.countries import COUNTRIES, GLOBAL_SCOPE
+from topproducts.countries import GLOBAL_SCOPE, SCOPES
 from topproducts.leaderboards.ranking import (
     ALL_TIME,
     DEFAULT_GRANULARITY,
@@ -36,7 +36,6 @@ from topproducts_assets.shop import OWNERS
 from topproducts_assets.streaming import LEADERBOARD_STREAM
 
 GROUP = "leaderboards"
-SCOPES = [GLOBAL_SCOPE, *(c.code for c in COUNTRIES)]
 
 
 @dataclass(frozen=True)

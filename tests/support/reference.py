@@ -226,7 +226,3 @@ class InMemoryStore:
         return roll_up((row.new for (s, period, from_end, _), row in self.rows.items()
                         if s == scope and period in panes
                         and (from_end is None or from_end <= end)), by)
-
-    def top_items(self, metric: Metric, scope: str, wid: str,
-                  by: Granularity = DEFAULT_GRANULARITY) -> list:
-        return [r.item for r in self.boards.get((metric, by, scope, wid), [])]

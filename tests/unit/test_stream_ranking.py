@@ -1,4 +1,4 @@
-"""Ranking rules: order, ties, positives only, the incremental merge, windows."""
+"""Ranking rules: order, ties, positives only, the stream's incremental merge, windows."""
 
 from __future__ import annotations
 
@@ -8,14 +8,18 @@ from decimal import Decimal
 
 import pytest
 
+from streaming.counting import Counter, batch_input
+from tests.support.keyed import Event, table
 from topproducts.leaderboards.ranking import (
+    Geometry,
+    Granularity,
     ItemTotal,
     Metric,
     current_window_start,
-    merge_top,
     parse_duration,
     parse_window_id,
     rank,
+    to_micros,
     window_id,
 )
 
@@ -45,30 +49,42 @@ def test_rank_skips_non_positive_and_cuts_at_n() -> None:
     assert rank([item(1, 0)], Metric.QUANTITY, 5) == []
 
 
-def test_merge_top_needs_full_rank_when_a_top_item_loses_value() -> None:
-    old = [i for i in (item(1, 9), item(2, 5))]
-    assert merge_top(old, [item(2, 4)], Metric.QUANTITY, 2) is None
-    merged = merge_top(old, [item(3, 6)], Metric.QUANTITY, 2)
-    assert merged is not None
-    assert [r.item.variant_id for r in merged] == [1, 3]
+def counter_boards(counter: Counter, scope: str) -> dict[Metric, list[tuple]]:
+    return {m: [(r.rank, r.item.key, r.value)
+                for r in counter.boards.get((m, (Granularity.VARIANT, scope), None), [])]
+            for m in Metric}
 
 
-@pytest.mark.parametrize("seed", range(30))
-def test_merge_top_equals_full_rank_when_it_answers(seed: int) -> None:
+def full_rank(counter: Counter, scope: str) -> dict[Metric, list[tuple]]:
+    cells = counter.all_time[(Granularity.VARIANT, scope)]
+    items = [counter.item(Granularity.VARIANT, scope, None, k) for k in cells]
+    return {m: [(r.rank, r.item.key, r.value) for r in rank(items, m, counter.top_n)]
+            for m in Metric}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_counters_incremental_all_time_board_equals_a_full_rank(seed: int) -> None:
+    """The stream's own merge (:meth:`streaming.counting.Counter._rank`: the old top and the
+    changed items, or every item after a top item lost value) against a full re-rank,
+    batch by batch, with cancellations that take value from ranked items."""
     rng = random.Random(seed)
-    n = rng.randint(1, 5)
-    state = {v: item(v, rng.randint(0, 6), f"{rng.randint(0, 900)}.{rng.randint(0, 99):02d}")
-             for v in range(1, 15)}
-    for metric in Metric:
-        old = [r.item for r in rank(state.values(), metric, n)]
-        changed = {}
-        for v in rng.sample(sorted(state), rng.randint(1, 6)):
-            q = state[v].quantity + rng.randint(-2, 5)
-            changed[v] = item(v, q, f"{rng.randint(0, 900)}.{rng.randint(0, 99):02d}")
-        after = {**state, **changed}
-        merged = merge_top(old, changed.values(), metric, n)
-        if merged is not None:
-            assert merged == rank(after.values(), metric, n)
+    g = Geometry.parse("1 hour", "5 minutes", "10 minutes")
+    counter = Counter(g, top_n=rng.randint(1, 4))
+    at = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+    confirmed: list[Event] = []
+    for b in range(8):
+        batch = []
+        for i in range(rng.randint(1, 6)):
+            items = tuple((v, rng.randint(1, 4), f"{rng.randint(1, 9999) / 100:.2f}")
+                          for v in rng.sample(range(1, 15), rng.randint(1, 3)))
+            ev = Event(100 * b + i, "US", at, items)
+            batch.append(ev)
+            confirmed.append(ev)
+        for ev in rng.sample(confirmed, min(len(confirmed), rng.randint(0, 2))):
+            confirmed.remove(ev)
+            batch.append(ev.cancelled(at))
+        counter.apply(batch_input(table(batch), counter.watermark_us, g), to_micros(at))
+        assert counter_boards(counter, "US") == full_rank(counter, "US"), b
 
 
 def test_durations_and_windows() -> None:

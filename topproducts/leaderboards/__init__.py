@@ -14,7 +14,6 @@ from topproducts.leaderboards.ranking import (
     Metric,
     Ranked,
     current_window_start,
-    merge_top,
     parse_duration,
     parse_window_id,
     rank,
@@ -35,5 +34,5 @@ __all__ = [
     "ALL", "ALL_TIME", "DEFAULT_GRANULARITY", "DeadLetter", "Granularity", "ItemTotal",
     "Leaderboard", "LeaderboardStore", "Metric",
     "Progress", "Ranked", "Window", "current_window_start", "ensure_schema",
-    "merge_top", "open_store", "parse_duration", "parse_window_id", "rank", "window_id",
+    "open_store", "parse_duration", "parse_window_id", "rank", "window_id",
 ]

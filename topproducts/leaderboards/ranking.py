@@ -16,7 +16,7 @@ cancelled) are not ranked.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -134,26 +134,6 @@ def rank(items: Iterable[ItemTotal], metric: Metric, n: int) -> list[Ranked]:
     positive = [i for i in items if i.value(metric) > 0]
     positive.sort(key=sort_key(metric))
     return [Ranked(r, item, item.value(metric)) for r, item in enumerate(positive[:n], start=1)]
-
-
-def merge_top(
-    old_top: Sequence[ItemTotal], changed: Iterable[ItemTotal], metric: Metric, n: int
-) -> list[Ranked] | None:
-    """The new top ``n`` from the previous top and this batch's changed items only.
-
-    Exact when no item of the previous top lost value: every item outside the
-    previous top that did not change still ranks below all of it, so the new top
-    is within (previous top + changed items). Returns ``None`` when a previous
-    top item lost value (a cancellation): the caller must rank the full partition.
-    """
-    old_by_key = {i.key: i for i in old_top}
-    candidates = dict(old_by_key)
-    for item in changed:
-        previous = old_by_key.get(item.key)
-        if previous is not None and item.value(metric) < previous.value(metric):
-            return None
-        candidates[item.key] = item
-    return rank(candidates.values(), metric, n)
 
 
 # Windows -------------------------------------------------------------------

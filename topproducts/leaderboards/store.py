@@ -460,9 +460,6 @@ class LeaderboardStore:
                 (scope, from_micros(since_us)))
         return [to_micros(_utc(r.pane_start)) for r in rows]
 
-    def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
-        self._run_all(list(self._dead_letter_statements(letters)))
-
     def _dead_letter_statements(self, letters: Sequence[DeadLetter]) -> Iterator[tuple]:
         stmt = self._p(
             "INSERT INTO {ks}.dead_letters (topic, day, kafka_partition, kafka_offset, "
@@ -503,10 +500,6 @@ class LeaderboardStore:
         self.session.execute(stmt, (now, pending_boards, query))
 
     # -- reads (CLI, API, Dagster, and the stream's re-ranking) ----------------
-    def top_items(self, metric: Metric, scope: str, wid: str, n: int | None = None,
-                  by: Granularity = DEFAULT_GRANULARITY) -> list[Ranked]:
-        return self.top(metric, scope, wid, n, by).entries
-
     def top(self, metric: Metric, scope: str, wid: str, n: int | None = None,
             by: Granularity = DEFAULT_GRANULARITY) -> Leaderboard:
         """The leaderboard for (metric, granularity, scope, window): one row read."""
@@ -514,8 +507,7 @@ class LeaderboardStore:
                "WHERE metric = ? AND granularity = ? AND scope = ? AND window_id = ?")
         row = self.session.execute(self._p(cql), (metric.value, by.value, scope, wid)).one()
         if row is None:
-            window = ALL if wid == ALL_TIME else Window(None, None)
-            return Leaderboard(metric, by, scope, window, [], None)
+            return Leaderboard(metric, by, scope, ALL, [], None)  # no window to name
         entries = [Ranked(rank, item_of(p, material, v, name, seller, q, rev), value)
                    for rank, p, name, material, v, seller, value, q, rev in (row.ranked or [])]
         return Leaderboard(
