@@ -92,20 +92,24 @@ def _print_progress(settings: Settings) -> None:
         err.print("no batch recorded yet")
         return
     now = datetime.now(UTC)
-    table = Table(title="stream progress")
-    for col in ("query", "batch", "rows", "rows/s", "watermark", "late (total)", "offsets",
-                "last batch", "alive"):
-        table.add_column(col)
-    for p in rows:
+    for p in rows:  # one field a line: readable at 80 columns whatever the offsets
+        table = Table(title=f"stream progress: {p.query}", show_header=False, box=None)
+        table.add_column("field", style="bold")
+        table.add_column("value")
         offsets = ", ".join(f"{part}:{off}" for parts in p.offsets().values()
                             for part, off in sorted(parts.items()))
-        table.add_row(
-            p.query, str(p.batch_id), str(p.input_rows), f"{p.processed_rows_per_second:.0f}",
-            p.watermark.strftime("%H:%M:%S") if p.watermark else "-",
-            f"{p.late_rows_dropped} ({p.late_rows_dropped_total})", offsets,
-            f"{(now - p.batch_at).total_seconds():.0f}s ago",
-            f"{(now - p.updated_at).total_seconds():.0f}s ago")
-    console.print(table)
+        for field, value in (
+                ("batch", f"{p.batch_id}: {p.input_rows} rows, "
+                          f"{p.processed_rows_per_second:.0f} rows/s"),
+                ("watermark", p.watermark.strftime("%Y-%m-%d %H:%M:%S") if p.watermark
+                 else "-"),
+                ("late facts", f"{p.late_rows_dropped} in the batch, {p.late_rows_dropped_total}"
+                               " in all (came after windows they belong to were final)"),
+                ("offsets", offsets or "-"),
+                ("last batch", f"{(now - p.batch_at).total_seconds():.0f}s ago"),
+                ("alive", f"{(now - p.updated_at).total_seconds():.0f}s ago")):
+            table.add_row(field, value)
+        console.print(table)
 
 
 @stream.command()
