@@ -45,6 +45,7 @@ from topproducts.leaderboards.store import STREAM_QUERY, open_store
 from topproducts.leaderboards.windowing import LateFact
 from topproducts.money import cents, from_cents
 from topproducts.settings import Settings
+from topproducts.shop.schema import Tables
 from topproducts.shop.sql import naive_utc
 
 
@@ -176,8 +177,8 @@ _SQL = """
 
 
 def _tables(settings: Settings) -> dict[str, str]:
-    database = settings.database("order_management")
-    return {"orders": f"`{database}`.orders", "items": f"`{database}`.order_items"}
+    t = Tables.of(settings)
+    return {"orders": t.orders, "items": t.order_items}
 
 
 def ground_truth(settings: Settings) -> dict[Key, Totals]:

@@ -23,6 +23,7 @@ from topproducts.countries import GLOBAL_SCOPE, SCOPES
 from topproducts.leaderboards.ranking import (
     ALL_TIME,
     DEFAULT_GRANULARITY,
+    EPOCH,
     Granularity,
     Metric,
     Ranked,
@@ -30,6 +31,8 @@ from topproducts.leaderboards.ranking import (
 )
 from topproducts.leaderboards.store import LeaderboardStore
 from topproducts.settings import Settings
+from topproducts.shop.schema import Tables
+from topproducts.shop.sql import aware_utc, naive_utc
 from topproducts_assets import resources
 from topproducts_assets.resources import StreamResource
 from topproducts_assets.shop import OWNERS
@@ -219,9 +222,8 @@ def oldest_unshown_order(mysql: resources.MySQLResource, since: datetime,
                          window_start: datetime | None) -> datetime | None:
     """The earliest counting change in MySQL (confirmation, or cancellation of a confirmed
     order) after ``since``: if it is old, the leaderboard is stale."""
-    table = f"`{mysql.settings().database('order_management')}`.orders"
-    floor = window_start or datetime(1970, 1, 1, tzinfo=UTC)
-    naive = [t.astimezone(UTC).replace(tzinfo=None) for t in (since, floor)]
+    table = Tables.of(mysql.settings()).orders
+    naive = [naive_utc(since), naive_utc(window_start or EPOCH)]
     with mysql.connection() as conn, conn.cursor() as cur:
         cur.execute(
             f"SELECT MIN(confirmed_at) FROM {table} WHERE confirmed_at > %s "
@@ -231,7 +233,7 @@ def oldest_unshown_order(mysql: resources.MySQLResource, since: datetime,
             f"SELECT MIN(cancelled_at) FROM {table} WHERE confirmed_at IS NOT NULL "
             f"AND cancelled_at > %s AND confirmed_at >= %s", naive)
         cancelled = cur.fetchone()[0]
-    times = [t.replace(tzinfo=UTC) for t in (confirmed, cancelled) if t is not None]
+    times = [aware_utc(t) for t in (confirmed, cancelled) if t is not None]
     return min(times, default=None)
 
 
