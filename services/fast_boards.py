@@ -17,7 +17,14 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from services.models.leaderboards import Scope
-from services.routes.leaderboards import board_body, resolve_window
+from services.routes.leaderboards import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MAX_WINDOW_TEXT,
+    board_body,
+    resolve_window,
+)
+from topproducts.countries import GLOBAL_SCOPE
 from topproducts.leaderboards import ALL_TIME, DEFAULT_GRANULARITY, Granularity, Metric
 
 Scope_ = MutableMapping[str, Any]
@@ -61,13 +68,13 @@ class FastBoards:
         if params is None:
             return False
         by = _BY.get(params.get("by", DEFAULT_GRANULARITY.value))
-        where = params.get("scope", "GLOBAL")
-        limit_text = params.get("limit", "10")
+        where = params.get("scope", GLOBAL_SCOPE)
+        limit_text = params.get("limit", str(DEFAULT_LIMIT))
         if (by is None or where not in _SCOPES or not limit_text.isdigit()
-                or not 1 <= int(limit_text) <= 100):
+                or not 1 <= int(limit_text) <= MAX_LIMIT):
             return False
         window_text = params.get("window", ALL_TIME)
-        if not 1 <= len(window_text) <= 40:
+        if not 1 <= len(window_text) <= MAX_WINDOW_TEXT:
             return False
         app = scope["app"]  # set by Starlette before its middleware runs
         try:

@@ -48,8 +48,11 @@ from topproducts.settings import Settings
 
 router = APIRouter(prefix="/leaderboards", tags=["leaderboards"])
 
+# The reads' limits, shared with services.fast_boards (which answers plain reads first)
+DEFAULT_LIMIT, MAX_LIMIT = 10, 100  # ranks per board
+MAX_WINDOW_TEXT = 40  # characters of a `window` parameter
 WindowParam = Annotated[str, Query(
-    min_length=1, max_length=40, json_schema_extra={"pattern": WINDOW},
+    min_length=1, max_length=MAX_WINDOW_TEXT, json_schema_extra={"pattern": WINDOW},
     description="`all` (all-time), `current` (the sliding window that ends now), or a window's "
                 "UTC start such as `2026-11-25T08:00:00Z` (see `/leaderboards/options`): "
                 "`YYYY-MM-DDTHH:MM[:SS[.fraction]]` with `Z`, an offset `+HH:MM`, or neither "
@@ -62,7 +65,7 @@ ByParam = Annotated[Granularity, Query(
     description="What one ranked entry is: `product_material` (a product in one material, "
                 "summed over sellers; the default), `product` (summed over materials and "
                 "sellers) or `variant` (what one seller offers: product × material × seller).")]
-LimitParam = Annotated[int, Query(ge=1, le=100, description="How many ranks.")]
+LimitParam = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="How many ranks.")]
 GLOBAL = Scope(GLOBAL_SCOPE)
 HEARTBEAT_SECONDS = 5.0  # an `alive` event this often when the board does not change
 
@@ -166,7 +169,7 @@ async def top(
     scope: ScopeParam = GLOBAL,
     window: WindowParam = ALL_TIME,
     by: ByParam = DEFAULT_GRANULARITY,
-    limit: LimitParam = 10,
+    limit: LimitParam = DEFAULT_LIMIT,
 ) -> Response:
     """One Cassandra partition, exactly as the stream wrote it, served from memory: at most
     `api_board_refresh_seconds` (0.1 s) behind Cassandra."""
@@ -193,7 +196,7 @@ async def stream(
     scope: ScopeParam = GLOBAL,
     window: WindowParam = ALL_TIME,
     by: ByParam = DEFAULT_GRANULARITY,
-    limit: LimitParam = 10,
+    limit: LimitParam = DEFAULT_LIMIT,
 ) -> StreamingResponse:
     _resolve(window, _settings(request))  # a bad window is a 422 before the stream starts
     _boards(request).start()  # started by the app's lifespan; this covers an app without one
