@@ -383,11 +383,8 @@ class LeaderboardStore:
                        "ranked, window_start, window_end, updated_at) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
         for metric, by, scope, window, ranked in boards:
-            entries = [(r.rank, r.item.product_id, r.item.product_name, r.item.material or "",
-                        r.item.variant_id or 0, r.item.seller, r.value, r.item.quantity,
-                        r.item.revenue_usd) for r in ranked]
-            yield stmt, (metric.value, by.value, scope, window.id, entries, window.start,
-                         window.end, now)
+            yield stmt, (metric.value, by.value, scope, window.id, _entries(ranked),
+                         window.start, window.end, now)
 
     def _index_statements(self, w: BatchWrite) -> Iterator[tuple]:
         pane = self._p("INSERT INTO {ks}.panes (scope, pane_start, updated_at) VALUES (?, ?, ?)")
@@ -508,8 +505,7 @@ class LeaderboardStore:
         row = self.session.execute(self._p(cql), (metric.value, by.value, scope, wid)).one()
         if row is None:
             return Leaderboard(metric, by, scope, ALL, [], None)  # no window to name
-        entries = [Ranked(rank, item_of(p, material, v, name, seller, q, rev), value)
-                   for rank, p, name, material, v, seller, value, q, rev in (row.ranked or [])]
+        entries = _ranked(row.ranked)
         return Leaderboard(
             metric=metric, by=by, scope=scope,
             window=Window(_utc(row.window_start), _utc(row.window_end)),
@@ -692,6 +688,7 @@ class DailyLeaderboard:
 
 
 def _entries(ranked: Sequence[Ranked]) -> list[tuple]:
+    """A board's entries as stored (``leaderboard`` and ``daily_leaderboard`` rows)."""
     return [(r.rank, r.item.product_id, r.item.product_name, r.item.material or "",
              r.item.variant_id or 0, r.item.seller, r.value, r.item.quantity,
              r.item.revenue_usd) for r in ranked]
