@@ -25,9 +25,11 @@ def write_leaderboard(store: LeaderboardStore, scope: str, window: Window,
     variants = list(variants)
     assert all(v.granularity is Granularity.VARIANT for v in variants), "the ledger is variants"
     pane = None if window.start is None else to_micros(window.start)
+    assert store.geometry is not None, "open the store with the window geometry"
+    whole_pane = None if pane is None else (pane, pane + store.geometry.slide_us)
     store.write_batch(BatchWrite(
         query="test", batch_id=batch_id,
-        totals=[TotalChange.of(scope, pane, v) for v in variants],
+        totals=[TotalChange.of(scope, whole_pane, v) for v in variants],
         boards=[(m, by, scope, window, rank(roll_up(variants, by), m, top_n))
                 for by in Granularity for m in Metric],
         panes=[] if pane is None else [(scope, pane)],
