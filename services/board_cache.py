@@ -172,8 +172,8 @@ class BoardCache:
     async def refresh(self) -> set[BoardKey]:
         """One watcher cycle: forget idle boards, re-read the others; the keys that changed."""
         now = self.clock()
-        for key, held in list(self._held.items()):
-            if not held.waiters and now - held.used_at > self.idle:
+        for key, h in list(self._held.items()):
+            if not h.waiters and now - h.used_at > self.idle:
                 del self._held[key]
         keys = list(self._held)
         if not keys:

@@ -8,8 +8,8 @@ customer) and unreachable services into the same shape.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import pymysql
 from cassandra import OperationTimedOut, RequestExecutionException
@@ -182,12 +182,23 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     return _json(500, "internal_error", f"internal error ({type(exc).__name__})")
 
 
+_E = TypeVar("_E", bound=Exception)
+
+
+def _handle(app: FastAPI, cls: type[_E],
+            handler: Callable[[Request, _E], Awaitable[JSONResponse]]) -> None:
+    """``app.add_exception_handler``, checking that ``handler`` takes what ``cls`` raises."""
+    # Starlette types every handler as taking any Exception; it calls one only with
+    # instances of the class it was added for, which the signature above checks.
+    app.add_exception_handler(cls, handler)  # type: ignore[arg-type]
+
+
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _validation)
-    app.add_exception_handler(ApiError, _api_error)
-    app.add_exception_handler(StarletteHTTPException, _http)
-    app.add_exception_handler(OrderError, _order_error)
-    app.add_exception_handler(StackError, _unavailable)
+    _handle(app, RequestValidationError, _validation)
+    _handle(app, ApiError, _api_error)
+    _handle(app, StarletteHTTPException, _http)
+    _handle(app, OrderError, _order_error)
+    _handle(app, StackError, _unavailable)
     app.add_exception_handler(pymysql.err.MySQLError, _mysql)
     for cls in (NoHostAvailable, OperationTimedOut, RequestExecutionException):
         app.add_exception_handler(cls, _cassandra)

@@ -476,7 +476,7 @@ class Counter:
         """Starts of the windows published every batch: the trailing window (what a reader
         gets as ``current``) and the next one, by the clock and by event time."""
         g = self.geometry
-        out = set()
+        out: set[int] = set()
         for t in (now_us, self.max_event_us):
             if t is not None:
                 current = g.pane_of(t) - g.duration_us + g.slide_us
@@ -562,8 +562,8 @@ class Counter:
             for metric in Metric:
                 self.boards.pop((metric, key[0], key[1]), None)
         horizon = self.geometry.pane_of(wm) - self.geometry.duration_us
-        for key in [k for k in self.panes if k[1][0] < horizon]:
-            del self.panes[key]
+        for pane_key in [k for k in self.panes if k[1][0] < horizon]:
+            del self.panes[pane_key]
         self.indexed = {k for k in self.indexed if k[2] >= horizon}
         return out
 

@@ -174,7 +174,7 @@ def run(settings: Settings, stop: threading.Event, rebuild: bool = False) -> int
                     boards = sink.flush()
                     store.heartbeat(QUERY, datetime.now(UTC))  # no deferred board left
                     log.info("rebuild done: batch %s, %d deferred boards written",
-                             (query.lastProgress or {}).get("batchId"), boards)
+                             _last_batch(query), boards)
                     break
                 if sink.fatal is not None:
                     log.error("%s", sink.fatal)
@@ -186,7 +186,7 @@ def run(settings: Settings, stop: threading.Event, rebuild: bool = False) -> int
                 break
         if query.isActive:
             log.info("stopping %s (last batch %s)", query.name,
-                     (query.lastProgress or {}).get("batchId"))
+                     _last_batch(query))
             query.stop()
         try:
             sink.close()
@@ -197,6 +197,12 @@ def run(settings: Settings, stop: threading.Event, rebuild: bool = False) -> int
         spark.stop()
         log.info("stream stopped")
         return code
+
+
+def _last_batch(query: StreamingQuery) -> object:
+    """The id of the query's last batch (None before the first)."""
+    progress = query.lastProgress
+    return progress.get("batchId") if progress else None
 
 
 def main() -> None:

@@ -136,8 +136,9 @@ class ProgressListener(StreamingQueryListener):
         if not hasattr(self, "_jlistenerobj"):
             from pyspark import SparkContext
 
-            self._jlistenerobj = SparkContext._jvm.PythonStreamingQueryListenerWrapper(
-                _LeanEvents(self))
+            jvm = SparkContext._jvm
+            assert jvm is not None  # the session that registers the listener runs
+            self._jlistenerobj = jvm.PythonStreamingQueryListenerWrapper(_LeanEvents(self))
         return self._jlistenerobj
 
     def onQueryStarted(self, event) -> None:
@@ -188,7 +189,7 @@ class _LeanEvents:
     ``exception``).
     """
 
-    def __init__(self, listener: StreamingQueryListener) -> None:
+    def __init__(self, listener: ProgressListener) -> None:
         self.listener = listener
 
     def onQueryStarted(self, jevent) -> None:

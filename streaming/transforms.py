@@ -170,17 +170,25 @@ def _checks(n: Node, path: str) -> Iterator[Check]:
         yield rule.reason, pred, why
     for child in n.children:
         if n.kind == "struct":
-            for key, pred, why in _checks(child, f"{path}.{child.name}"):
-                yield (key, lambda p, f=pred, name=n.name: f(p[name]),
-                       lambda p, f=why, name=n.name: f(p[name]))
+            for key, child_pred, child_why in _checks(child, f"{path}.{child.name}"):
+                yield key, _in_field(n.name, child_pred), _in_field(n.name, child_why)
         else:  # array: the element rules, for any element
-            for key, pred, _ in _checks(child, f"{path}[].{child.name}"):
+            for key, child_pred, _ in _checks(child, f"{path}[].{child.name}"):
                 reason_text = key
 
-                def any_pred(p: Column, f=pred, name=n.name) -> Column:
+                def any_pred(p: Column, f: Callable[[Column], Column] = child_pred,
+                             name: str = n.name) -> Column:
                     return F.exists(p[name], lambda x: f(x))  # exists needs a 1-arg lambda
 
-                yield key, any_pred, lambda p, t=reason_text: F.lit(t)
+                def any_why(p: Column, t: str = reason_text) -> Column:
+                    return F.lit(t)
+
+                yield key, any_pred, any_why
+
+
+def _in_field(name: str, f: Callable[[Column], Column]) -> Callable[[Column], Column]:
+    """``f`` (which takes a struct) applied to the field ``name`` of the parent struct."""
+    return lambda p: f(p[name])
 
 
 def dead_letters(parsed: DataFrame) -> DataFrame:

@@ -204,6 +204,7 @@ def check_against_sql(settings: Settings, store: LeaderboardStore, day: date) ->
     stored = store.daily_top(Metric.REVENUE, GLOBAL_SCOPE, day)
     if not stored.materialized:
         return CheckOutcome(False, f"{day} was never materialized")
+    assert stored.counted_until is not None  # materialized
     span = Span(day, stored.counted_until, rule.cutoff(day), stored.final)
     problems = rule.differences(sql_boards(settings, span), stored_boards(store, day))
     n = len(Metric) * len(Granularity) * len(SCOPES)
@@ -235,6 +236,7 @@ def check_against_stream(settings: Settings, store: LeaderboardStore, day: date,
     stored = store.daily_top(Metric.REVENUE, GLOBAL_SCOPE, day)
     if not stored.materialized:
         return CheckOutcome(False, f"{day} was never materialized")
+    assert stored.counted_until is not None  # materialized
     topics = [settings.topic(Topic.ORDERS)]
     progress = {p.query: p for p in store.progress()}.get(STREAM_QUERY)
     if progress is None:

@@ -21,7 +21,7 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -36,7 +36,7 @@ from pydantic import (
 from topproducts.countries import BY_CODE, CURRENCIES
 from topproducts.errors import TopProductsError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 Amount = Annotated[Decimal, Field(max_digits=18, decimal_places=2)]
 Rate = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=6)]

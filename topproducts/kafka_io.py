@@ -10,7 +10,7 @@ from topproducts.events import Topic
 from topproducts.settings import Settings, get_settings
 
 
-def security_config(settings: Settings) -> dict[str, object]:
+def security_config(settings: Settings) -> dict[str, str]:
     """librdkafka options for SASL/SCRAM when a user is set (else none: PLAINTEXT)."""
     if not settings.kafka_sasl_username:
         return {}

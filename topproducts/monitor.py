@@ -69,28 +69,33 @@ def assess(
     by_query = {p.query: lag(end, p.offsets()) for p in progress}
     total_lag = max(by_query.values(), default=lag(end, {}))
     last_batch = max((p.batch_at for p in progress if p.batch_at), default=None)
-    common = dict(pid=pid, lag=total_lag, lag_by_query=by_query, last_batch_at=last_batch,
-                  input_rows_per_second=sum(p.input_rows_per_second for p in progress),
-                  processed_rows_per_second=sum(p.processed_rows_per_second for p in progress),
-                  late_rows_dropped=sum(p.late_rows_dropped_total for p in progress))
+    input_rate = sum(p.input_rows_per_second for p in progress)
+    processed_rate = sum(p.processed_rows_per_second for p in progress)
+    late_dropped = sum(p.late_rows_dropped_total for p in progress)
+
+    def health(state: State, reason: str) -> Health:
+        return Health(state, reason, pid=pid, lag=total_lag, lag_by_query=by_query,
+                      last_batch_at=last_batch, input_rows_per_second=input_rate,
+                      processed_rows_per_second=processed_rate, late_rows_dropped=late_dropped)
+
     if pid is None:
         if not progress:
-            return Health(State.NOT_STARTED, "the stream has never run", **common)
-        return Health(State.DEAD, f"no stream process; {total_lag} events wait", **common)
+            return health(State.NOT_STARTED, "the stream has never run")
+        return health(State.DEAD, f"no stream process; {total_lag} events wait")
     if not progress:
-        return Health(State.HEALTHY, "starting: no batch yet", **common)
+        return health(State.HEALTHY, "starting: no batch yet")
     pending = sum(p.pending_boards for p in progress)
     if total_lag == 0 and pending == 0:
-        return Health(State.IDLE, "running, caught up with Kafka", **common)
+        return health(State.IDLE, "running, caught up with Kafka")
     if total_lag == 0:
-        return Health(State.HEALTHY, f"running, caught up; {pending} deferred boards to "
-                      "write", **common)
+        return health(State.HEALTHY, f"running, caught up; {pending} deferred boards to "
+                      "write")
     since = max((t for t in (last_batch, started_at) if t is not None), default=None)
     quiet_for = now - since if since else None
     if quiet_for is not None and quiet_for > stall_after:
-        return Health(State.STALLED, f"no batch for {quiet_for.total_seconds():.0f}s "
-                      f"while {total_lag} events wait", **common)
-    return Health(State.HEALTHY, f"running, {total_lag} events to go", **common)
+        return health(State.STALLED, f"no batch for {quiet_for.total_seconds():.0f}s "
+                      f"while {total_lag} events wait")
+    return health(State.HEALTHY, f"running, {total_lag} events to go")
 
 
 def end_offsets(settings: Settings, topics: list[str], timeout: float = 5.0) -> Offsets:

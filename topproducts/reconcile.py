@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -286,7 +286,7 @@ def late_facts_since(store, first_start: datetime, g: Geometry) -> list[LateFact
 
 
 def ground_truth_windows(settings: Settings, first_start: datetime, g: Geometry,
-                         facts: list[LateFact] = ()) -> tuple[dict[Key, Totals], int]:
+                         facts: Sequence[LateFact] = ()) -> tuple[dict[Key, Totals], int]:
     """Windowed totals the stream must hold for every window starting at or after
     ``first_start`` (the rule, and the late ``facts``), and how many of them the facts
     changed (differences from the rule that the facts explain)."""

@@ -70,6 +70,7 @@ def settings_fields(name: str, **fields: str) -> type[SettingsResource]:
     for field, setting in fields.items():
         info = Settings.model_fields[setting]
         kind = str if info.annotation is Path else info.annotation
+        assert kind is not None  # every setting is annotated
         secret = setting.endswith("_password")
         shown = str(info.default) if isinstance(info.default, Path) else repr(info.default)
         default = "" if secret else f", else {shown}"
@@ -81,7 +82,9 @@ def settings_fields(name: str, **fields: str) -> type[SettingsResource]:
     return base
 
 
-class MySQLResource(settings_fields(
+# A type checker cannot see a base class made at runtime (mypy: "Unsupported dynamic base
+# class"): each resource below ignores that error, and its generated fields are unchecked.
+class MySQLResource(settings_fields(  # type: ignore[misc]  # a generated base
         "MySQLFields", host="mysql_host", port="mysql_port", user="mysql_user",
         password="mysql_password", database_prefix="mysql_database_prefix")):
     """The shop's MySQL / MariaDB server (the five bounded-context databases)."""
@@ -97,7 +100,7 @@ class MySQLResource(settings_fields(
             conn.close()
 
 
-class KafkaResource(settings_fields(
+class KafkaResource(settings_fields(  # type: ignore[misc]  # a generated base
         "KafkaFields", bootstrap="kafka_bootstrap", topic_prefix="kafka_topic_prefix",
         partitions="kafka_partitions", sasl_username="kafka_sasl_username",
         sasl_password="kafka_sasl_password")):
@@ -108,7 +111,7 @@ class KafkaResource(settings_fields(
         return monitor.end_offsets(self.settings(), topics)
 
 
-class CassandraResource(settings_fields(
+class CassandraResource(settings_fields(  # type: ignore[misc]  # a generated base
         "CassandraFields", host="cassandra_host", port="cassandra_port",
         keyspace="cassandra_keyspace", contact_points="cassandra_contact_points",
         local_dc="cassandra_local_dc", consistency="cassandra_consistency",
@@ -144,7 +147,7 @@ class CassandraResource(settings_fields(
         self.close()
 
 
-class StreamResource(settings_fields(
+class StreamResource(settings_fields(  # type: ignore[misc]  # a generated base
         "StreamFields", state_dir="state_dir", trigger_seconds="stream_trigger_seconds",
         stall_seconds="stream_stall_seconds",
         restart_cooldown_seconds="stream_restart_cooldown_seconds",

@@ -49,7 +49,7 @@ class OrdersConfig(dg.Config):
 
 
 def _seed_metadata(report: seed.SeedReport, settings: Settings, tables: tuple[str, ...]
-                   ) -> dict[str, object]:
+                   ) -> dict[str, int | float | str]:
     totals = seed.count_rows(settings, tables)
     rate = report.total_rows / report.seconds if report.seconds else 0.0
     return {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.models.leaderboards import Entry, Leaderboard, WindowOut
+from services.models.leaderboards import Entry, Leaderboard, Scope, WindowOut
 from topproducts.leaderboards import Leaderboard as StoredBoard
 from topproducts.leaderboards import LeaderboardStore, Metric, Ranked
 from topproducts.money import money_str
@@ -25,7 +25,7 @@ def entry(metric: Metric, r: Ranked) -> Entry:
 
 def board_model(board: StoredBoard, window: WindowOut, currency: str, limit: int
                 ) -> Leaderboard:
-    return Leaderboard(metric=board.metric, by=board.by, scope=board.scope, window=window,
+    return Leaderboard(metric=board.metric, by=board.by, scope=Scope(board.scope), window=window,
                        currency=currency, updated_at=board.updated_at,
                        entries=[entry(board.metric, r) for r in board.entries[:limit]])
 

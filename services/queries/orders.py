@@ -19,7 +19,8 @@ _ORDER = (_SUMMARY + ", payment_mode, fx_rate_usd, subtotal, discount, tax, reve
 def list_orders(conn: Connection, s: Settings, customer_id: int | None, status: str | None,
                 limit: int, offset: int) -> list[dict[str, Any]]:
     t = Tables.of(s)
-    where, params = [], []
+    where: list[str] = []
+    params: list[object] = []
     if customer_id is not None:
         where.append("customer_id = %s")
         params.append(customer_id)

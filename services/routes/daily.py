@@ -50,7 +50,7 @@ def day_of(text: str, field: str) -> dt.date:
 
 def model(board: StoredDay, currency: str, limit: int) -> DailyLeaderboard:
     return DailyLeaderboard(
-        metric=board.metric, by=board.by, scope=board.scope, day=board.day,
+        metric=board.metric, by=board.by, scope=Scope(board.scope), day=board.day,
         materialized=board.materialized, final=board.final,
         counted_until=board.counted_until, currency=currency, updated_at=board.updated_at,
         entries=[entry(board.metric, r) for r in board.entries[:limit]])

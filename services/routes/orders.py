@@ -88,7 +88,8 @@ def get_order(order_id: OrderId, conn: MySQL, settings: SettingsDep) -> Order:
 def order_history(order_id: OrderId, conn: MySQL, settings: SettingsDep) -> OrderHistory:
     if not q.exists(conn, settings, order_id):
         raise not_found("order", order_id, "order_id")
-    return OrderHistory(order_id=order_id, history=q.history(conn, settings, order_id))
+    return OrderHistory.model_validate(
+        {"order_id": order_id, "history": q.history(conn, settings, order_id)})
 
 
 @router.post("/{order_id}/cancel", summary="Cancel (or return) a confirmed order",

@@ -51,6 +51,7 @@ def pay(payment_id: PaymentId, conn: MySQL, settings: SettingsDep,
     if collected.outcome == "missing":
         raise not_found("payment", payment_id, "payment_id")
     if collected.outcome == "not_pending":
+        assert collected.payment is not None  # only a missing payment has no row
         raise ApiError(409, "not_pending",
                        f"payment {payment_id} is {collected.payment['status']}, not pending")
     conn.commit()

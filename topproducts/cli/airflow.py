@@ -127,7 +127,7 @@ def stop(with_dagster: bool) -> None:
 def unpause_dags(settings: Settings) -> list[str]:
     """Unpause the exported DAGs, except those whose schedule Dagster itself runs."""
     # A fresh metadata DB knows no DAG until one is parsed: write them in first.
-    steps = [("dags", "reserialize")]
+    steps: list[tuple[str, ...]] = [("dags", "reserialize")]
     dag_ids = [s.dag_id for s in airflow_export.dag_specs(
         airflow_export.load_definitions(), airflow_export.location_name())
         if not s.runs_in_dagster]

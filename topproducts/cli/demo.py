@@ -150,8 +150,8 @@ def demo(orders: int, customers: int, products: int, ui: bool) -> None:
     if failed:
         raise TopProductsError(f"{failed} checks failed: see the Dagster UI")
 
-    took = timedelta(seconds=round(time.monotonic() - started))
-    console.rule(f"[bold]done in {took}")
+    took_all = timedelta(seconds=round(time.monotonic() - started))
+    console.rule(f"[bold]done in {took_all}")
     if ui:
         console.print(f"Dagster UI: http://{settings.dagster_host}:{settings.dagster_port}"
                       "/assets/leaderboard_stream?view=lineage  (the pipeline's lineage)")

@@ -140,13 +140,18 @@ def differences(expected: Mapping[BoardKey, list[Entry]], actual: Mapping[BoardK
     return out
 
 
+def _variant_id(total: ItemTotal) -> int:
+    assert total.variant_id is not None, "variant totals only"
+    return total.variant_id
+
+
 def totals_differences(expected: Mapping[str, Sequence[ItemTotal]],
                        actual: Mapping[str, Sequence[ItemTotal]]) -> list[str]:
     """Per scope and variant: where two sets of variant totals disagree (missing = zero)."""
     out = []
     for scope in sorted(set(expected) | set(actual)):
-        want = {i.variant_id: (i.quantity, i.revenue_usd) for i in expected.get(scope, ())}
-        got = {i.variant_id: (i.quantity, i.revenue_usd) for i in actual.get(scope, ())}
+        want = {_variant_id(i): (i.quantity, i.revenue_usd) for i in expected.get(scope, ())}
+        got = {_variant_id(i): (i.quantity, i.revenue_usd) for i in actual.get(scope, ())}
         for variant in sorted(set(want) | set(got)):
             w, g = want.get(variant, (0, 0)), got.get(variant, (0, 0))
             if w[0] != g[0] or w[1] != g[1]:

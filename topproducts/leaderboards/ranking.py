@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 
 class Metric(StrEnum):
@@ -154,6 +154,7 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
+N = TypeVar("N", int, Any)  # a Python int, or a numpy int64 array: the same arithmetic
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # windows and panes are aligned to it (Spark's rule)
 
 
@@ -188,7 +189,7 @@ class Geometry:
         lateness (``TOPPRODUCTS_WATERMARK``) of a :class:`topproducts.settings.Settings`."""
         return cls.parse(settings.window_duration, settings.window_slide, settings.watermark)
 
-    def pane_of(self, event_us: int) -> int:
+    def pane_of(self, event_us: N) -> N:
         return event_us - event_us % self.slide_us
 
     def windows_of_pane(self, pane_us: int) -> range:

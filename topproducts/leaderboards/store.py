@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent, execute_concurrent_with_args
@@ -78,6 +78,8 @@ class TotalChange:
     __slots__ = ("cents", "described", "from_end_us", "material", "old_cents", "old_quantity",
                  "period_us", "product_id", "product_name", "quantity", "scope", "seller",
                  "variant_id")
+    period_us: int | None
+    from_end_us: int | None
 
     def __init__(self, scope: str, period: tuple[int, int] | None, variant_id: int,
                  product_id: int,
@@ -246,6 +248,12 @@ class DeadLetter:
         return "" if self.value is None else self.value.decode("utf-8", errors="replace")
 
 
+@overload
+def _utc(v: datetime) -> datetime: ...
+@overload
+def _utc(v: None) -> None: ...
+@overload
+def _utc(v: datetime | None) -> datetime | None: ...
 def _utc(v: datetime | None) -> datetime | None:
     if v is None:
         return None
@@ -319,11 +327,13 @@ class LeaderboardStore:
         for t in w.totals:
             by_partition.setdefault((t.scope, t.period_us, t.from_end_us), []).append(t)
         for (scope, period, from_end), rows in by_partition.items():
+            key: tuple[object, ...]
             if period is None:
                 kind, key = "all", (scope,)
             elif from_end == period + slide:
                 kind, key = "pane", (scope, from_micros(period))
             else:
+                assert from_end is not None  # a slice's period and first end come together
                 kind, key = "tail", (scope, from_micros(period), from_micros(from_end))
             _cols, insert, update = tables[kind]
             for i in range(0, len(rows), ROWS_PER_BATCH):

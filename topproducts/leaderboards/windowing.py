@@ -38,11 +38,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-from topproducts.leaderboards.ranking import Geometry
-
-N = TypeVar("N", int, Any)  # a Python int, or a numpy int64 array: the same arithmetic
+from topproducts.leaderboards.ranking import Geometry, N
 
 # The rule over MySQL, for one period [start, end) counted with cancellations before
 # ``cutoff`` (a window: cutoff = end; a day: its end + 1 day). Parameters: start, end, cutoff.

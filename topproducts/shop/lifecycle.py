@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Literal
 
 PaymentMode = Literal["prepaid", "pay_on_delivery"]
+PaymentStatus = Literal["pending", "paid", "failed"]
 PAYMENT_MODES: tuple[str, ...] = ("prepaid", "pay_on_delivery")
 MAX_LINES = 10
 MAX_QUANTITY = 5

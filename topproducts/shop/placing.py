@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TypedDict
 
 from topproducts import db
 from topproducts.countries import BY_CODE
@@ -34,6 +36,7 @@ from topproducts.shop.lifecycle import (
     PAYMENT_FAILED,
     PLACED,
     POD_DECLINED,
+    PaymentStatus,
 )
 from topproducts.shop.model import OrderRequest, PlacedOrder, WriteResult
 from topproducts.shop.reference import CARRIERS, SHIPMENT_FLOW
@@ -42,6 +45,18 @@ from topproducts.shop.schema import Tables, allocate_ids
 from topproducts.shop.stock import lock_stock, replace_stock
 
 FLUSH_EVERY = 100  # orders: place_orders writes in chunks of this many
+
+
+class _OrderFields(TypedDict):
+    """The fields an order's three events (placed, confirmed, cancelled) share."""
+
+    order_id: int
+    customer_id: int
+    country: str
+    currency: str
+    fx_rate_usd: Decimal
+    total: Decimal
+    items: list[LineItem]
 
 
 def carrier_of(country: str, order_id: int) -> str:
@@ -130,10 +145,12 @@ def place_orders(
                 p.quantity, p.unit_price, p.subtotal, p.discount, p.tax, p.line_total,
                 p.revenue, p.revenue_usd))
         totals = pricing.order_totals(prices)
-        common = dict(order_id=order_id, customer_id=request.customer_id, country=country.code,
-                      currency=country.currency, fx_rate_usd=fx, total=totals.total,
-                      items=items)
+        common = _OrderFields(order_id=order_id, customer_id=request.customer_id,
+                              country=country.code, currency=country.currency, fx_rate_usd=fx,
+                              total=totals.total, items=items)
         prepaid = request.payment_mode == "prepaid"
+        payment_status: PaymentStatus
+        reason: str | None
         if request.payment_ok:
             status, payment_status, reason = CONFIRMED, "paid" if prepaid else "pending", None
         else:
@@ -168,6 +185,7 @@ def place_orders(
                                         carrier=carrier, status=SHIPMENT_FLOW[0]))
             events += 2
         else:
+            assert reason is not None  # set whenever the payment failed
             batch.event(OrderCancelled(**common, reason=reason, confirmed_at=None))
             events += 1
         result.placed.append(PlacedOrder(

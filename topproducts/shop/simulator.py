@@ -28,6 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from topproducts import db, kafka_io
 from topproducts.countries import country as lookup_country
@@ -428,7 +429,7 @@ def produce(
         while report.orders < orders:
             n = min(batch_size, orders - report.orders)
             result = retrying(
-                lambda n=n: _write_batch(writer, s, t, shoppers, shelf, n, timeline))
+                partial(_write_batch, writer, s, t, shoppers, shelf, n, timeline))
             report.count(result, n)
             if result.placed:
                 timeline.add(datetime.now(UTC), max(o.order_id for o in result.placed))

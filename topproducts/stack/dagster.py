@@ -72,7 +72,6 @@ def supervised(settings: Settings, workspace: Path = WORKSPACE, timeout: float =
     bin_dir = Path(sys.executable).parent
     home = settings.state_dir / "dagster"
     env = {**settings.to_env(), "DAGSTER_HOME": str(home)}
-    common = {"env": env, "cwd": REPO_ROOT, "start_timeout": timeout}
     return {
         WEBSERVER: Supervised(
             name=WEBSERVER, label="the Dagster webserver", pid_file=pid_file(settings, WEBSERVER),
@@ -81,11 +80,12 @@ def supervised(settings: Settings, workspace: Path = WORKSPACE, timeout: float =
                      "-h", settings.dagster_host, "-p", str(settings.dagster_port)],
             ports=[(settings.dagster_host, settings.dagster_port)],
             port_hint="set TOPPRODUCTS_DAGSTER_PORT", probe=lambda: version(settings),
-            **common),
+            env=env, cwd=REPO_ROOT, start_timeout=timeout),
         DAEMON: Supervised(
             name=DAEMON, label="the Dagster daemon", pid_file=pid_file(settings, DAEMON),
             log_file=log_file(settings, DAEMON), marker=DAEMON,
-            command=[str(bin_dir / DAEMON), "run", "-w", str(workspace)], grace=1.0, **common),
+            command=[str(bin_dir / DAEMON), "run", "-w", str(workspace)], grace=1.0,
+            env=env, cwd=REPO_ROOT, start_timeout=timeout),
     }
 
 

@@ -167,7 +167,7 @@ class Supervised:
         timeout = self.start_timeout if self.probe else self.grace
         deadline = time.monotonic() + timeout
         set_up = self.setup is None
-        error = "no answer"
+        error: str | None = "no answer"
         while True:
             if process.exited(pid):
                 self.pid_file.unlink(missing_ok=True)
@@ -179,6 +179,7 @@ class Supervised:
                 time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
                 continue
             if not set_up:
+                assert self.setup is not None  # set_up starts False only with a setup
                 set_up = _try(self.setup)
                 error = "setting up"
             if set_up:
