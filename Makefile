@@ -1,5 +1,5 @@
 # The README's commands. Each target is one line calling a script or the CLI.
-.PHONY: setup demo test test-unit test-cluster up down status lint bench ui api airflow
+.PHONY: setup demo test test-unit test-cluster up down status lint typecheck bench ui api airflow
 
 setup:      ## install Debian packages, the venv and the jars (idempotent)
 	bash infra/setup.sh
@@ -27,6 +27,9 @@ status:
 
 lint:
 	.venv/bin/ruff check .
+
+typecheck:  ## mypy over the four packages ([tool.mypy] in pyproject.toml); make test runs it too
+	.venv/bin/mypy
 
 bench: setup
 	bash bench/run.sh

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Start what the tests need and run them. Called by `make test` (and so by .ci/run).
+# Type-check, start what the tests need and run them. Called by `make test` (and so by .ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The type check first ([tool.mypy] in pyproject.toml; `make typecheck`): an error fails the run.
+.venv/bin/mypy
 .venv/bin/topproducts stack up
 set +e
 .venv/bin/python -m pytest "$@"
