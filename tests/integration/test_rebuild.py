@@ -40,7 +40,8 @@ def assert_exact(settings: Settings) -> None:
 
 def test_rebuild_equals_mysql_and_the_stream_goes_on_from_it(shop: Settings) -> None:
     seed.seed(shop, customers=150, products=30, seed=5)
-    first = simulator.produce(shop, 250, seed=1, batch_size=50)
+    # 2.5 s of orders: the simulator cancels orders at least a second old
+    first = simulator.produce(shop, 250, seed=1, batch_size=50, rate=100)
     assert first.confirmed > 0 and first.cancelled_later > 0  # retractions to recount
     process.start(shop)
     assert_exact(shop)

@@ -102,7 +102,9 @@ def test_every_order_in_mysql_has_exactly_its_events_in_kafka(shop: Settings) ->
     outbox.publish_pending(shop)
     t = Tables.of(shop)
     initial_stock = dict(query(shop, f"SELECT variant_id, stock FROM {t.variants}"))
-    no_restock = simulator.ShopperProfile(restock_below=0, cancel_share=0.1)
+    # cancels orders from 10 ms old (the default waits a second: this shop is younger)
+    no_restock = simulator.ShopperProfile(restock_below=0, cancel_share=0.1,
+                                          cancel_delay_min=0.01)
     first = simulator.produce(shop, 400, seed=1, batch_size=100, profile=no_restock)
     second = simulator.produce(shop, 300, seed=2, batch_size=100, profile=no_restock)
     assert first.orders == 400 and second.orders == 300
