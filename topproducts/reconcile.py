@@ -327,6 +327,7 @@ class Report:
     boards: int = 0  # published boards compared
     late_facts: int = 0  # facts the stream recorded as late, in the compared windows
     explained: int = 0  # window totals that differ from the rule because of them
+    first_late: tuple[str, ...] = ()  # the first of those facts, for a person to read
 
     @property
     def passed(self) -> bool:
@@ -403,7 +404,8 @@ def run(settings: Settings, kind: str = ALL_TIME, wait_seconds: float | None = N
                     mismatches: list[Mismatch | BoardMismatch] = [
                         *compare(expected, actual), *board_mismatches]
                     return Report(kind, True, len(set(expected) | set(actual)), mismatches,
-                                  0, 0, n_windows, len(boards), len(facts), explained)
+                                  0, 0, n_windows, len(boards), len(facts), explained,
+                                  tuple(str(f) for f in facts[:10]))
             if time.monotonic() >= deadline:
                 return Report(kind, False, 0, [], lag, unpublished)
             time.sleep(1.0)

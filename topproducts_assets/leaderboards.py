@@ -280,6 +280,8 @@ def check_reconciliation(settings: Settings, board: Board) -> dg.AssetCheckResul
             # were final: see late_facts) and the window totals they explain
             "late_facts": report.late_facts,
             "explained_by_late_facts": report.explained,
+            "first_late_facts": dg.MetadataValue.md(
+                "\n".join(f"- {f}" for f in report.first_late) or "none"),
         },
     )
 

@@ -12,9 +12,13 @@ hours; the same settings drive the stream, the simulator and the checks.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -154,6 +158,14 @@ def test_windows_equal_the_rule_with_late_cancellations_a_crash_and_a_held_relay
         assert fact.event_type == "order_cancelled" and fact.missed_from <= fact.missed_to
         assert to_micros(fact.watermark) >= to_micros(fact.missed_from)
         assert windows.late_facts >= 1 and windows.explained >= 1
+        assert any(f"order {held[0]} order_cancelled" in f for f in windows.first_late)
+        # a person reads them with the CLI
+        shown = subprocess.run(
+            [str(Path(sys.executable).parent / "topproducts"), "stream", "late"],
+            capture_output=True,
+            text=True, env={**os.environ,
+                            "TOPPRODUCTS_CASSANDRA_KEYSPACE": live.cassandra_keyspace})
+        assert shown.returncode == 0 and f"order {held[0]} order_cancelled" in shown.stdout
         # the asset checks run the same code and pass
         for board in BOARDS:
             if board.windowed:

@@ -1,9 +1,9 @@
-"""``topproducts stream start | stop | status | reset`` and ``topproducts leaderboard``."""
+"""``topproducts stream start | stop | status | late | reset`` and ``topproducts leaderboard``."""
 
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import click
 from rich.console import Console
@@ -110,6 +110,30 @@ def _print_progress(settings: Settings) -> None:
                 ("alive", f"{(now - p.updated_at).total_seconds():.0f}s ago")):
             table.add_row(field, value)
         console.print(table)
+
+
+@stream.command()
+@click.option("--day", "day_", default=None, metavar="YYYY-MM-DD",
+              help="UTC day of the orders' confirmation (default: today and yesterday).")
+def late(day_: str | None) -> None:
+    """Facts that reached the stream after windows they belong to were final (a stalled
+    relay, a lagging partition): each with the windows it missed. They count all-time and
+    in their open windows; reconcile and the checks explain differences by them."""
+    try:
+        days = [parse_day(day_)] if day_ else None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    today = datetime.now(UTC).date()
+    days = days or [today - timedelta(days=1), today]
+    settings = get_settings()
+    with open_store(settings) as store:
+        facts = sorted(store.late_facts(days), key=lambda f: (f.confirmed_at, f.order_id))
+    if not facts:
+        err.print(f"no late facts for {', '.join(map(str, days))}")
+        return
+    for fact in facts:
+        console.print(f"- {fact}")
+    err.print(f"{len(facts)} late facts ({', '.join(map(str, days))})")
 
 
 @stream.command()
