@@ -17,7 +17,7 @@ Method (open loop, so a slow pipeline cannot slow the load down and hide its own
    ``warmup_seconds`` runs at the target rate (the JIT settles: ``WARMUP_SECONDS``);
    its probes are placed but not counted.
 4. Ticks on a fixed schedule ``t_k = t0 + k * probe_every``. Each tick is ONE MySQL
-   transaction, the simulator's mix (cancel a few recent orders - never a probe -,
+   transaction, the simulator's mix (cancel a few orders, seconds to days old - never a probe -,
    move shipments, restock, place ``rate * probe_every`` shoppers' orders) plus ONE
    probe order (``PROBE_QUANTITY`` units of P, pay on delivery, accepted: confirmed at
    once). After the commit the outbox relay publishes on a worker thread (writing
@@ -86,11 +86,17 @@ from topproducts.shop.lifecycle import CUSTOMER_REQUEST
 from topproducts.shop.model import LineRequest, OrderRequest
 from topproducts.shop.outbox import Relay
 from topproducts.shop.placing import place_orders
-from topproducts.shop.reference import POD_METHODS, SHIPMENT_FLOW
+from topproducts.shop.reference import POD_METHODS
 from topproducts.shop.retry import retrying
 from topproducts.shop.schema import Tables
 from topproducts.shop.shipments import advance_shipments
-from topproducts.shop.simulator import Customer, ShopperProfile, Shoppers
+from topproducts.shop.simulator import (
+    Customer,
+    ShopperProfile,
+    Shoppers,
+    Timeline,
+    cancel_candidates,
+)
 from topproducts.shop.sql import naive_utc
 from topproducts.shop.stock import add_stock
 from topproducts.stack.process import read_pid
@@ -243,7 +249,7 @@ def _probe_request(customer_id: int, variant_id: int) -> OrderRequest:
 
 
 def _write_tick(conn, s: Settings, t: Tables, shoppers: Shoppers, shelf: _Shelf, n: int,
-                probe: OrderRequest | None, probe_orders: set[int]) -> Tick:
+                probe: OrderRequest | None, probe_orders: set[int], timeline: Timeline) -> Tick:
     """One transaction: the simulator's mix for ``n`` orders, then the probe; commit."""
     profile = shoppers.profile
     now = datetime.now(UTC)
@@ -260,10 +266,10 @@ def _write_tick(conn, s: Settings, t: Tables, shoppers: Shoppers, shelf: _Shelf,
     with conn.cursor() as raw:
         cur = sql.PipelinedCursor(raw)
         try:
-            cur.execute(f"SELECT order_id FROM {t.shipments} WHERE is_open = 1 AND status = %s "
-                        "ORDER BY shipment_id DESC LIMIT %s", (SHIPMENT_FLOW[0], 4 * n))
-            candidates = [r[0] for r in cur.fetchall() if r[0] not in probe_orders]
-            cancel_orders(cur, s, shoppers.cancellations(candidates, n), CUSTOMER_REQUEST, now)
+            delays = shoppers.cancel_delays(n, timeline.age(now))  # as the simulator does
+            candidates = [o for o in cancel_candidates(cur, t, timeline, now, delays)
+                          if o not in probe_orders]
+            cancel_orders(cur, s, candidates, CUSTOMER_REQUEST, now)
             lap("cancel")
             advance_shipments(cur, s, round(profile.shipment_steps_per_order * n), now)
             lap("ship")
@@ -276,6 +282,8 @@ def _write_tick(conn, s: Settings, t: Tables, shoppers: Shoppers, shelf: _Shelf,
             requests = [r for r in (shoppers.order(stock) for _ in range(n)) if r]
             lap("shop")
             result = place_orders(cur, s, requests, now, skip_rejected=True)
+            if result.placed:
+                timeline.add(now, max(o.order_id for o in result.placed))
             lap("place")
             probe_order = None
             if probe is not None:
@@ -419,8 +427,11 @@ def run_latency(settings: Settings, rate: float = 1000.0, seconds: float = 120.0
             variants = [row[0] for row in cur.fetchall()]
             probe_item = variants[0]  # the cheapest: the probe's money stays small
             add_stock(cur, t, {probe_item: PROBE_STOCK}, naive_utc(datetime.now(UTC)))
+            timeline = Timeline()
+            timeline.load(cur, t)
         shoppers = Shoppers(random.Random(1), shop_customers,
-                            [v for v in variants if v != probe_item], ShopperProfile())
+                            [v for v in variants if v != probe_item],
+                            ShopperProfile.configured(s))
         probe = _probe_request(shop_customers[0].customer_id, probe_item)
         figures["probe_variant"] = probe_item
 
@@ -430,7 +441,7 @@ def run_latency(settings: Settings, rate: float = 1000.0, seconds: float = 120.0
             probe_orders: set[int] = set()
             # Something in the orders topic before the stream starts: its first batches.
             retrying(lambda: _write_tick(writer, s, t, shoppers, shelf,
-                                         max(1, int(rate)), None, probe_orders))
+                                         max(1, int(rate)), None, probe_orders, timeline))
             relay.publish_pending()
             began = time.monotonic()
             process.start(s)
@@ -478,7 +489,7 @@ def run_latency(settings: Settings, rate: float = 1000.0, seconds: float = 120.0
                     timings.lags.append(lag)
                 n = int((k + 1) * per_tick) - int(k * per_tick)
                 tick = retrying(lambda n=n: _write_tick(writer, s, t, shoppers, shelf, n,
-                                                        probe, probe_orders))
+                                                        probe, probe_orders, timeline))
                 assert tick.probe_order is not None
                 probe_orders.add(tick.probe_order)
                 poller.add(Probe(len(poller.probes) + 1, due, tick.confirmed_at, counted,

@@ -273,7 +273,7 @@ def _restock(cur, t: Tables, stock: dict[int, int], profile: ShopperProfile,
     return len(low)
 
 
-class _Timeline:
+class Timeline:
     """Order ids by confirmation time, to find the order confirmed about a given while ago
     without an index on ``confirmed_at``: ids grow with time, so a few (time, id) anchors
     read once per run, plus each batch's, bracket any moment (then one primary-key range
@@ -316,7 +316,7 @@ class _Timeline:
         return id0 + int(share * (id1 - id0))
 
 
-def _cancel_candidates(cur, t: Tables, timeline: _Timeline, now: datetime,
+def cancel_candidates(cur, t: Tables, timeline: Timeline, now: datetime,
                        delays: Sequence[float]) -> list[int]:
     """For each delay, the first cancellable order (confirmed or delivered) placed at or
     after ``now - delay``."""
@@ -335,7 +335,7 @@ def _cancel_candidates(cur, t: Tables, timeline: _Timeline, now: datetime,
 
 def _write_batch(
     conn, s: Settings, t: Tables, shoppers: Shoppers, shelf: _Shelf, n: int,
-    timeline: _Timeline,
+    timeline: Timeline,
 ) -> WriteResult:
     """One transaction: cancel a few, move shipments, restock, place ``n`` orders."""
     profile = shoppers.profile
@@ -344,7 +344,7 @@ def _write_batch(
     try:
         with _transaction(conn) as cur:
             delays = shoppers.cancel_delays(n, timeline.age(now))
-            cancel = _cancel_candidates(cur, t, timeline, now, delays)
+            cancel = cancel_candidates(cur, t, timeline, now, delays)
             result.add(cancel_orders(cur, s, cancel, CUSTOMER_REQUEST, now))
             steps = round(profile.shipment_steps_per_order * n)
             result.add(advance_shipments(cur, s, steps, now))
@@ -410,7 +410,7 @@ def produce(
     started = time.perf_counter()
     kafka_io.ensure_topics(s)
     ensure_schema(s)  # cheap when current; an unseeded shop then says "seed first"
-    timeline = _Timeline()
+    timeline = Timeline()
     with db.transaction(s) as conn, conn.cursor() as cur:
         customers = _load_customers(cur, t, code)
         variant_ids = list(_stock(cur, t))
