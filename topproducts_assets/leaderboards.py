@@ -65,14 +65,18 @@ class Board:
     @property
     def spec(self) -> dg.AssetSpec:
         what = "units ordered" if self.metric is Metric.QUANTITY else "revenue in USD"
-        when = ("in sliding windows (the current one is observed)" if self.windowed
+        when = ("in sliding windows (the current one is observed): a window counts the "
+                "lines of orders confirmed in it and not cancelled before its end, and is "
+                "final at its end + the lateness" if self.windowed
                 else "since the beginning")
+        totals = ("pane_totals and pane_tail_totals, summed per window" if self.windowed
+                  else "item_totals")
         return dg.AssetSpec(
             self.key, deps=[LEADERBOARD_STREAM], group_name=GROUP, owners=OWNERS,
             kinds={"cassandra"},
             description=f"Top products by {what} {when}, globally and per country, "
                         "ranked by product x material (default), product and variant "
-                        "(Cassandra table leaderboard; exact variant totals in item_totals).",
+                        f"(Cassandra table leaderboard; exact variant totals in {totals}).",
             metadata={"metric": self.metric.value, "span": self.span,
                       "granularities": ", ".join(g.value for g in Granularity)},
         )
