@@ -44,6 +44,8 @@ ALL_PROCESSES = (DAG_PROCESSOR, SCHEDULER, API_SERVER, WEBSERVER)
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 START_TIMEOUT = 180.0
+# The scheduler's log server would listen on every interface (see `supervised`): not started.
+SKIP_SERVE_LOGS = "--skip-serve-logs"
 
 # The 2.x webserver binds to loopback only, so the local UI skips the login page.
 WEBSERVER_CONFIG = '''\
@@ -223,7 +225,10 @@ def supervised(settings: Settings, port: int = DEFAULT_PORT) -> dict[str, Superv
     """This version's processes in start order, pid files and logs as for every process of
     ours: 3.x the dag-processor, the scheduler and the api-server; 2.x the scheduler and the
     webserver. The scheduler and dag-processor are ready when alive, the UI's server when it
-    listens on ``127.0.0.1:port``."""
+    listens on ``127.0.0.1:port``. The scheduler runs without its log server
+    (``--skip-serve-logs``): Airflow binds that one to every interface (``[::]:8793``, a
+    host no setting changes, in 2.11 and 3.3), and it is not needed here, since the UI's
+    server reads the task logs from the shared home's ``logs`` folder."""
     env = airflow_process_env(settings, port=port)
     python = str(airflow_venv(settings) / "bin" / "python")
 
@@ -240,13 +245,13 @@ def supervised(settings: Settings, port: int = DEFAULT_PORT) -> dict[str, Superv
     if is_airflow_3(settings):
         return {
             DAG_PROCESSOR: one(DAG_PROCESSOR, "dag-processor", grace=3.0),
-            SCHEDULER: one(SCHEDULER, "scheduler", grace=3.0),
+            SCHEDULER: one(SCHEDULER, "scheduler", SKIP_SERVE_LOGS, grace=3.0),
             API_SERVER: one(API_SERVER, "api-server", "-H", HOST, "-p", str(port),
                             ports=[(HOST, port)], probe=listening,
                             start_timeout=START_TIMEOUT),
         }
     return {
-        SCHEDULER: one(SCHEDULER, "scheduler"),
+        SCHEDULER: one(SCHEDULER, "scheduler", SKIP_SERVE_LOGS),
         WEBSERVER: one(WEBSERVER, "webserver", "-H", HOST, "-p", str(port),
                        ports=[(HOST, port)], probe=listening, start_timeout=START_TIMEOUT),
     }
