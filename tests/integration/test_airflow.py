@@ -14,6 +14,7 @@ import subprocess
 import textwrap
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from datetime import time as dt_time
 from pathlib import Path
@@ -104,14 +105,13 @@ def airflow_python(settings: Settings, version: str) -> Path:
     return local_airflow.airflow_venv(versioned) / "bin" / "python"
 
 
-@pytest.fixture(scope="module")
-def shop(running_stack: Settings, tmp_path_factory: pytest.TempPathFactory
-         ) -> Iterator[Settings]:
+@contextmanager
+def dagster_shop(base: Settings, state_dir: Path, prefix: str) -> Iterator[Settings]:
     """A sandboxed shop (countries, FX rates, a small catalogue; no customers yet) whose
-    Dagster webserver + daemon run on a free port with their own DAGSTER_HOME."""
-    state_dir = tmp_path_factory.mktemp("airflow-state")
-    with sandbox(running_stack, new_name("taf"), state_dir=state_dir) as base:
-        settings = base.replace(dagster_port=free_port())
+    Dagster webserver + daemon run on a free port with their own DAGSTER_HOME in
+    ``state_dir``; stopped and dropped on exit."""
+    with sandbox(base, new_name(prefix), state_dir=state_dir) as isolated:
+        settings = isolated.replace(dagster_port=free_port())
         schema.ensure_schema(settings)
         seed.seed_fx_rates(settings)
         seed.seed_catalogue(settings, 30, seed=5)
@@ -120,6 +120,14 @@ def shop(running_stack: Settings, tmp_path_factory: pytest.TempPathFactory
             yield settings
         finally:
             dagster.stop(settings)
+
+
+@pytest.fixture(scope="module")
+def shop(running_stack: Settings, tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[Settings]:
+    """The shop every test of the module shares (see :func:`dagster_shop`)."""
+    with dagster_shop(running_stack, tmp_path_factory.mktemp("airflow-state"), "taf") as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
