@@ -13,8 +13,8 @@ test: setup ## set up from nothing, start the stack, run every test
 test-cluster: setup ## the 3-node cluster on 127.0.0.2-4 and its fault test, then stop it
 	bash infra/test-cluster.sh
 
-test-unit: setup ## only the pure unit tests (no services)
-	.venv/bin/python -m pytest -m "not integration"
+test-unit: setup ## only the pure unit tests (no services, no JVM)
+	.venv/bin/python -m pytest tests/unit -m "not integration"
 
 up: setup
 	.venv/bin/topproducts stack up

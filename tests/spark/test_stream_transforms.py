@@ -18,6 +18,8 @@ from tests.support.reference import InMemoryStore, expected_totals, synthetic_or
 from topproducts.events import InvalidEvent, OrderCancelled, decode, encode, make_event
 from topproducts.leaderboards.ranking import Geometry, Granularity, Metric, rank, roll_up, window_id
 
+pytestmark = pytest.mark.spark  # a local Spark session: a JVM and the Maven jars
+
 KAFKA = "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 

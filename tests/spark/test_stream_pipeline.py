@@ -28,6 +28,8 @@ from topproducts.leaderboards.ranking import (
 )
 from topproducts.settings import Settings
 
+pytestmark = pytest.mark.spark  # a local Spark session: a JVM and the Maven jars
+
 RAW = "key string, value string, topic string, partition int, offset long, timestamp string"
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 TOP_N = 3
