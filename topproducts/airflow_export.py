@@ -187,8 +187,7 @@ def _run_config(schedule: Any, job: Any) -> dict[str, Any]:
     Spelling the defaults out makes the DAG say what a run does (e.g. how many orders), and
     makes the drift test notice when a default changes in Dagster.
     """
-    from dagster import build_schedule_context
-    from dagster._core.system_config.objects import ResolvedRunConfig
+    from dagster import build_schedule_context, validate_run_config
 
     tick_time = dt.datetime(*START_DATE, tzinfo=dt.UTC)
     try:
@@ -198,9 +197,10 @@ def _run_config(schedule: Any, job: Any) -> dict[str, Any]:
         requests = []
     config = requests[0].run_config if len(requests) == 1 else None
     config = dict(config or job.run_config or {})
-    resolved = ResolvedRunConfig.build(job, config)  # raises if the config is invalid
-    defaults = {"ops": {name: {"config": op.config} for name, op in sorted(resolved.ops.items())
-                        if op.config not in (None, {})}}
+    resolved = validate_run_config(job, config)  # raises if the config is invalid
+    defaults = {"ops": {name: {"config": op["config"]}
+                        for name, op in sorted(resolved.get("ops", {}).items())
+                        if op.get("config") not in (None, {})}}
     merged = _merge(defaults, config) if defaults["ops"] else config
     # Airflow's side gets it as JSON: make sure it is plain data.
     return json.loads(json.dumps(merged, sort_keys=True))
