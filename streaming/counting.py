@@ -208,8 +208,7 @@ def batch_input(table: Any, watermark_us: int | None, geometry: Geometry) -> Bat
         return BatchInput([], 0, [], None, dead.to_pylist())
     g = geometry
     event_us = events["event_time_us"].to_numpy()
-    own_us = (pc.coalesce(events["own_time_us"], events["event_time_us"]).to_numpy()
-              if "own_time_us" in events.column_names else event_us)
+    own_us = events["own_time_us"].to_numpy()  # set for every counting event
     pane = g.pane_of(event_us)
     rule_from = np.maximum(windowing.first_end(g, own_us), pane + g.slide_us)
     open_end = windowing.open_from(g, watermark_us)
@@ -324,11 +323,6 @@ class Changes:
     windows: set[tuple[str, int]] = field(default_factory=set)
     panes: set[tuple[str, int]] = field(default_factory=set)
     events: int = 0
-    late_facts: list[LateFact] = field(default_factory=list)
-
-    @property
-    def late(self) -> int:
-        return len(self.late_facts)
 
 
 Board = tuple[Metric, Cell, int | None]  # (metric, cell, window start or None)
@@ -371,7 +365,7 @@ class Counter:
     def apply(self, batch: BatchInput, now_us: int) -> Changes:
         """Fold a batch in (computed with :attr:`watermark_us` before this call)."""
         g = self.geometry
-        changes = Changes(events=batch.events, late_facts=batch.late_facts)
+        changes = Changes(events=batch.events)
         deltas = batch.deltas
         # the windows this batch reaches, summed from their slices as they were before it
         for cell, period in {((d[0], d[1]), d[2]) for d in deltas if d[2] is not None}:

@@ -13,10 +13,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.support.ports import free_port
-from tests.support.sandbox import seeded_sandbox
+from tests.support.sandbox import streaming_sandbox
 from topproducts import daily
-from topproducts import stream_control as process
 from topproducts.leaderboards.store import open_store
 from topproducts.settings import Settings
 from topproducts.shop import simulator
@@ -27,11 +25,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def live(running_stack: Settings, tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[Settings]:
-    with seeded_sandbox(running_stack, customers=40, products=12,
-                        state_dir=tmp_path_factory.mktemp("daily-stream")) as s:  # stops it
-        s = s.replace(stream_trigger_seconds=1.0, spark_ui_port=free_port(),
-                      window_slide="10 seconds", window_duration="1 minute")
-        process.start(s)
+    with streaming_sandbox(running_stack, tmp_path_factory.mktemp("daily-stream"), 40, 12,
+                           window_slide="10 seconds", window_duration="1 minute") as s:
         yield s
 
 

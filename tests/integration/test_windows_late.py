@@ -25,8 +25,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.app import create_app
-from tests.support.ports import free_port
-from tests.support.sandbox import seeded_sandbox
+from tests.support.sandbox import streaming_sandbox
 from topproducts import daily, db, reconcile
 from topproducts import stream_control as process
 from topproducts.leaderboards.ranking import Geometry, Metric, to_micros
@@ -50,13 +49,11 @@ RUN = 3 * WINDOW + 40  # orders flow this long: cancellations up to three window
 @pytest.fixture(scope="module")
 def live(running_stack: Settings, tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[Settings]:
-    with seeded_sandbox(running_stack, customers=60, products=15,
-                        state_dir=tmp_path_factory.mktemp("windows-late")) as s:  # stops it
-        s = s.replace(stream_trigger_seconds=1.0, spark_ui_port=free_port(),
-                      window_duration=f"{WINDOW} seconds", window_slide=f"{SLIDE} seconds",
-                      watermark=f"{LATENESS} seconds", cancel_delay_min="1 second",
-                      cancel_delay_max=f"{3 * WINDOW} seconds", reconcile_wait_seconds=240.0)
-        process.start(s)
+    with streaming_sandbox(running_stack, tmp_path_factory.mktemp("windows-late"), 60, 15,
+                           window_duration=f"{WINDOW} seconds", window_slide=f"{SLIDE} seconds",
+                           watermark=f"{LATENESS} seconds", cancel_delay_min="1 second",
+                           cancel_delay_max=f"{3 * WINDOW} seconds",
+                           reconcile_wait_seconds=240.0) as s:
         yield s
 
 

@@ -32,6 +32,7 @@ from topproducts.leaderboards.ranking import (
     ItemTotal,
     Metric,
     parse_window_id,
+    rank,
     roll_up,
     to_micros,
     window_id,
@@ -226,3 +227,16 @@ class InMemoryStore:
         return roll_up((row.new for (s, period, from_end, _), row in self.rows.items()
                         if s == scope and period in panes
                         and (from_end is None or from_end <= end)), by)
+
+
+def assert_store_matches(store: InMemoryStore, expected: dict, top_n: int) -> None:
+    """Every granularity's totals and boards in the store equal the reference (call after
+    the sink's flush: boards of windows other than the hot ones may be deferred)."""
+    for (scope, wid), variants in expected.items():
+        for by in Granularity:
+            items = roll_up(variants.values(), by)
+            assert store.totals(scope, wid, by) == items, (by, scope, wid)
+            for metric in Metric:
+                assert store.boards[(metric, by, scope, wid)] == rank(items, metric, top_n), (
+                    metric, by, scope, wid)
+    assert {(scope, wid) for _, _, scope, wid in store.boards} == set(expected)

@@ -124,3 +124,18 @@ def seeded_sandbox(base: Settings, customers: int = 12, products: int = 8,
     with sandbox(base, name, state_dir) as s:
         prepare(s, customers, products)
         yield s
+
+
+@contextmanager
+def streaming_sandbox(base: Settings, state_dir: Path, customers: int, products: int,
+                      **settings: object) -> Iterator[Settings]:
+    """A seeded sandbox with ``settings`` applied (windows, lateness...) and its own stream
+    running, triggering every second on a free UI port; stopped and dropped on exit."""
+    from tests.support.ports import free_port
+    from topproducts import stream_control as process
+
+    with seeded_sandbox(base, customers=customers, products=products,
+                        state_dir=state_dir) as s:  # stops the stream
+        s = s.replace(stream_trigger_seconds=1.0, spark_ui_port=free_port(), **settings)
+        process.start(s)
+        yield s

@@ -21,8 +21,9 @@ from streaming.counting import Counter, batch_input
 from streaming.progress import progress_row
 from streaming.sink import BatchFacts, LeaderboardSink, restore_counter, restore_ledger
 from tests.support.keyed import Event, material_of, product_of, seller_of, table
-from tests.support.reference import InMemoryStore, windows_of
+from tests.support.reference import InMemoryStore, assert_store_matches, windows_of
 from topproducts.countries import GLOBAL_SCOPE
+from topproducts.leaderboards import windowing
 from topproducts.leaderboards.ranking import (
     Geometry,
     Granularity,
@@ -109,19 +110,6 @@ def reference(batches: list[list[Event]]) -> tuple[dict, int]:
             top = max(ev.own or ev.at for ev in batch)
             max_own = top if max_own is None else max(max_own, top)
     return dict(acc), late
-
-
-def assert_store_matches(store: InMemoryStore, expected: dict, top_n: int) -> None:
-    """Every granularity's totals and boards in the store equal the reference (call after
-    the sink's flush: boards of windows other than the hot ones may be deferred)."""
-    for (scope, wid), variants in expected.items():
-        for by in Granularity:
-            items = roll_up(variants.values(), by)
-            assert store.totals(scope, wid, by) == items, (by, scope, wid)
-            for metric in Metric:
-                assert store.boards[(metric, by, scope, wid)] == rank(items, metric, top_n), (
-                    metric, by, scope, wid)
-    assert {(scope, wid) for _, _, scope, wid in store.boards} == set(expected)
 
 
 def partition_items(counter: Counter, by: Granularity, scope: str, start: int | None
@@ -272,7 +260,8 @@ def test_only_the_hot_windows_are_ranked_every_batch() -> None:
 
     first = apply([Event(1, "US", at, ((1, 10, "1.00"), (2, 8, "2.00"),
                                        (3, 1, "50.00"), (4, 1, "40.00")))], now)
-    windows = GEOMETRY.windows_of_pane(GEOMETRY.pane_of(now))
+    pane = GEOMETRY.pane_of(now)
+    windows = windowing.window_starts(GEOMETRY, pane, pane + GEOMETRY.slide_us)
     assert len(windows) == 12
     boards = 2 * 3 * 2  # metrics x granularities x scopes
     # the first batch writes everything (nothing was written before it): all-time and the

@@ -192,10 +192,6 @@ class Geometry:
     def pane_of(self, event_us: N) -> N:
         return event_us - event_us % self.slide_us
 
-    def windows_of_pane(self, pane_us: int) -> range:
-        """Starts of the windows that contain a pane (Spark's epoch alignment)."""
-        return range(pane_us - self.duration_us + self.slide_us, pane_us + 1, self.slide_us)
-
     def panes_of_window(self, start_us: int) -> range:
         return range(start_us, start_us + self.duration_us, self.slide_us)
 

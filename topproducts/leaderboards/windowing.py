@@ -34,7 +34,6 @@ not cancelled before the day's end + 1 day (:mod:`topproducts.leaderboards.daily
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -149,7 +148,6 @@ class LateFact:
 # -- the rule over MySQL's lines, as the stream's ledger holds it ----------------------------
 
 SliceKey = tuple[str, int, int, int]  # (scope, variant_id, pane, from_end)
-Sums = tuple[int, int]  # (quantity, revenue in cents)
 
 
 def add(acc: dict[Any, list[int]], key: Any, quantity: int, cents: int) -> None:
@@ -165,11 +163,9 @@ def window_totals(g: Geometry, slices: Mapping[SliceKey, Iterable[int]], first_s
                   ) -> dict[tuple[str, int, int], tuple[int, int]]:
     """Sliding-window totals (scope, window start, variant) -> (quantity, cents) from slice
     totals, for every window starting at or after ``first_start_us``."""
-    out: dict[tuple[str, int, int], list[int]] = defaultdict(lambda: [0, 0])
+    out: dict[tuple[str, int, int], list[int]] = {}
     for (scope, variant, pane, from_end), (q, c) in slices.items():
         for start in window_starts(g, pane, from_end):
             if start >= first_start_us:
-                cell = out[(scope, start, variant)]
-                cell[0] += q
-                cell[1] += c
+                add(out, (scope, start, variant), q, c)
     return {k: (v[0], v[1]) for k, v in out.items()}
