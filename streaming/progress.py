@@ -64,7 +64,7 @@ def progress_row(p: dict[str, Any], late_total_before: int, now: datetime,
     """A :class:`Progress` from a ``StreamingQueryProgress`` as JSON (``progress.json``).
 
     ``facts`` (a :class:`streaming.sink.BatchFacts`) are what the driver's counting
-    knows and Spark does not: late events, the watermark, the driver's state rows.
+    knows and Spark does not: late facts, the watermark, the driver's state rows.
     """
     operators = p.get("stateOperators") or []
     late = sum(int(o.get("numRowsDroppedByWatermark") or 0) for o in operators)

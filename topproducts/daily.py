@@ -225,9 +225,9 @@ def check_against_stream(settings: Settings, store: LeaderboardStore, day: date,
     span, read when nothing is in flight (outbox empty, the stream at Kafka's end).
 
     Exact because the current day counts up to a pane boundary and the stream keeps exact
-    per-pane totals (cancellations land in the confirmation's pane). Other days: nothing to
-    compare (the stream drops late events from panes, and a closed day keeps cancellations
-    made after its cut-off, which the panes retract).
+    slices of each pane (cancellations land in the confirmation's pane); what the panes hold
+    beyond the day's rule is computed from MySQL (:func:`windows_shift`). Other days: nothing
+    to compare (a closed day keeps cancellations made after its cut-off).
     """
     now = now or datetime.now(UTC)
     if day != now.date():

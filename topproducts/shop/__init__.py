@@ -19,7 +19,7 @@ with their events in the outbox (the simulator and the API call the same ones):
 - :mod:`~topproducts.shop.catalogue`: variants, FX rates, customers' countries (reads).
 - :mod:`~topproducts.shop.batch`: a write's rows and events, flushed as multi-row INSERTs.
 - :mod:`~topproducts.shop.placing`: place orders (many, or one in its own transaction).
-- :mod:`~topproducts.shop.cancelling`: cancel confirmed orders that have not shipped.
+- :mod:`~topproducts.shop.cancelling`: cancel confirmed orders, or return delivered ones.
 - :mod:`~topproducts.shop.shipments`: move shipments along their flow.
 - :mod:`~topproducts.shop.payments`: pay-on-delivery payments becoming paid.
 - :mod:`~topproducts.shop.stock`: lock, take, restore, top up and set stock.

@@ -5,8 +5,8 @@ places a day's orders with the same shoppers (:class:`~topproducts.shop.simulato
 and the same domain writes (:func:`~topproducts.shop.placing.place_orders`,
 :func:`~topproducts.shop.cancelling.cancel_orders`), passing the moment they happen as
 ``now``: rows, ``confirmed_at`` and events carry that moment. The outbox is drained to
-Kafka afterwards, as the simulator does (for a running stream these events are late: they
-count all-time and in no window).
+Kafka afterwards, as the simulator does (for a running stream these events come after their
+windows are final: they count all-time, and are recorded as late facts).
 """
 
 from __future__ import annotations
