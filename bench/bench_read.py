@@ -31,10 +31,10 @@ from decimal import Decimal
 from typing import Any
 
 from bench.figures import add_merge_option, merge
+from streaming.store import BatchWrite, StreamState, StreamStore
 from topproducts.countries import GLOBAL_SCOPE, SCOPES
-from topproducts.leaderboards import ALL, Granularity, ItemTotal, Metric, open_store, rank
+from topproducts.leaderboards import ALL, Granularity, ItemTotal, Metric, rank
 from topproducts.leaderboards.schema import drop_leaderboards
-from topproducts.leaderboards.store import BatchWrite, StreamState
 from topproducts.settings import REPO_ROOT, Settings, get_settings
 
 
@@ -63,7 +63,7 @@ def write_boards(settings: Settings, top_n: int) -> None:
     """One batch with every (metric, granularity, scope) all-time board."""
     boards = [(m, by, scope, ALL, rank(items(by, scope), m, top_n))
               for m in Metric for by in Granularity for scope in SCOPES]
-    with open_store(settings) as store:
+    with StreamStore.opened(settings) as store:
         store.write_batch(BatchWrite(
             query="bench", batch_id=0, totals=[], boards=boards, panes=[], windows=[],
             state=StreamState("bench", 0, None, 0, None, 0), dead_letters=[],

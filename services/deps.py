@@ -18,9 +18,8 @@ from fastapi.security import APIKeyHeader
 from pymysql.connections import Connection
 
 from services.errors import ApiError
-from topproducts import cassandra_io, db
-from topproducts.leaderboards import LeaderboardStore, ensure_schema
-from topproducts.leaderboards.ranking import Geometry
+from topproducts import db
+from topproducts.leaderboards import LeaderboardStore
 from topproducts.settings import Settings
 
 API_KEY_HEADER = "X-API-Key"
@@ -54,22 +53,13 @@ class CassandraHolder:
     def store(self) -> LeaderboardStore:
         with self._lock:
             if self._store is None:
-                session = cassandra_io.connect(self.settings)
-                try:
-                    ensure_schema(session, self.settings)
-                except Exception:
-                    session.cluster.shutdown()
-                    raise
-                # the geometry: a sliding window's totals are the sum of its panes
-                self._store = LeaderboardStore(
-                    session, self.settings.cassandra_keyspace,
-                    Geometry.configured(self.settings))
+                self._store = LeaderboardStore.connect(self.settings)
             return self._store
 
     def close(self) -> None:
         with self._lock:
             if self._store is not None:
-                self._store.session.cluster.shutdown()
+                self._store.close()
                 self._store = None
 
 

@@ -53,6 +53,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from streaming.store import StoredTotal, TotalChange
 from topproducts.countries import GLOBAL_SCOPE
 from topproducts.leaderboards import windowing
 from topproducts.leaderboards.ranking import (
@@ -64,7 +65,7 @@ from topproducts.leaderboards.ranking import (
     Ranked,
     from_micros,
 )
-from topproducts.leaderboards.store import DeadLetter, StoredTotal, TotalChange, Window
+from topproducts.leaderboards.store import DeadLetter, Window
 from topproducts.leaderboards.windowing import LateFact, Slice
 from topproducts.money import cents, from_cents
 

@@ -35,12 +35,13 @@ from streaming import transforms as t
 from streaming.progress import ProgressListener, committed, sync_committed
 from streaming.session import stream_session
 from streaming.sink import LeaderboardSink, restore_counter, restore_ledger
+from streaming.store import StreamStore
 from topproducts import kafka_io
 from topproducts.errors import TopProductsError
 from topproducts.events import Topic
 from topproducts.leaderboards.ranking import Geometry
 from topproducts.leaderboards.schema import ensure_schema, outdated, windows_before_the_rule
-from topproducts.leaderboards.store import STREAM_QUERY, open_store
+from topproducts.leaderboards.store import STREAM_QUERY
 from topproducts.settings import Settings, get_settings
 
 log = logging.getLogger("streaming.job")
@@ -131,7 +132,7 @@ def run(settings: Settings, stop: threading.Event, rebuild: bool = False) -> int
     Kafka held at the start is counted and every board written (0)."""
     kafka_io.ensure_topics(settings, [settings.topic(Topic.ORDERS.value)])
     settings.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    with open_store(settings, create=False) as store:
+    with StreamStore.opened(settings, create=False) as store:
         before_the_rule = windows_before_the_rule(store.session, settings)
         ensure_schema(store.session, settings)
         if before_the_rule:

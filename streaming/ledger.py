@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from streaming.counting import uncommitted
-from topproducts.leaderboards.store import ChunkWrite, StoredChunk
+from streaming.store import ChunkWrite, StoredChunk
 
 CHUNK_BITS = 16
 CHUNK = 1 << CHUNK_BITS  # order ids per chunk

@@ -37,17 +37,11 @@ from streaming.counting import (
 )
 from streaming.ledger import Ledger
 from streaming.session import CODEGEN_FROM_ROWS, use_codegen
+from streaming.store import BatchWrite, BoardWrite, StoredChunk, StoredTotal, StreamState
 from topproducts.countries import SCOPES
 from topproducts.errors import TopProductsError
 from topproducts.events import EventType
 from topproducts.leaderboards.ranking import Geometry, to_micros
-from topproducts.leaderboards.store import (
-    BatchWrite,
-    BoardWrite,
-    StoredChunk,
-    StoredTotal,
-    StreamState,
-)
 
 log = logging.getLogger(__name__)
 

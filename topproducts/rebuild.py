@@ -27,8 +27,8 @@ from topproducts import kafka_io, monitor
 from topproducts import stream_control as process
 from topproducts.errors import TopProductsError
 from topproducts.events import Topic
-from topproducts.leaderboards.schema import drop_leaderboards
-from topproducts.leaderboards.store import STREAM_QUERY, open_store
+from topproducts.leaderboards.schema import drop_keyspace
+from topproducts.leaderboards.store import STREAM_QUERY, LeaderboardStore, open_store
 from topproducts.settings import Settings
 from topproducts.stack import process as processes
 
@@ -52,31 +52,33 @@ def has_state(settings: Settings) -> bool:
 
 
 def rebuild(settings: Settings, on_progress: Callable[[int, int], None] | None = None,
-            poll_seconds: float = 1.0, timeout: float = 3600.0) -> Rebuilt:
-    """Drop the leaderboards and count every event again; ``on_progress(done, total)``."""
+            poll_seconds: float = 1.0, timeout: float = 3600.0,
+            store: LeaderboardStore | None = None) -> Rebuilt:
+    """Drop the leaderboards and count every event again; ``on_progress(done, total)``.
+    Drops and watches through ``store``'s session (a Dagster run's), else its own."""
+    if store is None:
+        with open_store(settings, create=False) as own:
+            return rebuild(settings, on_progress, poll_seconds, timeout, own)
     if process.running_pid(settings) is not None:
         raise TopProductsError("stop the stream first: topproducts stream stop")
     topic = settings.topic(Topic.ORDERS.value)
     kafka_io.ensure_topics(settings, [topic])
     target = monitor.end_offsets(settings, [topic])
     total = sum(target.get(topic, {}).values())
-    drop_leaderboards(settings)
+    drop_keyspace(store.session, settings)
     shutil.rmtree(settings.checkpoint_dir, ignore_errors=True)
     started = time.monotonic()
-    pid = process.start(settings, rebuild=True)
-    done = 0
-    with open_store(settings) as store:
-        while process.running_pid(settings) == pid:
-            done = _consumed(store, topic)
-            if on_progress:
-                on_progress(done, total)
-            if time.monotonic() - started > timeout:
-                process.stop(settings)
-                raise TopProductsError(f"the rebuild took more than {timeout:.0f}s; stopped")
-            time.sleep(poll_seconds)
-        seconds = time.monotonic() - started
-        row = next((p for p in store.progress() if p.query == STREAM_QUERY), None)
-        consumed = row.offsets().get(topic, {}) if row else {}
+    pid = process.start(settings, rebuild=True)  # the job creates the tables again
+    while process.running_pid(settings) == pid:
+        if on_progress:
+            on_progress(_consumed(store, topic), total)
+        if time.monotonic() - started > timeout:
+            process.stop(settings)
+            raise TopProductsError(f"the rebuild took more than {timeout:.0f}s; stopped")
+        time.sleep(poll_seconds)
+    seconds = time.monotonic() - started
+    row = next((p for p in store.progress() if p.query == STREAM_QUERY), None)
+    consumed = row.offsets().get(topic, {}) if row else {}
     ended = {p: consumed.get(p, 0) for p in target.get(topic, {})}
     if ended != target.get(topic, {}) or (row is not None and row.pending_boards):
         raise TopProductsError(
@@ -87,7 +89,7 @@ def rebuild(settings: Settings, on_progress: Callable[[int, int], None] | None =
     return Rebuilt(total, seconds)
 
 
-def _consumed(store, topic: str) -> int:
+def _consumed(store: LeaderboardStore, topic: str) -> int:
     try:
         row = next((p for p in store.progress() if p.query == STREAM_QUERY), None)
     except Exception:  # the job is (re)creating the tables

@@ -41,7 +41,7 @@ from topproducts.leaderboards.ranking import (
     to_micros,
     window_id,
 )
-from topproducts.leaderboards.store import STREAM_QUERY, open_store
+from topproducts.leaderboards.store import STREAM_QUERY, LeaderboardStore, open_store
 from topproducts.leaderboards.windowing import LateFact
 from topproducts.money import cents, from_cents
 from topproducts.settings import Settings
@@ -355,13 +355,18 @@ def cassandra_totals(store, keys: list[tuple[str, str]]) -> dict[Key, Totals]:
 
 
 def run(settings: Settings, kind: str = ALL_TIME, wait_seconds: float | None = None,
-        lookback: timedelta = timedelta(hours=3)) -> Report:
+        lookback: timedelta = timedelta(hours=3), store: LeaderboardStore | None = None
+        ) -> Report:
     """Compare Cassandra with MySQL at a moment when nothing is in flight.
 
     Nothing is in flight when the outbox is empty and the stream's query has
     consumed up to Kafka's end offsets, both before and after the two reads (the
-    end offsets unchanged). Waits up to ``wait_seconds`` for such a moment.
+    end offsets unchanged). Waits up to ``wait_seconds`` for such a moment. Reads
+    Cassandra through ``store`` (a Dagster run's session), else through its own.
     """
+    if store is None:
+        with open_store(settings) as own:
+            return run(settings, kind, wait_seconds, lookback, own)
     query = STREAM_QUERY
     topics = [settings.topic(Topic.ORDERS)]
     scopes = list(SCOPES)
@@ -370,42 +375,41 @@ def run(settings: Settings, kind: str = ALL_TIME, wait_seconds: float | None = N
     wait = settings.reconcile_wait_seconds if wait_seconds is None else wait_seconds
     deadline = time.monotonic() + wait
     lag = unpublished = 0
-    with open_store(settings) as store:
-        while True:
-            before = monitor.end_offsets(settings, topics)
-            unpublished = unpublished_events(settings)
-            progress = {p.query: p for p in store.progress()}.get(query)
-            consumed = progress.offsets() if progress else {}
-            lag = monitor.lag(before, consumed)
-            deferred = progress.pending_boards if progress else 0
-            if lag == 0 and unpublished == 0 and deferred == 0:
-                facts: list[LateFact] = []
-                explained = 0
-                if kind == ALL_TIME:
-                    expected = ground_truth(settings)
-                    keys = [(scope, ALL_TIME) for scope in scopes]
-                    n_windows = 1
-                else:
-                    now = datetime.now(UTC)
-                    first = EPOCH + ((now - lookback - EPOCH) // slide) * slide
-                    facts = late_facts_since(store, first, g)
-                    expected, explained = ground_truth_windows(settings, first, g, facts)
-                    wids = {k.window_id for k in expected} | {
-                        w.id for w in store.windows(GLOBAL_SCOPE, limit=500)
-                        if w.start is not None and w.start >= first}
-                    keys = [(scope, wid) for wid in sorted(wids) for scope in scopes]
-                    n_windows = len(wids)
-                actual = cassandra_totals(store, keys)
-                boards = expected_boards(expected, variant_info(settings), keys,
-                                         settings.top_n)
-                board_mismatches = compare_boards(store, boards, settings.top_n)
-                after = monitor.end_offsets(settings, topics)
-                if after == before and unpublished_events(settings) == 0:
-                    mismatches: list[Mismatch | BoardMismatch] = [
-                        *compare(expected, actual), *board_mismatches]
-                    return Report(kind, True, len(set(expected) | set(actual)), mismatches,
-                                  0, 0, n_windows, len(boards), len(facts), explained,
-                                  tuple(str(f) for f in facts[:10]))
-            if time.monotonic() >= deadline:
-                return Report(kind, False, 0, [], lag, unpublished)
-            time.sleep(1.0)
+    while True:
+        before = monitor.end_offsets(settings, topics)
+        unpublished = unpublished_events(settings)
+        progress = {p.query: p for p in store.progress()}.get(query)
+        consumed = progress.offsets() if progress else {}
+        lag = monitor.lag(before, consumed)
+        deferred = progress.pending_boards if progress else 0
+        if lag == 0 and unpublished == 0 and deferred == 0:
+            facts: list[LateFact] = []
+            explained = 0
+            if kind == ALL_TIME:
+                expected = ground_truth(settings)
+                keys = [(scope, ALL_TIME) for scope in scopes]
+                n_windows = 1
+            else:
+                now = datetime.now(UTC)
+                first = EPOCH + ((now - lookback - EPOCH) // slide) * slide
+                facts = late_facts_since(store, first, g)
+                expected, explained = ground_truth_windows(settings, first, g, facts)
+                wids = {k.window_id for k in expected} | {
+                    w.id for w in store.windows(GLOBAL_SCOPE, limit=500)
+                    if w.start is not None and w.start >= first}
+                keys = [(scope, wid) for wid in sorted(wids) for scope in scopes]
+                n_windows = len(wids)
+            actual = cassandra_totals(store, keys)
+            boards = expected_boards(expected, variant_info(settings), keys,
+                                     settings.top_n)
+            board_mismatches = compare_boards(store, boards, settings.top_n)
+            after = monitor.end_offsets(settings, topics)
+            if after == before and unpublished_events(settings) == 0:
+                mismatches: list[Mismatch | BoardMismatch] = [
+                    *compare(expected, actual), *board_mismatches]
+                return Report(kind, True, len(set(expected) | set(actual)), mismatches,
+                              0, 0, n_windows, len(boards), len(facts), explained,
+                              tuple(str(f) for f in facts[:10]))
+        if time.monotonic() >= deadline:
+            return Report(kind, False, 0, [], lag, unpublished)
+        time.sleep(1.0)

@@ -23,7 +23,12 @@ import dagster as dg
 from topproducts import daily
 from topproducts.leaderboards import daily as rule
 from topproducts_assets import resources
-from topproducts_assets.resources import StreamResource
+from topproducts_assets.resources import (
+    CassandraResource,
+    KafkaResource,
+    MySQLResource,
+    settings_of,
+)
 from topproducts_assets.shop import ORDER_EVENTS, OWNERS
 
 GROUP = "leaderboards"
@@ -65,10 +70,10 @@ def boards_version(boards: list[rule.DayBoard]) -> str:
                 "daily_totals. Re-running a day writes the same rows.",
     metadata={"cancellation_window": str(rule.CANCELLATION_WINDOW), "first_day": FIRST_DAY},
 )
-def daily_leaderboards(context: dg.AssetExecutionContext,
-                       stream: StreamResource) -> dg.MaterializeResult:
+def daily_leaderboards(context: dg.AssetExecutionContext, mysql: MySQLResource,
+                       cassandra: CassandraResource) -> dg.MaterializeResult:
     day = date.fromisoformat(context.partition_key)
-    report = daily.build_day(stream.settings(), stream.cassandra.store(), day)
+    report = daily.build_day(settings_of(mysql, cassandra), cassandra.store(), day)
     span = report.span
     context.log.info(f"{day}: {report.units} units, {report.revenue_usd} USD, counted until "
                      f"{span.until:%Y-%m-%d %H:%M} UTC, {'final' if span.final else 'provisional'}")
@@ -100,10 +105,10 @@ def _result(outcome: daily.CheckOutcome) -> dg.AssetCheckResult:
                 description="Every board of the day equals MySQL's own ranking of the day "
                             "(roll-up and ROW_NUMBER() in SQL, same tie rule), for what the day "
                             "counted.")
-def equals_mysql(context: dg.AssetCheckExecutionContext,
-                 stream: StreamResource) -> dg.AssetCheckResult:
-    store = stream.cassandra.store(create=False)  # the asset created the tables
-    return _result(daily.check_against_sql(stream.settings(), store,
+def equals_mysql(context: dg.AssetCheckExecutionContext, mysql: MySQLResource,
+                 cassandra: CassandraResource) -> dg.AssetCheckResult:
+    store = cassandra.store(create=False)  # the asset created the tables
+    return _result(daily.check_against_sql(settings_of(mysql, cassandra), store,
                                            date.fromisoformat(context.partition_key)))
 
 
@@ -112,10 +117,11 @@ def equals_mysql(context: dg.AssetCheckExecutionContext,
                 description="The current day: its exact totals equal the stream's 5-minute "
                             "panes summed over the same span (batch path == streaming path). "
                             "Other days pass with 'compared: false'.")
-def agrees_with_stream(context: dg.AssetCheckExecutionContext,
-                       stream: StreamResource) -> dg.AssetCheckResult:
-    store = stream.cassandra.store(create=False)
-    return _result(daily.check_against_stream(stream.settings(), store,
+def agrees_with_stream(context: dg.AssetCheckExecutionContext, mysql: MySQLResource,
+                       kafka: KafkaResource, cassandra: CassandraResource
+                       ) -> dg.AssetCheckResult:
+    store = cassandra.store(create=False)
+    return _result(daily.check_against_stream(settings_of(mysql, kafka, cassandra), store,
                                               date.fromisoformat(context.partition_key)))
 
 

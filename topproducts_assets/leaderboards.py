@@ -264,8 +264,9 @@ def check_freshness(stream: StreamResource, board: Board) -> dg.AssetCheckResult
     )
 
 
-def check_reconciliation(settings: Settings, board: Board) -> dg.AssetCheckResult:
-    report = reconcile.run(settings, "windows" if board.windowed else ALL_TIME)
+def check_reconciliation(settings: Settings, store: LeaderboardStore, board: Board
+                         ) -> dg.AssetCheckResult:
+    report = reconcile.run(settings, "windows" if board.windowed else ALL_TIME, store=store)
     return dg.AssetCheckResult(
         passed=report.passed,
         # No quiet moment is not a wrong number: warn. A difference is an error.
@@ -294,8 +295,8 @@ def _checks_for(board: Board) -> list[dg.AssetChecksDefinition]:
     @dg.asset_check(asset=board.key, name="rank_sanity",
                     description="Ranks 1..N, values non-increasing, no item twice, and equal "
                                 "to the top N of the exact totals.")
-    def rank_sanity(stream: StreamResource) -> dg.AssetCheckResult:
-        return check_ranks(stream.cassandra.store(), stream.settings(), board)
+    def rank_sanity(cassandra: resources.CassandraResource) -> dg.AssetCheckResult:
+        return check_ranks(cassandra.store(), cassandra.settings(), board)
 
     @dg.asset_check(asset=board.key, name="freshness",
                     description="Every order confirmed (or cancelled) more than "
@@ -307,7 +308,7 @@ def _checks_for(board: Board) -> list[dg.AssetChecksDefinition]:
                     description="Cassandra's exact totals equal a SQL query over MySQL, "
                                 "for every scope (and every recent window).")
     def reconciliation(stream: StreamResource) -> dg.AssetCheckResult:
-        return check_reconciliation(stream.settings(), board)
+        return check_reconciliation(stream.settings(), stream.cassandra.store(), board)
 
     return [rank_sanity, freshness, reconciliation]
 
@@ -315,8 +316,9 @@ def _checks_for(board: Board) -> list[dg.AssetChecksDefinition]:
 @dg.asset_check(asset=DEAD_LETTERS.key, name="no_rejected_events_today",
                 description="Warns when the stream rejected messages today (UTC); they are "
                             "kept with their reason, so this is a warning, not an error.")
-def no_rejected_events_today(stream: StreamResource) -> dg.AssetCheckResult:
-    seen = observe_dead_letters(stream.cassandra.store(), stream.settings())
+def no_rejected_events_today(kafka: resources.KafkaResource,
+                             cassandra: resources.CassandraResource) -> dg.AssetCheckResult:
+    seen = observe_dead_letters(cassandra.store(), resources.settings_of(kafka, cassandra))
     count = seen.metadata["rejected_today"]
     return dg.AssetCheckResult(
         passed=count == 0, severity=dg.AssetCheckSeverity.WARN,

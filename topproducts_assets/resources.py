@@ -1,10 +1,10 @@
 """The Dagster resources: MySQL, Kafka, Cassandra (the leaderboard store) and the stream.
 
-Each resource is a ``ConfigurableResource`` whose fields are *derived* from
-:class:`topproducts.settings.Settings` (same types; one optional field per setting it
-exposes). A field left unset (None) takes the setting (``TOPPRODUCTS_*``, else the local
-default); set it in code, in run config or in the launchpad to override it. Password
-fields take an ``EnvVar`` as Dagster users expect::
+Each resource is a ``ConfigurableResource`` with declared fields, one per setting it
+exposes (``host: str | None = setting("mysql_host")``: the setting's type, optional). A
+field left unset (None) takes the setting (``TOPPRODUCTS_*``, else the local default); set
+it in code, in run config or in the launchpad to override it. Password fields take an
+``EnvVar`` as Dagster users expect::
 
     MySQLResource(password=EnvVar("SHOP_DB_PASSWORD"), database_prefix="t_")
 
@@ -15,9 +15,11 @@ fields take an ``EnvVar`` as Dagster users expect::
           password: {env: SHOP_DB_PASSWORD}
 
 Resources own their clients: ``cassandra.store()`` is one Cassandra session for the
-whole execution (a step, a sensor tick), closed when it ends; ``mysql.connection()``
-and ``kafka.end_offsets()`` open and close theirs. Assets, checks and sensors ask the
-resource; they never open a client themselves.
+whole execution (a step, a sensor tick), closed when it ends, and reconciliation and
+rebuild run on it; ``mysql.connection()`` and ``kafka.end_offsets()`` open and close
+theirs per use. Assets, checks and sensors ask for the resources they use (``mysql``,
+``kafka``, ``cassandra``, or ``stream`` when they judge the streaming job itself) and never
+open a Cassandra session themselves.
 
 The ``stream`` resource is composed of the other three: :data:`RESOURCES` gives it the
 very objects bound to the keys ``mysql``, ``kafka`` and ``cassandra`` (configured at
@@ -29,33 +31,49 @@ to see which fields are resources.)
 """
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any
 
 import dagster as dg
-from pydantic import Field, PrivateAttr, create_model
+from pydantic import Field, PrivateAttr
 from pymysql.connections import Connection
 
-from topproducts import cassandra_io, db, monitor
+from topproducts import db, monitor
 from topproducts import stream_control as stream_process
 from topproducts.events import Topic
-from topproducts.leaderboards.ranking import Geometry
 from topproducts.leaderboards.schema import ensure_schema
 from topproducts.leaderboards.store import LeaderboardStore, Progress
 from topproducts.settings import Settings, get_settings, variable
 
 
-class SettingsResource(dg.ConfigurableResource):
-    """A resource whose fields override settings: ``SETTINGS`` maps field -> setting."""
+def setting(name: str) -> Any:
+    """A resource field that overrides the setting ``name`` when set (None: keep the
+    setting, from ``TOPPRODUCTS_*`` or its local default). Declare it with the setting's
+    type (a ``Path`` setting is a ``str`` field), ``| None``; a unit test holds the two
+    equal."""
+    info = Settings.model_fields[name]
+    secret = name.endswith("_password")
+    shown = str(info.default) if isinstance(info.default, Path) else repr(info.default)
+    default = "" if secret else f", else {shown}"
+    hint = " (use an EnvVar)" if secret else ""
+    return Field(default=None, description=f"unset: {variable(name)}{default}{hint}",
+                 json_schema_extra={"setting": name})
 
-    SETTINGS: ClassVar[Mapping[str, str]] = MappingProxyType({})
+
+class SettingsResource(dg.ConfigurableResource):
+    """A resource whose fields (declared with :func:`setting`) override settings."""
+
+    @classmethod
+    def overrides(cls) -> dict[str, str]:
+        """Field name -> the setting it overrides."""
+        return {name: str(extra["setting"]) for name, info in cls.model_fields.items()
+                if isinstance(extra := info.json_schema_extra, dict) and "setting" in extra}
 
     def apply(self, settings: Settings) -> Settings:
         """``settings`` with this resource's fields that are set."""
-        changes = {setting: getattr(self, name) for name, setting in self.SETTINGS.items()
+        changes = {setting: getattr(self, name) for name, setting in self.overrides().items()
                    if getattr(self, name) is not None}
         return settings.replace(**changes) if changes else settings
 
@@ -63,31 +81,22 @@ class SettingsResource(dg.ConfigurableResource):
         return self.apply(get_settings())
 
 
-def settings_fields(name: str, **fields: str) -> type[SettingsResource]:
-    """A resource base class with one optional field per setting (field name=setting name),
-    typed and described from :class:`Settings` (a ``Path`` setting is a ``str`` field)."""
-    definitions: dict[str, Any] = {}
-    for field, setting in fields.items():
-        info = Settings.model_fields[setting]
-        kind = str if info.annotation is Path else info.annotation
-        assert kind is not None  # every setting is annotated
-        secret = setting.endswith("_password")
-        shown = str(info.default) if isinstance(info.default, Path) else repr(info.default)
-        default = "" if secret else f", else {shown}"
-        hint = " (use an EnvVar)" if secret else ""
-        definitions[field] = (kind | None, Field(
-            default=None, description=f"unset: {variable(setting)}{default}{hint}"))
-    base = create_model(name, __base__=SettingsResource, **definitions)
-    base.SETTINGS = MappingProxyType(fields)
-    return base
+def settings_of(*parts: SettingsResource) -> Settings:
+    """The settings with the fields of every resource in ``parts`` applied, in order."""
+    out = get_settings()
+    for part in parts:
+        out = part.apply(out)
+    return out
 
 
-# A type checker cannot see a base class made at runtime (mypy: "Unsupported dynamic base
-# class"): each resource below ignores that error, and its generated fields are unchecked.
-class MySQLResource(settings_fields(  # type: ignore[misc]  # a generated base
-        "MySQLFields", host="mysql_host", port="mysql_port", user="mysql_user",
-        password="mysql_password", database_prefix="mysql_database_prefix")):
+class MySQLResource(SettingsResource):
     """The shop's MySQL / MariaDB server (the five bounded-context databases)."""
+
+    host: str | None = setting("mysql_host")
+    port: int | None = setting("mysql_port")
+    user: str | None = setting("mysql_user")
+    password: str | None = setting("mysql_password")
+    database_prefix: str | None = setting("mysql_database_prefix")
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[Connection]:
@@ -100,24 +109,32 @@ class MySQLResource(settings_fields(  # type: ignore[misc]  # a generated base
             conn.close()
 
 
-class KafkaResource(settings_fields(  # type: ignore[misc]  # a generated base
-        "KafkaFields", bootstrap="kafka_bootstrap", topic_prefix="kafka_topic_prefix",
-        partitions="kafka_partitions", sasl_username="kafka_sasl_username",
-        sasl_password="kafka_sasl_password")):
+class KafkaResource(SettingsResource):
     """The Kafka cluster the shop publishes its events to."""
+
+    bootstrap: str | None = setting("kafka_bootstrap")
+    topic_prefix: str | None = setting("kafka_topic_prefix")
+    partitions: int | None = setting("kafka_partitions")
+    sasl_username: str | None = setting("kafka_sasl_username")
+    sasl_password: str | None = setting("kafka_sasl_password")
 
     def end_offsets(self, topics: list[str]) -> monitor.Offsets:
         """The next offset of every partition of ``topics``."""
         return monitor.end_offsets(self.settings(), topics)
 
 
-class CassandraResource(settings_fields(  # type: ignore[misc]  # a generated base
-        "CassandraFields", host="cassandra_host", port="cassandra_port",
-        keyspace="cassandra_keyspace", contact_points="cassandra_contact_points",
-        local_dc="cassandra_local_dc", consistency="cassandra_consistency",
-        username="cassandra_username", password="cassandra_password")):
+class CassandraResource(SettingsResource):
     """The leaderboards' Cassandra keyspace. Owns one session per execution (opened on
     first use, closed when the step or sensor tick ends)."""
+
+    host: str | None = setting("cassandra_host")
+    port: int | None = setting("cassandra_port")
+    keyspace: str | None = setting("cassandra_keyspace")
+    contact_points: str | None = setting("cassandra_contact_points")
+    local_dc: str | None = setting("cassandra_local_dc")
+    consistency: str | None = setting("cassandra_consistency")
+    username: str | None = setting("cassandra_username")
+    password: str | None = setting("cassandra_password")
 
     _store: LeaderboardStore | None = PrivateAttr(default=None)
     _schema_ready: bool = PrivateAttr(default=False)
@@ -126,20 +143,17 @@ class CassandraResource(settings_fields(  # type: ignore[misc]  # a generated ba
         """The leaderboard store on this resource's session (one for the execution, its
         statements prepared once); ``create`` first makes sure the keyspace and tables
         exist (once per execution)."""
-        settings = self.settings()
         if self._store is None:
-            self._store = LeaderboardStore(
-                cassandra_io.connect(settings), settings.cassandra_keyspace,
-                Geometry.configured(settings))
+            self._store = LeaderboardStore.connect(self.settings(), create=False)
         if create and not self._schema_ready:
-            ensure_schema(self._store.session, settings)
+            ensure_schema(self._store.session, self.settings())
             self._schema_ready = True
         return self._store
 
     def close(self) -> None:
         """Shut the session's cluster down (Dagster calls this when the execution ends)."""
         if self._store is not None:
-            self._store.session.cluster.shutdown()
+            self._store.close()
             self._store = None
             self._schema_ready = False
 
@@ -147,12 +161,7 @@ class CassandraResource(settings_fields(  # type: ignore[misc]  # a generated ba
         self.close()
 
 
-class StreamResource(settings_fields(  # type: ignore[misc]  # a generated base
-        "StreamFields", state_dir="state_dir", trigger_seconds="stream_trigger_seconds",
-        stall_seconds="stream_stall_seconds",
-        restart_cooldown_seconds="stream_restart_cooldown_seconds",
-        freshness_seconds="leaderboard_freshness_seconds",
-        reconcile_wait_seconds="reconcile_wait_seconds")):
+class StreamResource(SettingsResource):
     """The streaming job (stream control): its input (Kafka), its output (Cassandra), its
     state folder (pid, log, checkpoints), and the thresholds that judge it.
 
@@ -163,11 +172,16 @@ class StreamResource(settings_fields(  # type: ignore[misc]  # a generated base
     mysql: MySQLResource
     kafka: KafkaResource
     cassandra: CassandraResource
+    state_dir: str | None = setting("state_dir")
+    trigger_seconds: float | None = setting("stream_trigger_seconds")
+    stall_seconds: float | None = setting("stream_stall_seconds")
+    restart_cooldown_seconds: float | None = setting("stream_restart_cooldown_seconds")
+    freshness_seconds: float | None = setting("leaderboard_freshness_seconds")
+    reconcile_wait_seconds: float | None = setting("reconcile_wait_seconds")
 
     def settings(self) -> Settings:
         """Every setting the stream and its checks use: the three resources', then its own."""
-        base = self.cassandra.apply(self.kafka.apply(self.mysql.apply(get_settings())))
-        return self.apply(base)
+        return settings_of(self.mysql, self.kafka, self.cassandra, self)
 
     def running_pid(self) -> int | None:
         return stream_process.running_pid(self.settings())
@@ -209,7 +223,7 @@ def for_settings(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """Resources whose every field is set from ``settings`` (a test's sandbox, say)."""
 
     def build(cls: type[SettingsResource], **extra: Any) -> Any:
-        values = {name: getattr(settings, setting) for name, setting in cls.SETTINGS.items()}
+        values = {name: getattr(settings, setting) for name, setting in cls.overrides().items()}
         return cls(**{k: str(v) if isinstance(v, Path) else v for k, v in values.items()},
                    **extra)
 
@@ -219,16 +233,14 @@ def for_settings(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             "stream": build(StreamResource, mysql=mysql, kafka=kafka, cassandra=cassandra)}
 
 
-def shop_settings(mysql: MySQLResource, kafka: KafkaResource) -> Settings:
-    """Settings for code that needs both MySQL and Kafka."""
-    return kafka.apply(mysql.apply(get_settings()))
-
-
-def _deployed() -> dict[str, dg.ConfigurableResource]:
+def _deployed() -> dict[str, Any]:
     # Configured at launch: run config for `mysql`, `kafka` or `cassandra` reaches the
     # stream, which holds these very objects (Dagster resolves them by identity).
-    return compose(MySQLResource.configure_at_launch(), KafkaResource.configure_at_launch(),
-                   CassandraResource.configure_at_launch())
+    mysql, kafka, cassandra = (MySQLResource.configure_at_launch(),
+                               KafkaResource.configure_at_launch(),
+                               CassandraResource.configure_at_launch())
+    return {"mysql": mysql, "kafka": kafka, "cassandra": cassandra,
+            "stream": StreamResource(mysql=mysql, kafka=kafka, cassandra=cassandra)}
 
 
 RESOURCES: dict[str, Any] = _deployed()

@@ -17,7 +17,7 @@ from pydantic import Field
 from topproducts.settings import Settings
 from topproducts.shop import outbox, schema, seed, simulator
 from topproducts_assets import resources
-from topproducts_assets.resources import KafkaResource, MySQLResource, shop_settings
+from topproducts_assets.resources import KafkaResource, MySQLResource, settings_of
 
 GROUP = "shop"
 OWNERS = ["team:data-engineering"]
@@ -100,7 +100,7 @@ def customers(
     mysql: MySQLResource,
     kafka: KafkaResource,
 ) -> dg.MaterializeResult:
-    settings = shop_settings(mysql, kafka)
+    settings = settings_of(mysql, kafka)
     schema.ensure_schema(settings)
     existing = seed.count_rows(settings, ("customers",))["customers"]
     target = max(config.minimum, existing + config.new_customers)
@@ -126,7 +126,7 @@ def order_events(
     mysql: MySQLResource,
     kafka: KafkaResource,
 ) -> dg.MaterializeResult:
-    settings = shop_settings(mysql, kafka)
+    settings = settings_of(mysql, kafka)
     step = max(1, config.orders // 10)
 
     def progress(_: str, done: int, total: int) -> None:

@@ -102,7 +102,7 @@ def rebuild_op(context: dg.OpExecutionContext, stream: StreamResource):
             reported[0] = step
             context.log.info(f"rebuild: {done:,} of {total:,} events ({10 * step}%)")
 
-    result = rebuild(settings, progress)
+    result = rebuild(settings, progress, store=stream.cassandra.store(create=False))
     pid = stream.start()
     context.log.info(f"rebuilt from {result.events:,} events in {result.seconds:.1f}s; "
                      f"stream started (pid {pid})")

@@ -19,23 +19,20 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.app import create_app
+from streaming.store import StreamStore
 from tests.support.leaderboards import write_leaderboard
 from tests.support.sandbox import sandbox
 from tests.support.serving import serving
-from topproducts import cassandra_io
 from topproducts.cli.stream import show_leaderboard
 from topproducts.leaderboards import (
     ALL,
     Granularity,
     ItemTotal,
-    LeaderboardStore,
     Metric,
     Window,
     current_window_start,
-    ensure_schema,
     parse_duration,
 )
-from topproducts.leaderboards.ranking import Geometry
 from topproducts.money import money_str
 from topproducts.settings import Settings
 
@@ -68,7 +65,7 @@ EXPECTED_QUANTITY = {  # (name, value) in rank order, by hand
 }
 
 
-def write(store: LeaderboardStore, scope: str, window: Window, variants: list[ItemTotal],
+def write(store: StreamStore, scope: str, window: Window, variants: list[ItemTotal],
           n: int = 10) -> None:
     """What the stream's sink does for one (scope, window)."""
     write_leaderboard(store, scope, window, variants, n, NOW)
@@ -87,15 +84,9 @@ def eventually(read: Callable[[], dict], done: Callable[[dict], bool],
 
 
 @pytest.fixture(scope="module")
-def lb(running_stack: Settings) -> Iterator[tuple[Settings, LeaderboardStore]]:
-    with sandbox(running_stack) as s:
-        session = cassandra_io.connect(s)
-        try:
-            ensure_schema(session, s)
-            yield s, LeaderboardStore(session, s.cassandra_keyspace,
-                                      Geometry.parse(s.window_duration, s.window_slide))
-        finally:
-            session.cluster.shutdown()
+def lb(running_stack: Settings) -> Iterator[tuple[Settings, StreamStore]]:
+    with sandbox(running_stack) as s, StreamStore.opened(s) as store:
+        yield s, store
 
 
 @pytest.fixture(scope="module")

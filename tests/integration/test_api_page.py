@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from services.app import create_app
+from streaming.store import StreamStore
 from tests.support.leaderboards import write_leaderboard
 from tests.support.sandbox import seeded_sandbox
 from tests.support.serving import serving
@@ -26,7 +27,6 @@ from topproducts.leaderboards import (
     ItemTotal,
     Window,
     current_window_start,
-    open_store,
     parse_duration,
 )
 from topproducts.settings import REPO_ROOT, Settings
@@ -83,7 +83,7 @@ class FakeStream:
 
     def flush(self) -> None:
         now = datetime.now(UTC)
-        with open_store(self.settings, create=False) as store:
+        with StreamStore.opened(self.settings, create=False) as store:
             for (scope, window), items in self.totals.items():
                 write_leaderboard(store, scope, window, items.values(), self.settings.top_n,
                                   now)

@@ -9,9 +9,8 @@ from decimal import Decimal
 import pytest
 
 from streaming.counting import committed_value
-from topproducts.leaderboards import open_store
+from streaming.store import BatchWrite, StreamState, StreamStore, TotalChange
 from topproducts.leaderboards.ranking import ItemTotal, from_micros, to_micros, window_id
-from topproducts.leaderboards.store import BatchWrite, StreamState, TotalChange
 from topproducts.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -35,7 +34,7 @@ def item(name: str, quantity: int, revenue: str) -> ItemTotal:
 
 def test_numbers_only_writes_keep_the_description_and_the_replaced_value(
         sandbox: Settings) -> None:
-    with open_store(sandbox) as store:
+    with StreamStore.opened(sandbox) as store:
         write(store, 0, [TotalChange.of("US", period, item("Chair", 2, "20.00"))
                          for period in (None, WHOLE, TAIL)])
         numbers_only = [TotalChange("US", period, variant_id=70, product_id=7, material="Oak",

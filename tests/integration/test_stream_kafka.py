@@ -17,6 +17,7 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from streaming.job import QUERIES
+from streaming.store import StreamStore
 from tests.integration.conftest import stop_stream_and_drop_keyspace
 from tests.support.reference import expected_totals, synthetic_orders
 from topproducts import kafka_io
@@ -158,7 +159,7 @@ def test_kill_minus_9_mid_run_then_restart_keeps_totals_exact(env: Settings) -> 
     # A crash between a batch's commit and its progress row leaves the row one batch behind;
     # with no new input no batch would ever rewrite it. Start-up syncs it from the checkpoint.
     assert process.stop(env) is not None
-    with open_store(env) as store:
+    with StreamStore.opened(env) as store:
         stale = json.dumps({env.topic("orders"): {"0": 1}})
         store.sync_committed(QUERIES[0], 0, stale, datetime.now(UTC))
     assert not caught_up(env)

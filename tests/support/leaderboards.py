@@ -5,18 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from streaming.store import BatchWrite, StreamState, StreamStore, TotalChange
 from topproducts.leaderboards import Granularity, ItemTotal, Metric, rank
 from topproducts.leaderboards.ranking import roll_up, to_micros
-from topproducts.leaderboards.store import (
-    BatchWrite,
-    LeaderboardStore,
-    StreamState,
-    TotalChange,
-    Window,
-)
+from topproducts.leaderboards.store import Window
 
 
-def write_leaderboard(store: LeaderboardStore, scope: str, window: Window,
+def write_leaderboard(store: StreamStore, scope: str, window: Window,
                       variants: Iterable[ItemTotal], top_n: int, now: datetime,
                       batch_id: int = 0) -> None:
     """Write the variant totals of one (scope, window) and its boards at every granularity

@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from streaming.store import BatchWrite, StoredChunk, StoredTotal, StreamState
 from topproducts.countries import BY_CODE, COUNTRIES, GLOBAL_SCOPE
 from topproducts.events import (
     Envelope,
@@ -37,7 +38,6 @@ from topproducts.leaderboards.ranking import (
     to_micros,
     window_id,
 )
-from topproducts.leaderboards.store import BatchWrite, StoredChunk, StoredTotal, StreamState
 from topproducts.leaderboards.windowing import LateFact, counts_in
 from topproducts.money import round_money
 from topproducts.shop.reference import FX_RATES_USD

@@ -1,11 +1,13 @@
-"""The Dagster resources, without services: fields derived from the settings, composition
-(overriding ``mysql`` reaches the stream), and the Cassandra session the resource owns."""
+"""The Dagster resources, without services: fields declared with the settings' types,
+composition (overriding ``mysql`` reaches the stream), and the Cassandra session the
+resource owns."""
 
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
+from topproducts import cassandra_io
 from topproducts.settings import Settings
 from topproducts_assets import resources
 from topproducts_assets.definitions import defs
@@ -19,7 +21,8 @@ from topproducts_assets.resources import (
 
 def test_fields_are_the_settings_types_and_optional() -> None:
     for cls in (MySQLResource, KafkaResource, CassandraResource, StreamResource):
-        for name, setting in cls.SETTINGS.items():
+        assert cls.overrides(), cls
+        for name, setting in cls.overrides().items():
             kind = Settings.model_fields[setting].annotation
             expected = str if kind is Path else kind
             assert cls.model_fields[name].annotation == expected | None, (cls, name)
@@ -40,7 +43,7 @@ def test_resources_for_settings_rebuild_those_settings(tmp_path: Path) -> None:
     built = resources.for_settings(sandbox)
     s = built["stream"].settings()
     covered = {setting for cls in (MySQLResource, KafkaResource, CassandraResource,
-                                   StreamResource) for setting in cls.SETTINGS.values()}
+                                   StreamResource) for setting in cls.overrides().values()}
     assert {k: getattr(s, k) for k in covered} == {k: getattr(sandbox, k) for k in covered}
     assert built["stream"].mysql is built["mysql"]
 
@@ -101,7 +104,7 @@ def test_one_cassandra_session_per_execution_closed_at_the_end(
         opened.append(FakeSession())
         return opened[-1]
 
-    monkeypatch.setattr(resources.cassandra_io, "connect", connect)
+    monkeypatch.setattr(cassandra_io, "connect", connect)
     monkeypatch.setattr(resources, "ensure_schema", lambda session, s: schema.append(session))
 
     @dg.asset

@@ -9,11 +9,11 @@ import numpy as np
 from streaming.counting import Counter
 from streaming.ledger import CHUNK, Ledger, admit_batch, restore
 from streaming.sink import COUNTED_KINDS, LeaderboardSink, restore_counter, restore_ledger
+from streaming.store import StoredChunk
 from tests.support.keyed import Event, table
 from tests.support.reference import InMemoryStore
 from topproducts.countries import GLOBAL_SCOPE
 from topproducts.leaderboards.ranking import Geometry, Granularity
-from topproducts.leaderboards.store import StoredChunk
 
 GEOMETRY = Geometry.parse("1 hour", "5 minutes", "10 minutes")
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)

@@ -1,23 +1,27 @@
-"""Reading and writing the leaderboard tables (one adapter; CQL lives only here).
+"""The leaderboard tables as everyone but the stream sees them, and the one way to connect.
 
-The stream writes through :class:`LeaderboardStore`'s write methods; the CLI, the
-API and Dagster checks read through its read methods. Every write is an
-absolute value keyed by its primary key, so replaying a batch writes the same rows.
+:class:`LeaderboardStore` reads boards, totals, windows, progress, dead letters, late facts
+and daily boards (the API, the CLI, Dagster's assets and checks) and writes the daily boards
+(Dagster's ``daily_leaderboards``). The streaming job's writes and start-up reads are in
+``streaming.store.StreamStore``, a subclass. Either is opened by :meth:`LeaderboardStore.connect`
+(or :func:`open_store`, its context manager)::
+
+    with open_store(settings) as store:
+        board = store.top(Metric.REVENUE, "GLOBAL", "all", n=10)
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
-from typing import Any, overload
+from typing import Any, Self, overload
 
 from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent, execute_concurrent_with_args
-from cassandra.query import BatchStatement, BatchType, PreparedStatement
+from cassandra.query import PreparedStatement
 
 from topproducts import cassandra_io
 from topproducts.leaderboards.daily import DayBoard
@@ -37,15 +41,10 @@ from topproducts.leaderboards.ranking import (
 )
 from topproducts.leaderboards.schema import ensure_schema
 from topproducts.leaderboards.windowing import LateFact
-from topproducts.money import cents, from_cents
 from topproducts.settings import Settings
 
 STREAM_QUERY = "leaderboards"  # the streaming job's one query: its progress row's name
-CONCURRENCY = 64
-# Rows per single-partition batch: at most ~30 KB (a whole row is ~150 bytes, a numbers-only
-# one ~70), under the batch size warning of infra/conf/*/cassandra.yaml (64 KiB); 200 rows
-# cost ~20% less per row than 40 (fewer requests for the driver and the coordinator).
-ROWS_PER_BATCH = 200
+CONCURRENCY = 64  # statements in flight per store
 
 
 @dataclass(frozen=True)
@@ -62,136 +61,6 @@ class Window:
 
 ALL = Window()
 
-
-class TotalChange:
-    """A variant's absolute total the stream writes, with the value it replaces.
-
-    The counter makes one per changed (scope, period, variant) in its hot loop, so it holds
-    plain numbers (revenue in whole cents) and builds :class:`ItemTotal` values only when
-    asked (:attr:`new`, :attr:`old`). ``period`` None: all-time, else the slice
-    (pane start, first window end) of :mod:`topproducts.leaderboards.windowing`;
-    ``old_quantity`` None: a new row. ``described``: the row's descriptive columns
-    (product, name, material, seller) are written too, as for a new row or an item whose
-    name or seller changed; otherwise only its numbers are (an UPDATE of the row).
-    """
-
-    __slots__ = ("cents", "described", "from_end_us", "material", "old_cents", "old_quantity",
-                 "period_us", "product_id", "product_name", "quantity", "scope", "seller",
-                 "variant_id")
-    period_us: int | None
-    from_end_us: int | None
-
-    def __init__(self, scope: str, period: tuple[int, int] | None, variant_id: int,
-                 product_id: int,
-                 material: str, product_name: str, seller: str | None, quantity: int,
-                 cents: int, old_quantity: int | None = None, old_cents: int | None = None,
-                 described: bool = True) -> None:
-        self.scope, self.variant_id = scope, variant_id
-        self.period_us, self.from_end_us = period if period is not None else (None, None)
-        self.product_id, self.material, self.product_name = product_id, material, product_name
-        self.seller, self.quantity, self.cents = seller, quantity, cents
-        self.old_quantity, self.old_cents = old_quantity, old_cents
-        self.described = described or old_quantity is None
-
-    @classmethod
-    def of(cls, scope: str, period: tuple[int, int] | None, new: ItemTotal,
-           old: ItemTotal | None = None) -> TotalChange:
-        """From item values (revenue with at most 2 places)."""
-        return cls(scope, period, new.variant_id or 0, new.product_id, new.material or "",
-                   new.product_name, new.seller, new.quantity, _exact_cents(new.revenue_usd),
-                   None if old is None else old.quantity,
-                   None if old is None else _exact_cents(old.revenue_usd))
-
-    @property
-    def new(self) -> ItemTotal:
-        return item_of(self.product_id, self.material, self.variant_id, self.product_name,
-                       self.seller, self.quantity, from_cents(self.cents))
-
-    @property
-    def old(self) -> ItemTotal | None:
-        if self.old_quantity is None or self.old_cents is None:
-            return None
-        return item_of(self.product_id, self.material, self.variant_id, self.product_name,
-                       self.seller, self.old_quantity, from_cents(self.old_cents))
-
-    def __repr__(self) -> str:
-        return (f"TotalChange({self.scope!r}, {self.period_us!r}/{self.from_end_us!r}, "
-                f"variant {self.variant_id}: "
-                f"{self.quantity} / {self.cents} cents, was {self.old_quantity} / "
-                f"{self.old_cents}{'' if self.described else ', numbers only'})")
-
-
-def _exact_cents(amount: Decimal) -> int:
-    value = cents(amount)
-    if from_cents(value) != amount:
-        raise ValueError(f"{amount} has more than 2 decimal places")
-    return value
-
-
-@dataclass(frozen=True)
-class StoredTotal:
-    """A variant's total as stored: its value, the batch that wrote it, and the value it
-    replaced. ``period_us``: None (all-time) or the pane's start; ``from_end_us``: the first
-    window end of a pane's later slice (None: the whole pane)."""
-
-    scope: str
-    period_us: int | None
-    batch_id: int
-    new: ItemTotal
-    old: ItemTotal | None
-    from_end_us: int | None = None
-
-
-@dataclass(frozen=True)
-class StreamState:
-    """The stream's own state beside the totals: watermark input and late count."""
-
-    query: str
-    batch_id: int
-    max_event_us: int | None
-    late_total: int
-    prev_max_event_us: int | None
-    prev_late_total: int
-
-
-BoardWrite = tuple[Metric, Granularity, str, "Window", list[Ranked]]  # (.., scope, ..)
-
-
-@dataclass(frozen=True)
-class ChunkWrite:
-    """One changed chunk of the stream's ledger of counted orders (``streaming.ledger``):
-    its packed bits now and before the batch (None: the chunk is new)."""
-
-    event_type: str
-    chunk: int
-    bits: bytes
-    prev_bits: bytes | None
-
-
-@dataclass(frozen=True)
-class StoredChunk:
-    event_type: str
-    chunk: int
-    batch_id: int
-    bits: bytes
-    prev_bits: bytes | None
-
-
-@dataclass
-class BatchWrite:
-    """Everything one micro-batch writes; every value absolute."""
-
-    query: str
-    batch_id: int
-    totals: Sequence[TotalChange]
-    boards: Sequence[BoardWrite]
-    panes: Iterable[tuple[str, int]]  # (scope, pane start us)
-    windows: Iterable[tuple[str, Window]]
-    state: StreamState
-    dead_letters: Sequence[DeadLetter]
-    now: datetime
-    counted: Sequence[ChunkWrite] = ()
-    late_facts: Sequence[LateFact] = ()
 
 
 @dataclass(frozen=True)
@@ -249,21 +118,18 @@ class DeadLetter:
 
 
 @overload
-def _utc(v: datetime) -> datetime: ...
+def utc(v: datetime) -> datetime: ...
 @overload
-def _utc(v: None) -> None: ...
+def utc(v: None) -> None: ...
 @overload
-def _utc(v: datetime | None) -> datetime | None: ...
-def _utc(v: datetime | None) -> datetime | None:
+def utc(v: datetime | None) -> datetime | None: ...
+def utc(v: datetime | None) -> datetime | None:
     if v is None:
         return None
     return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
 
 
-_ITEM_COLS = "variant_id, product_id, product_name, material, seller, quantity, revenue_usd"
-# the ledger's tables: all-time, a pane's whole slice, a pane's later slices (the windowing)
-_TOTALS_TABLES = {"all": ("item_totals", "scope"), "pane": ("pane_totals", "scope, pane_start"),
-                  "tail": ("pane_tail_totals", "scope, pane_start, from_end")}
+ITEM_COLUMNS = "variant_id, product_id, product_name, material, seller, quantity, revenue_usd"
 
 
 def item_of(product_id: int, material: str, variant_id: int, product_name: str,
@@ -275,7 +141,7 @@ def item_of(product_id: int, material: str, variant_id: int, product_name: str,
                      revenue_usd=revenue_usd)
 
 
-def _item(row: Any) -> ItemTotal:
+def item_row(row: Any) -> ItemTotal:
     return item_of(row.product_id, row.material, row.variant_id, row.product_name, row.seller,
                    row.quantity, row.revenue_usd)
 
@@ -290,126 +156,43 @@ class LeaderboardStore:
         self.geometry = geometry  # needed to read a window's totals (the sum of its panes)
         self._prepared: dict[str, PreparedStatement] = {}
 
+    @classmethod
+    def connect(cls, settings: Settings, create: bool = True) -> Self:
+        """A store on a new session to the configured keyspace, with the window geometry;
+        ``create`` first makes sure the keyspace and tables exist. :meth:`close` ends it."""
+        session = cassandra_io.connect(settings)
+        try:
+            if create:
+                ensure_schema(session, settings)
+        except BaseException:
+            session.cluster.shutdown()
+            raise
+        return cls(session, settings.cassandra_keyspace, Geometry.configured(settings))
+
+    @classmethod
+    def opened(cls, settings: Settings, create: bool = True) -> closing[Self]:
+        """:meth:`connect` as a context manager that closes the store."""
+        return closing(cls.connect(settings, create))
+
+    def close(self) -> None:
+        """Shut the session's cluster down (its connections and threads)."""
+        self.session.cluster.shutdown()
+
     def _p(self, cql: str) -> PreparedStatement:
         stmt = self._prepared.get(cql)
         if stmt is None:
             stmt = self._prepared[cql] = self.session.prepare(cql.format(ks=self.ks))
         return stmt
 
-    # -- writes (the stream) ---------------------------------------------------
-    def write_batch(self, w: BatchWrite) -> None:
-        """Write one batch's totals, boards, indexes, state, dead letters and ledger chunks,
-        concurrently."""
-        self._run_all([*self._total_statements(w), *self._board_statements(w.boards, w.now),
-                       *self._index_statements(w), *self._dead_letter_statements(w.dead_letters),
-                       *self._ledger_statements(w), *self._late_statements(w)])
-
-    def write_boards(self, boards: Sequence[BoardWrite], now: datetime) -> None:
-        """Write boards alone (the stream's deferred boards: at a refresh, beside the next
-        batch, and when it goes idle)."""
-        self._run_all(list(self._board_statements(boards, now)))
-
-    def _total_statements(self, w: BatchWrite) -> Iterator[tuple]:
-        numbers = "quantity = ?, revenue_usd = ?, updated_at = ?, batch_id = ?, " \
-                  "prev_quantity = ?, prev_revenue_usd = ?"
-        cols = f"{_ITEM_COLS}, updated_at, batch_id, prev_quantity, prev_revenue_usd"
-        # per table: its key columns, then the statements for a whole row and for numbers
-        tables = {kind: (key, self._p(f"INSERT INTO {{ks}}.{table} ({key}, {cols}) VALUES "
-                                      f"({', '.join('?' * (key.count(',') + 12))})"),
-                         self._p(f"UPDATE {{ks}}.{table} SET {numbers} WHERE " + " AND ".join(
-                             f"{c} = ?" for c in (*key.split(", "), "variant_id"))))
-                  for kind, (table, key) in _TOTALS_TABLES.items()}
-        now, batch_id = w.now, w.batch_id
-        slide = self._geometry().slide_us if any(t.period_us is not None for t in w.totals) \
-            else 0
-        # One single-partition batch per (scope, period) chunk: one mutation for Cassandra.
-        by_partition: dict[tuple[str, int | None, int | None], list[TotalChange]] = {}
-        for t in w.totals:
-            by_partition.setdefault((t.scope, t.period_us, t.from_end_us), []).append(t)
-        for (scope, period, from_end), rows in by_partition.items():
-            key: tuple[object, ...]
-            if period is None:
-                kind, key = "all", (scope,)
-            elif from_end == period + slide:
-                kind, key = "pane", (scope, from_micros(period))
-            else:
-                assert from_end is not None  # a slice's period and first end come together
-                kind, key = "tail", (scope, from_micros(period), from_micros(from_end))
-            _cols, insert, update = tables[kind]
-            for i in range(0, len(rows), ROWS_PER_BATCH):
-                batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-                for t in rows[i:i + ROWS_PER_BATCH]:
-                    old = None if t.old_cents is None else from_cents(t.old_cents)
-                    if t.described:
-                        batch.add(insert, (
-                            *key, t.variant_id, t.product_id, t.product_name,
-                            t.material or None, t.seller, t.quantity, from_cents(t.cents), now,
-                            batch_id, t.old_quantity, old))
-                    else:
-                        batch.add(update, (
-                            t.quantity, from_cents(t.cents), now, batch_id, t.old_quantity,
-                            old, *key, t.variant_id))
-                yield batch, ()
-
-    def _late_statements(self, w: BatchWrite) -> Iterator[tuple]:
-        stmt = self._p("INSERT INTO {ks}.late_facts (day, order_id, event_type, country, "
-                       "confirmed_at, occurred_at, watermark, missed_from, missed_to, "
-                       "counted_from, batch_id, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                       "?, ?)")
-        for f in w.late_facts:
-            yield stmt, (f.confirmed_at.astimezone(UTC).date(), f.order_id, f.event_type,
-                         f.country, f.confirmed_at, f.occurred_at, f.watermark, f.missed_from,
-                         f.missed_to, f.counted_from, w.batch_id, w.now)
-
     def late_facts(self, days: Sequence[date]) -> list[LateFact]:
         """The stream's late facts whose orders were confirmed on ``days`` (UTC)."""
         rows = self._many("SELECT * FROM {ks}.late_facts WHERE day = ?",
                           [(d,) for d in days], lambda r: r)
         return [LateFact(order_id=r.order_id, event_type=r.event_type, country=r.country,
-                         confirmed_at=_utc(r.confirmed_at), occurred_at=_utc(r.occurred_at),
-                         watermark=_utc(r.watermark), missed_from=_utc(r.missed_from),
-                         missed_to=_utc(r.missed_to), counted_from=_utc(r.counted_from))
+                         confirmed_at=utc(r.confirmed_at), occurred_at=utc(r.occurred_at),
+                         watermark=utc(r.watermark), missed_from=utc(r.missed_from),
+                         missed_to=utc(r.missed_to), counted_from=utc(r.counted_from))
                 for found in rows.values() for r in found]
-
-    def _ledger_statements(self, w: BatchWrite) -> Iterator[tuple]:
-        stmt = self._p("INSERT INTO {ks}.counted_orders (event_type, chunk, bits, batch_id, "
-                       "prev_bits, updated_at) VALUES (?, ?, ?, ?, ?, ?)")
-        for c in w.counted:
-            yield stmt, (c.event_type, c.chunk, c.bits, w.batch_id, c.prev_bits, w.now)
-
-    def stored_chunks(self, event_types: Sequence[str]) -> Iterator[StoredChunk]:
-        """The stream's ledger of counted orders, every chunk of ``event_types``."""
-        stmt = self._p("SELECT chunk, batch_id, bits, prev_bits FROM {ks}.counted_orders "
-                       "WHERE event_type = ?")
-        for event_type in event_types:
-            for r in self.session.execute(stmt, (event_type,)):
-                yield StoredChunk(event_type, r.chunk, r.batch_id, r.bits, r.prev_bits)
-
-    def _board_statements(self, boards: Iterable[BoardWrite], now: datetime
-                          ) -> Iterator[tuple]:
-        """Each board whole, as one row: a reader sees the old or the new board, never a mix,
-        and items that fell out of the top are simply not in the new list."""
-        stmt = self._p("INSERT INTO {ks}.leaderboard (metric, granularity, scope, window_id, "
-                       "ranked, window_start, window_end, updated_at) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-        for metric, by, scope, window, ranked in boards:
-            yield stmt, (metric.value, by.value, scope, window.id, _entries(ranked),
-                         window.start, window.end, now)
-
-    def _index_statements(self, w: BatchWrite) -> Iterator[tuple]:
-        pane = self._p("INSERT INTO {ks}.panes (scope, pane_start, updated_at) VALUES (?, ?, ?)")
-        for scope, start in w.panes:
-            yield pane, (scope, from_micros(start), w.now)
-        window = self._p("INSERT INTO {ks}.leaderboard_windows (scope, window_start, "
-                         "window_end, updated_at) VALUES (?, ?, ?, ?)")
-        for scope, win in w.windows:
-            yield window, (scope, win.start, win.end, w.now)
-        st = w.state
-        yield self._p("INSERT INTO {ks}.stream_state (query, batch_id, max_event_us, late_total, "
-                      "prev_max_event_us, prev_late_total, updated_at) "
-                      "VALUES (?, ?, ?, ?, ?, ?, ?)"), (
-            st.query, st.batch_id, st.max_event_us, st.late_total, st.prev_max_event_us,
-            st.prev_late_total, w.now)
 
     def _run_all(self, statements: list[tuple]) -> None:
         if statements:
@@ -418,43 +201,6 @@ class LeaderboardStore:
                                                  raise_on_first_error=False):
                 if not ok:
                     raise result
-
-    # -- the stream's start-up -----------------------------------------------------
-    def stream_state(self, query: str) -> StreamState | None:
-        row = self.session.execute(self._p("SELECT * FROM {ks}.stream_state WHERE query = ?"),
-                                   (query,)).one()
-        if row is None:
-            return None
-        return StreamState(row.query, row.batch_id, row.max_event_us, row.late_total or 0,
-                           row.prev_max_event_us, row.prev_late_total or 0)
-
-    def stored_totals(self, scopes: Sequence[str], pane_horizon_us: int | None
-                      ) -> Iterator[StoredTotal]:
-        """Every all-time variant total of ``scopes``, and pane totals from the horizon on."""
-        cols = f"{_ITEM_COLS}, batch_id, prev_quantity, prev_revenue_usd"
-        all_time = self._p(f"SELECT {cols} FROM {{ks}}.item_totals WHERE scope = ?")
-        for scope, (_ok, rows) in zip(scopes, execute_concurrent_with_args(
-                self.session, all_time, [(s,) for s in scopes], concurrency=CONCURRENCY,
-                raise_on_first_error=True, results_generator=False), strict=True):
-            for r in rows:
-                yield _stored(scope, None, r)
-        panes = [(scope, start) for scope in scopes
-                 for start in self.pane_starts(scope, pane_horizon_us)]
-        stmt = self._p(f"SELECT {cols} FROM {{ks}}.pane_totals WHERE scope = ? "
-                       "AND pane_start = ?")
-        for (scope, start), (_ok, rows) in zip(panes, execute_concurrent_with_args(
-                self.session, stmt, [(s, from_micros(p)) for s, p in panes],
-                concurrency=CONCURRENCY, raise_on_first_error=True,
-                results_generator=False), strict=True):
-            for r in rows:
-                yield _stored(scope, start, r)
-        tails = self._many(f"SELECT from_end, {cols} FROM {{ks}}.pane_tail_totals WHERE "
-                           "scope = ? AND pane_start = ?",
-                           [(s, from_micros(p)) for s, p in panes], lambda r: r)
-        for (scope, start), rows in tails.items():
-            for r in rows:
-                yield _stored(scope, to_micros(start), r,
-                              to_micros(_utc(r.from_end)))
 
     def pane_starts(self, scope: str, since_us: int | None = None) -> list[int]:
         """Starts (µs) of the panes with data for ``scope``, from ``since_us`` on."""
@@ -465,46 +211,7 @@ class LeaderboardStore:
             rows = self.session.execute(
                 self._p("SELECT pane_start FROM {ks}.panes WHERE scope = ? AND pane_start >= ?"),
                 (scope, from_micros(since_us)))
-        return [to_micros(_utc(r.pane_start)) for r in rows]
-
-    def _dead_letter_statements(self, letters: Sequence[DeadLetter]) -> Iterator[tuple]:
-        stmt = self._p(
-            "INSERT INTO {ks}.dead_letters (topic, day, kafka_partition, kafka_offset, "
-            "kafka_timestamp, message_key, value, reason, seen_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        for d in letters:
-            yield stmt, (d.topic, d.day, d.partition, d.offset, d.kafka_timestamp, d.key,
-                         d.value, d.reason, d.seen_at)
-
-    def write_progress(self, p: Progress) -> None:
-        cols = ("query, run_id, batch_id, end_offsets, input_rows, input_rows_per_second, "
-                "processed_rows_per_second, batch_duration_ms, watermark, late_rows_dropped")
-        values = (p.query, p.run_id, p.batch_id, p.end_offsets, p.input_rows,
-                  p.input_rows_per_second, p.processed_rows_per_second, p.batch_duration_ms,
-                  p.watermark, p.late_rows_dropped)
-        latest = self._p(f"INSERT INTO {{ks}}.stream_progress ({cols}, late_rows_dropped_total, "
-                         "state_rows, batch_at, updated_at, pending_boards) VALUES (?, ?, ?, ?, "
-                         "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        history = self._p(f"INSERT INTO {{ks}}.stream_progress_history ({cols}, state_rows, "
-                          "batch_at, day) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        self.session.execute(latest, (*values, p.late_rows_dropped_total, p.state_rows,
-                                      p.batch_at, p.updated_at, p.pending_boards))
-        self.session.execute(history, (*values, p.state_rows, p.batch_at,
-                                       p.batch_at.astimezone(UTC).date()))
-
-    def sync_committed(self, query: str, batch_id: int, end_offsets: str, now: datetime
-                       ) -> None:
-        """Set a query's progress to what its checkpoint committed (at start-up: a crash
-        between a batch's commit and its progress row leaves the row one batch behind)."""
-        stmt = self._p("UPDATE {ks}.stream_progress SET batch_id = ?, end_offsets = ?, "
-                       "updated_at = ? WHERE query = ?")
-        self.session.execute(stmt, (batch_id, end_offsets, now, query))
-
-    def heartbeat(self, query: str, now: datetime, pending_boards: int = 0) -> None:
-        """Say the query is alive though idle (no new data, so no batch)."""
-        stmt = self._p("UPDATE {ks}.stream_progress SET updated_at = ?, pending_boards = ? "
-                       "WHERE query = ?")
-        self.session.execute(stmt, (now, pending_boards, query))
+        return [to_micros(utc(r.pane_start)) for r in rows]
 
     # -- reads (CLI, API, Dagster, and the stream's re-ranking) ----------------
     def top(self, metric: Metric, scope: str, wid: str, n: int | None = None,
@@ -518,8 +225,8 @@ class LeaderboardStore:
         entries = _ranked(row.ranked)
         return Leaderboard(
             metric=metric, by=by, scope=scope,
-            window=Window(_utc(row.window_start), _utc(row.window_end)),
-            entries=entries if n is None else entries[:n], updated_at=_utc(row.updated_at))
+            window=Window(utc(row.window_start), utc(row.window_end)),
+            entries=entries if n is None else entries[:n], updated_at=utc(row.updated_at))
 
     def totals(self, scope: str, wid: str, by: Granularity = DEFAULT_GRANULARITY
                ) -> list[ItemTotal]:
@@ -538,14 +245,14 @@ class LeaderboardStore:
                 start = to_micros(parse_window_id(wid))  # type: ignore[arg-type]
                 panes[(scope, wid)] = [(scope, from_micros(p))
                                        for p in self._geometry().panes_of_window(start)]
-        read_all = self._many(f"SELECT {_ITEM_COLS} FROM {{ks}}.item_totals WHERE scope = ?",
-                              all_time, _item)
+        read_all = self._many(f"SELECT {ITEM_COLUMNS} FROM {{ks}}.item_totals WHERE scope = ?",
+                              all_time, item_row)
         all_panes = sorted({p for ps in panes.values() for p in ps})
-        read_panes = self._many(f"SELECT {_ITEM_COLS} FROM {{ks}}.pane_totals WHERE scope = ? "
-                                "AND pane_start = ?", all_panes, _item)
-        read_tails = self._many(f"SELECT from_end, {_ITEM_COLS} FROM {{ks}}.pane_tail_totals "
+        read_panes = self._many(f"SELECT {ITEM_COLUMNS} FROM {{ks}}.pane_totals WHERE scope = ? "
+                                "AND pane_start = ?", all_panes, item_row)
+        read_tails = self._many(f"SELECT from_end, {ITEM_COLUMNS} FROM {{ks}}.pane_tail_totals "
                                 "WHERE scope = ? AND pane_start = ?", all_panes,
-                                lambda r: (_utc(r.from_end), _item(r)))
+                                lambda r: (utc(r.from_end), item_row(r)))
         out: dict[tuple[str, str], list[ItemTotal]] = {}
         for scope, wid in keys:
             if wid == ALL_TIME:
@@ -585,7 +292,7 @@ class LeaderboardStore:
         cql = ("SELECT window_start, window_end FROM {ks}.leaderboard_windows WHERE scope = ? "
                "LIMIT ?")
         rows = self.session.execute(self._p(cql), (scope, limit))
-        return [Window(_utc(r.window_start), _utc(r.window_end)) for r in rows]
+        return [Window(utc(r.window_start), utc(r.window_end)) for r in rows]
 
     def progress(self) -> list[Progress]:
         """The latest progress row of every streaming query."""
@@ -605,8 +312,8 @@ class LeaderboardStore:
         cql = ("SELECT * FROM {ks}.dead_letters WHERE topic = ? AND day = ? LIMIT ?")
         rows = self.session.execute(self._p(cql), (topic, day, limit))
         return [DeadLetter(topic=r.topic, partition=r.kafka_partition, offset=r.kafka_offset,
-                           kafka_timestamp=_utc(r.kafka_timestamp), key=r.message_key,
-                           value=r.value, reason=r.reason, seen_at=_utc(r.seen_at))
+                           kafka_timestamp=utc(r.kafka_timestamp), key=r.message_key,
+                           value=r.value, reason=r.reason, seen_at=utc(r.seen_at))
                 for r in rows]
 
     # -- daily boards (the daily_leaderboards Dagster asset; docs/daily.md) --------------
@@ -621,7 +328,7 @@ class LeaderboardStore:
         total = self._p("INSERT INTO {ks}.daily_totals (scope, day, items, counted_until, "
                         "updated_at) VALUES (?, ?, ?, ?, ?)")
         statements: list[tuple] = [
-            (board, (b.metric.value, b.by.value, b.scope, day, _entries(b.entries),
+            (board, (b.metric.value, b.by.value, b.scope, day, board_entries(b.entries),
                      counted_until, cutoff, final, now)) for b in boards]
         statements += [
             (total, (scope, day, [(i.variant_id or 0, i.product_id, i.product_name,
@@ -651,9 +358,9 @@ class LeaderboardStore:
             entries = _ranked(row.ranked if row else None)
             out.append(DailyLeaderboard(
                 metric, by, scope, d, entries if n is None else entries[:n],
-                counted_until=_utc(row.counted_until) if row else None,
+                counted_until=utc(row.counted_until) if row else None,
                 final=bool(row.final) if row else False,
-                updated_at=_utc(row.updated_at) if row else None))
+                updated_at=utc(row.updated_at) if row else None))
         return out
 
     def daily_totals(self, scopes: Sequence[str], day: date) -> dict[str, list[ItemTotal]]:
@@ -670,10 +377,10 @@ class LeaderboardStore:
         scope (the batch path's cross-check against the streaming path)."""
         lo, hi = to_micros(start), to_micros(end)
         keys = [(s, from_micros(p)) for s in scopes for p in self.pane_starts(s, lo) if p < hi]
-        rows = self._many(f"SELECT {_ITEM_COLS} FROM {{ks}}.pane_totals WHERE scope = ? "
-                          "AND pane_start = ?", keys, _item)
-        tails = self._many(f"SELECT {_ITEM_COLS} FROM {{ks}}.pane_tail_totals WHERE scope = ? "
-                           "AND pane_start = ?", keys, _item)
+        rows = self._many(f"SELECT {ITEM_COLUMNS} FROM {{ks}}.pane_totals WHERE scope = ? "
+                          "AND pane_start = ?", keys, item_row)
+        tails = self._many(f"SELECT {ITEM_COLUMNS} FROM {{ks}}.pane_tail_totals WHERE scope = ? "
+                           "AND pane_start = ?", keys, item_row)
         return {s: roll_up([i for read in (rows, tails) for (scope, _p), items in read.items()
                             if scope == s for i in items], Granularity.VARIANT)
                 for s in scopes}
@@ -697,8 +404,9 @@ class DailyLeaderboard:
         return self.counted_until is not None
 
 
-def _entries(ranked: Sequence[Ranked]) -> list[tuple]:
-    """A board's entries as stored (``leaderboard`` and ``daily_leaderboard`` rows)."""
+def board_entries(ranked: Sequence[Ranked]) -> list[tuple]:
+    """A board's entries as stored (``leaderboard`` and ``daily_leaderboard`` rows); read
+    back by :func:`_ranked`."""
     return [(r.rank, r.item.product_id, r.item.product_name, r.item.material or "",
              r.item.variant_id or 0, r.item.seller, r.value, r.item.quantity,
              r.item.revenue_usd) for r in ranked]
@@ -709,47 +417,27 @@ def _ranked(rows: Sequence[tuple] | None) -> list[Ranked]:
             for rank, p, name, material, v, seller, value, q, rev in (rows or [])]
 
 
-def _stored(scope: str, period_us: int | None, r: Any, from_end_us: int | None = None
-            ) -> StoredTotal:
-    old = None
-    if r.prev_quantity is not None:
-        old = item_of(r.product_id, r.material, r.variant_id, r.product_name, r.seller,
-                      r.prev_quantity, r.prev_revenue_usd)
-    return StoredTotal(scope, period_us, r.batch_id if r.batch_id is not None else -1,
-                       _item(r), old, from_end_us)
-
-
 def _progress(r: Any) -> Progress:
     return Progress(
         query=r.query, run_id=r.run_id or "", batch_id=r.batch_id,
         end_offsets=r.end_offsets or "{}", input_rows=r.input_rows or 0,
         input_rows_per_second=r.input_rows_per_second or 0.0,
         processed_rows_per_second=r.processed_rows_per_second or 0.0,
-        batch_duration_ms=r.batch_duration_ms or 0, watermark=_utc(r.watermark),
+        batch_duration_ms=r.batch_duration_ms or 0, watermark=utc(r.watermark),
         late_rows_dropped=r.late_rows_dropped or 0,
         late_rows_dropped_total=getattr(r, "late_rows_dropped_total", None) or 0,
-        state_rows=r.state_rows or 0, batch_at=_utc(r.batch_at),
-        updated_at=_utc(getattr(r, "updated_at", None) or r.batch_at),
+        state_rows=r.state_rows or 0, batch_at=utc(r.batch_at),
+        updated_at=utc(getattr(r, "updated_at", None) or r.batch_at),
         pending_boards=getattr(r, "pending_boards", None) or 0,
     )
 
 
-@contextmanager
-def open_store(settings: Settings, create: bool = True) -> Iterator[LeaderboardStore]:
-    """A store on the configured keyspace; creates the schema first unless ``create=False``."""
-    session = cassandra_io.connect(settings)
-    try:
-        if create:
-            ensure_schema(session, settings)
-        yield LeaderboardStore(session, settings.cassandra_keyspace,
-                               Geometry.configured(settings))
-    finally:
-        session.cluster.shutdown()
+def open_store(settings: Settings, create: bool = True) -> closing[LeaderboardStore]:
+    """The shared store, opened as a context manager (:meth:`LeaderboardStore.opened`)."""
+    return LeaderboardStore.opened(settings, create)
 
 
 __all__ = [
-    "ALL", "STREAM_QUERY", "BatchWrite", "BoardWrite", "DailyLeaderboard", "DeadLetter",
-    "Leaderboard",
-    "LeaderboardStore",
-    "Progress", "StoredTotal", "StreamState", "TotalChange", "Window", "open_store",
+    "ALL", "STREAM_QUERY", "DailyLeaderboard", "DeadLetter", "Leaderboard", "LeaderboardStore",
+    "Progress", "Window", "board_entries", "open_store",
 ]
