@@ -47,7 +47,6 @@ from topproducts.settings import Settings, get_settings
 log = logging.getLogger("streaming.job")
 
 QUERY = STREAM_QUERY
-QUERIES = (QUERY,)
 OLD_QUERIES = ("leaderboard_all", "leaderboard_windows", "dead_letters")  # before panes
 RESET = ("run `topproducts rebuild --yes` (with the stream stopped): it counts every event "
          "again from the earliest Kafka offset, then `topproducts stream start` goes on")
@@ -144,7 +143,7 @@ def run(settings: Settings, stop: threading.Event, rebuild: bool = False) -> int
                 f"the checkpoint in {settings.checkpoint_dir} has committed batches but "
                 f"keyspace {settings.cassandra_keyspace} has no stream state (was it dropped?); "
                 f"{RESET}")
-        sync_committed(store, settings.checkpoint_dir, QUERIES, datetime.now(UTC))
+        sync_committed(store, settings.checkpoint_dir, QUERY, datetime.now(UTC))
         counter = restore_counter(store, geometry(settings), settings.top_n, QUERY,
                                   committed_batch, settings.stream_board_refresh_seconds)
         log.info("restored %d totals as of batch %s (watermark %s)", counter.state_rows(),
@@ -153,10 +152,11 @@ def run(settings: Settings, stop: threading.Event, rebuild: bool = False) -> int
         log.info("restored the ledger: %d counted order facts", ledger.counted)
         tune_gc()
         sink = LeaderboardSink(store, counter, QUERY, ledger=ledger)
-        late_totals = {p.query: p.late_rows_dropped_total for p in store.progress()}
+        late_total = next((p.late_rows_dropped_total for p in store.progress()
+                           if p.query == QUERY), 0)
         spark = stream_session(settings)
-        listener = ProgressListener(store, late_totals, facts={QUERY: sink.facts},
-                                    on_idle={QUERY: sink.flush})
+        listener = ProgressListener(store, QUERY, late_total, facts=sink.facts,
+                                    on_idle=sink.flush)
         spark.streams.addListener(listener)
         query = start_query(kafka_source(spark, settings), settings, sink, available_now=rebuild)
         log.info("%s started: topic %s -> keyspace %s, checkpoint %s, trigger %s",

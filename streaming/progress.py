@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -50,13 +50,12 @@ def committed(checkpoint: Path) -> tuple[int, dict[str, dict[str, int]]] | None:
     return batch, parse_offsets_log((checkpoint / "offsets" / str(batch)).read_text())
 
 
-def sync_committed(store, checkpoints: Path, queries: Sequence[str], now: datetime) -> None:
-    """At start-up, bring every query's progress row up to its checkpoint's last commit."""
-    for query in queries:
-        found = committed(checkpoints / query)
-        if found is not None:
-            batch, offsets = found
-            store.sync_committed(query, batch, json.dumps(offsets, sort_keys=True), now)
+def sync_committed(store, checkpoints: Path, query: str, now: datetime) -> None:
+    """At start-up, bring the query's progress row up to its checkpoint's last commit."""
+    found = committed(checkpoints / query)
+    if found is not None:
+        batch, offsets = found
+        store.sync_committed(query, batch, json.dumps(offsets, sort_keys=True), now)
 
 
 def progress_row(p: dict[str, Any], late_total_before: int, now: datetime,
@@ -113,15 +112,15 @@ def progress_row(p: dict[str, Any], late_total_before: int, now: datetime,
 class ProgressListener(StreamingQueryListener):
     """Writes progress rows; never raises (a failed write is logged, the stream goes on)."""
 
-    def __init__(self, store, late_totals: dict[str, int] | None = None,
+    def __init__(self, store, query: str, late_total: int = 0,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 facts: dict[str, dict[int, Any]] | None = None,
-                 on_idle: dict[str, Callable[[], int]] | None = None) -> None:
+                 facts: dict[int, Any] | None = None,
+                 on_idle: Callable[[], int] | None = None) -> None:
         self.store = store
-        self.late_totals = dict(late_totals or {})
-        self.facts = facts or {}  # query -> batch id -> the sink's BatchFacts
-        self.on_idle = on_idle or {}  # query -> writes its deferred boards
-        self.names: dict[str, str] = {}
+        self.query = query  # the job's one query; progress of another is not recorded
+        self.late_total = late_total
+        self.facts = facts if facts is not None else {}  # batch id -> the sink's BatchFacts
+        self.on_idle = on_idle  # writes the deferred boards
         self.clock = clock
 
     @property
@@ -142,16 +141,17 @@ class ProgressListener(StreamingQueryListener):
         return self._jlistenerobj
 
     def onQueryStarted(self, event) -> None:
-        self.names[str(event.id)] = event.name or str(event.id)
         log.info("query %s started (run %s)", event.name, event.runId)
 
     def onQueryProgress(self, event) -> None:
         try:
             raw = json.loads(event.progress.json)
             name = raw.get("name") or str(raw.get("id"))
-            batch_facts = self.facts.get(name, {}).pop(int(raw.get("batchId", -1)), None)
-            row = progress_row(raw, self.late_totals.get(name, 0), self.clock(), batch_facts)
-            self.late_totals[name] = row.late_rows_dropped_total
+            if name != self.query:
+                return
+            batch_facts = self.facts.pop(int(raw.get("batchId", -1)), None)
+            row = progress_row(raw, self.late_total, self.clock(), batch_facts)
+            self.late_total = row.late_rows_dropped_total
             self.store.write_progress(row)
             if row.input_rows or row.late_rows_dropped:
                 phases = ", ".join(f"{k} {v}" for k, v in (raw.get("durationMs") or {}).items()
@@ -165,20 +165,17 @@ class ProgressListener(StreamingQueryListener):
 
     def onQueryIdle(self, event) -> None:
         try:
-            name = self.names.get(str(event.id), str(event.id))
-            flush = self.on_idle.get(name)
-            if flush is not None:
-                flush()  # the boards deferred while busy: written before "caught up" is said
-            self.store.heartbeat(name, self.clock())
+            if self.on_idle is not None:
+                self.on_idle()  # the boards deferred while busy: written before "caught up"
+            self.store.heartbeat(self.query, self.clock())
         except Exception:
             log.exception("could not record heartbeat")
 
     def onQueryTerminated(self, event) -> None:
-        name = self.names.get(str(event.id), str(event.id))
         if event.exception:
-            log.error("query %s failed: %s", name, event.exception.splitlines()[0])
+            log.error("query %s failed: %s", self.query, event.exception.splitlines()[0])
         else:
-            log.info("query %s stopped", name)
+            log.info("query %s stopped", self.query)
 
 
 class _LeanEvents:

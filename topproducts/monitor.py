@@ -7,7 +7,7 @@ the real services quickly (a Dagster sensor has about a minute in all).
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -16,7 +16,7 @@ from confluent_kafka import TopicPartition
 from topproducts import kafka_io
 from topproducts import stream_control as stream_process
 from topproducts.events import Topic
-from topproducts.leaderboards.store import Progress, open_store
+from topproducts.leaderboards.store import STREAM_QUERY, Progress, open_store
 from topproducts.settings import Settings
 
 Offsets = dict[str, dict[int, int]]  # topic -> partition -> next offset
@@ -35,8 +35,7 @@ class Health:
     state: State
     reason: str
     pid: int | None
-    lag: int  # events in Kafka not yet processed (the slowest query)
-    lag_by_query: dict[str, int] = field(default_factory=dict)
+    lag: int  # events in Kafka the stream has not processed
     last_batch_at: datetime | None = None
     input_rows_per_second: float = 0.0
     processed_rows_per_second: float = 0.0
@@ -57,34 +56,32 @@ def lag(end: Offsets, consumed: Offsets) -> int:
 
 
 def assess(
-    pid: int | None, progress: list[Progress], end: Offsets, now: datetime,
+    pid: int | None, row: Progress | None, end: Offsets, now: datetime,
     stall_after: timedelta, started_at: datetime | None = None,
 ) -> Health:
-    """Decide the stream's state from its pid, its progress rows and Kafka's end offsets.
+    """Decide the stream's state from its pid, its progress row (None: it never made a
+    batch) and Kafka's end offsets.
 
     Stalled means: input waits and there was no batch for ``stall_after``, counted from
     the last batch or from the process's start, whichever is later (a freshly restarted
     stream is not stalled because its predecessor's last batch is old).
     """
-    by_query = {p.query: lag(end, p.offsets()) for p in progress}
-    total_lag = max(by_query.values(), default=lag(end, {}))
-    last_batch = max((p.batch_at for p in progress if p.batch_at), default=None)
-    input_rate = sum(p.input_rows_per_second for p in progress)
-    processed_rate = sum(p.processed_rows_per_second for p in progress)
-    late_dropped = sum(p.late_rows_dropped_total for p in progress)
+    total_lag = lag(end, row.offsets() if row else {})
+    last_batch = row.batch_at if row else None
 
     def health(state: State, reason: str) -> Health:
-        return Health(state, reason, pid=pid, lag=total_lag, lag_by_query=by_query,
-                      last_batch_at=last_batch, input_rows_per_second=input_rate,
-                      processed_rows_per_second=processed_rate, late_rows_dropped=late_dropped)
+        return Health(state, reason, pid=pid, lag=total_lag, last_batch_at=last_batch,
+                      input_rows_per_second=row.input_rows_per_second if row else 0.0,
+                      processed_rows_per_second=row.processed_rows_per_second if row else 0.0,
+                      late_rows_dropped=row.late_rows_dropped_total if row else 0)
 
     if pid is None:
-        if not progress:
+        if row is None:
             return health(State.NOT_STARTED, "the stream has never run")
         return health(State.DEAD, f"no stream process; {total_lag} events wait")
-    if not progress:
+    if row is None:
         return health(State.HEALTHY, "starting: no batch yet")
-    pending = sum(p.pending_boards for p in progress)
+    pending = row.pending_boards
     if total_lag == 0 and pending == 0:
         return health(State.IDLE, "running, caught up with Kafka")
     if total_lag == 0:
@@ -127,13 +124,15 @@ def snapshot(settings: Settings, now: datetime) -> tuple[Health, list[Progress]]
 
 def health_of(settings: Settings, progress: list[Progress], end: Offsets, now: datetime
               ) -> Health:
-    """:func:`assess` the progress rows and end offsets read by the caller, with the
-    stream's pid and when it started (its pid file is written at the start)."""
+    """:func:`assess` the stream's progress row (among the rows read by the caller: those of
+    other queries, left by an older layout, are not the stream's) and the end offsets,
+    with the stream's pid and when it started (its pid file is written at the start)."""
     pid = stream_process.running_pid(settings)
     started_at = None
     if pid is not None:
         with contextlib.suppress(OSError):
             started_at = datetime.fromtimestamp(
                 stream_process.pid_file(settings).stat().st_mtime, UTC)
-    return assess(pid, progress, end, now, timedelta(seconds=settings.stream_stall_seconds),
+    row = next((p for p in progress if p.query == STREAM_QUERY), None)
+    return assess(pid, row, end, now, timedelta(seconds=settings.stream_stall_seconds),
                   started_at)

@@ -62,7 +62,6 @@ def stream_observation(health: monitor.Health) -> dg.AssetObservation:
             "reason": health.reason,
             "pid": health.pid or 0,
             "lag_events": health.lag,
-            "lag_by_query": dg.MetadataValue.json(health.lag_by_query),
             "input_rows_per_second": round(health.input_rows_per_second, 1),
             "processed_rows_per_second": round(health.processed_rows_per_second, 1),
             # facts that came after windows they belong to were final (table late_facts)

@@ -182,7 +182,8 @@ _SSE_DOC = """A `text/event-stream` of the board (as `GET /leaderboards/{metric}
 `board` with the board at once, then one each time it changes (within
 `api_board_refresh_seconds` of Cassandra having it), an event `alive` every 5 s in
 between, and an event `unavailable` (an error body) each second Cassandra cannot be read.
-`window=current` follows the sliding window as it moves."""
+`window=current` follows the sliding window as it moves. With `boards=N` the stream ends
+after its N-th `board` event (a snapshot for a script: `boards=1`); without, it never ends."""
 
 
 @router.get("/{metric}/stream", summary="The board, pushed when it changes (server-sent events)",
@@ -197,19 +198,22 @@ async def stream(
     window: WindowParam = ALL_TIME,
     by: ByParam = DEFAULT_GRANULARITY,
     limit: LimitParam = DEFAULT_LIMIT,
+    boards: Annotated[int | None, Query(ge=1, le=10_000, description=(
+        "End the stream after this many `board` events (unset: never)."))] = None,
 ) -> StreamingResponse:
     _resolve(window, _settings(request))  # a bad window is a 422 before the stream starts
     _boards(request).start()  # started by the app's lifespan; this covers an app without one
     return StreamingResponse(
-        _events(request, metric, by, scope.value, window, limit),
+        _events(request, metric, by, scope.value, window, limit, boards),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 async def _events(request: Request, metric: Metric, by: Granularity, scope: str, window: str,
-                  limit: int) -> AsyncIterator[bytes]:
+                  limit: int, boards: int | None = None) -> AsyncIterator[bytes]:
     yield b"retry: 1000\n\n"  # EventSource reconnects after 1 s
     sent: bytes | None = None
+    left = boards  # `board` events still to send (None: no end)
     while True:
         w = resolve_window(window, _settings(request))  # `current` moves on
         key = (metric, by, scope, w.id)
@@ -225,6 +229,10 @@ async def _events(request: Request, metric: Metric, by: Granularity, scope: str,
         if body != sent:
             yield b"event: board\ndata: " + body + b"\n\n"
             sent = body
+            if left is not None:
+                left -= 1
+                if left == 0:
+                    return
         if not await _boards(request).wait_change(key, version, HEARTBEAT_SECONDS):
             yield b"event: alive\ndata: {}\n\n"
 

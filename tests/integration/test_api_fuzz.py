@@ -42,16 +42,23 @@ APP = create_app(SETTINGS, publish_events=False)
 AUTH = {"X-API-Key": SETTINGS.api_key}
 schema = schemathesis.openapi.from_asgi(
     "/openapi.json", APP, config=schemathesis.Config.from_dict({"generation": {"mode": "all"}})
-).exclude(path="/leaderboards/{metric}/stream")  # never ends (server-sent events); its 422s
-# are in test_api_leaderboards.py
+)
+SSE = "/leaderboards/{metric}/stream"  # server-sent events: ends only when `boards` is set
 
 
 @schema.hook
 def map_query(context: Any, query: dict[str, Any] | None) -> dict[str, Any] | None:
-    """`GET /leaderboards/{metric}/daily`: when `from` and `to` are both days, make them a
+    """The event stream: a valid or absent `boards` becomes 1, so the stream ends.
+    `GET /leaderboards/{metric}/daily`: when `from` and `to` are both days, make them a
     range the API serves (`to` not before `from`, at most MAX_DAYS days): a constraint
     between two parameters, which OpenAPI cannot express (the operation documents it).
     Anything else is left alone, so negative cases stay negative."""
+    if context.operation is not None and context.operation.path == SSE:
+        query = dict(query or {})
+        wanted = query.get("boards")
+        if "boards" not in query or (type(wanted) is int and 1 <= wanted <= 10_000):
+            query["boards"] = 1  # one board, then the stream ends (an invalid value: a 422)
+        return query
     if (context.operation is None or context.operation.path != "/leaderboards/{metric}/daily"
             or not query):
         return query

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from confluent_kafka import TopicPartition
 
-from streaming.job import QUERIES
+from streaming.job import QUERY
 from streaming.store import StreamStore
 from tests.integration.conftest import stop_stream_and_drop_keyspace
 from tests.support.reference import expected_totals, synthetic_orders
@@ -89,8 +89,8 @@ def caught_up(settings: Settings) -> bool:
             rows = {p.query: p for p in store.progress()}
     except StackError:  # Cassandra busy with the drain's writes: ask again next poll
         return False
-    return all(q in rows and rows[q].offsets() == target and rows[q].pending_boards == 0
-               for q in QUERIES)
+    row = rows.get(QUERY)
+    return row is not None and row.offsets() == target and row.pending_boards == 0
 
 
 def assert_leaderboards_exact(settings: Settings, events: list[Envelope]) -> None:
@@ -161,7 +161,7 @@ def test_kill_minus_9_mid_run_then_restart_keeps_totals_exact(env: Settings) -> 
     assert process.stop(env) is not None
     with StreamStore.opened(env) as store:
         stale = json.dumps({env.topic("orders"): {"0": 1}})
-        store.sync_committed(QUERIES[0], 0, stale, datetime.now(UTC))
+        store.sync_committed(QUERY, 0, stale, datetime.now(UTC))
     assert not caught_up(env)
     process.start(env)
     wait_until(lambda: caught_up(env), 120, "the progress rows to match the checkpoints",
@@ -181,7 +181,7 @@ def test_kill_minus_9_in_the_middle_of_a_large_drain_keeps_every_board_exact(env
     def batches_done() -> int:
         with open_store(settings) as store:
             rows = {p.query: p for p in store.progress()}
-        return rows[QUERIES[0]].batch_id + 1 if QUERIES[0] in rows else 0
+        return rows[QUERY].batch_id + 1 if QUERY in rows else 0
 
     process.start(settings)
     wait_until(lambda: batches_done() >= 3, 300, "a few batches", process.log_file(settings))
@@ -207,10 +207,10 @@ def test_old_layout_or_lost_keyspace_stops_the_start_with_what_to_do(env: Settin
     (env.checkpoint_dir / "leaderboard_all").rmdir()
 
     # 1b. A checkpoint of the layout where Spark kept the dedupe state (now the driver's).
-    (env.checkpoint_dir / QUERIES[0] / "state" / "0").mkdir(parents=True)
+    (env.checkpoint_dir / QUERY / "state" / "0").mkdir(parents=True)
     with pytest.raises(TopProductsError, match="Spark kept which orders were counted"):
         process.start(env, wait=20)
-    shutil.rmtree(env.checkpoint_dir / QUERIES[0])
+    shutil.rmtree(env.checkpoint_dir / QUERY)
 
     # 2. A checkpoint whose keyspace was dropped while the stream was stopped.
     produce(env, events_of(synthetic_orders(5, seed=61)))

@@ -2,10 +2,12 @@
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from topproducts.leaderboards.ranking import ItemTotal, Metric, Ranked, rank
-from topproducts.leaderboards.store import Progress
-from topproducts.monitor import State, assess, lag
+from topproducts.leaderboards.store import STREAM_QUERY, Progress
+from topproducts.monitor import State, assess, health_of, lag
+from topproducts.settings import Settings
 from topproducts_assets.leaderboards import data_version, rank_problems
 from topproducts_assets.monitoring import decide
 
@@ -21,6 +23,11 @@ def progress(query: str, offsets: str, batch_at: datetime) -> Progress:
                     updated_at=batch_at)
 
 
+def row(offsets: str, batch_at: datetime) -> Progress:
+    """The stream's own progress row."""
+    return progress(STREAM_QUERY, offsets, batch_at)
+
+
 END = {"shop.orders": {0: 100, 1: 50}}
 
 
@@ -31,9 +38,9 @@ def test_lag_counts_unread_events_per_partition() -> None:
 
 
 def test_healthy_idle_stalled_dead_not_started() -> None:
-    recent = [progress("all", '{"shop.orders": {"0": 90, "1": 50}}', NOW - timedelta(seconds=5))]
-    caught_up = [progress("all", '{"shop.orders": {"0": 100, "1": 50}}', NOW - timedelta(hours=1))]
-    old = [progress("all", '{"shop.orders": {"0": 90, "1": 50}}', NOW - timedelta(seconds=61))]
+    recent = row('{"shop.orders": {"0": 90, "1": 50}}', NOW - timedelta(seconds=5))
+    caught_up = row('{"shop.orders": {"0": 100, "1": 50}}', NOW - timedelta(hours=1))
+    old = row('{"shop.orders": {"0": 90, "1": 50}}', NOW - timedelta(seconds=61))
     assert assess(123, recent, END, NOW, STALL).state is State.HEALTHY
     assert assess(123, caught_up, END, NOW, STALL).state is State.IDLE
     stalled = assess(123, old, END, NOW, STALL)
@@ -41,27 +48,29 @@ def test_healthy_idle_stalled_dead_not_started() -> None:
     assert "no batch for 61s while 10 events wait" in stalled.reason
     dead = assess(None, recent, END, NOW, STALL)
     assert dead.state is State.DEAD and dead.needs_restart and dead.lag == 10
-    assert assess(None, [], END, NOW, STALL).state is State.NOT_STARTED
-    assert assess(123, [], END, NOW, STALL).state is State.HEALTHY  # starting
+    assert assess(None, None, END, NOW, STALL).state is State.NOT_STARTED
+    assert assess(123, None, END, NOW, STALL).state is State.HEALTHY  # starting
 
 
 def test_a_fresh_restart_is_not_stalled_by_its_predecessors_last_batch() -> None:
-    old = [progress("all", '{"shop.orders": {"0": 90, "1": 50}}', NOW - timedelta(minutes=10))]
+    old = row('{"shop.orders": {"0": 90, "1": 50}}', NOW - timedelta(minutes=10))
     just_started = assess(123, old, END, NOW, STALL, started_at=NOW - timedelta(seconds=20))
     assert just_started.state is State.HEALTHY
     long_ago = assess(123, old, END, NOW, STALL, started_at=NOW - timedelta(seconds=90))
     assert long_ago.state is State.STALLED and "no batch for 90s" in long_ago.reason
 
 
-def test_slowest_query_sets_the_lag() -> None:
-    rows = [progress("all", '{"shop.orders": {"0": 100, "1": 50}}', NOW),
-            progress("windows", '{"shop.orders": {"0": 80, "1": 40}}', NOW)]
-    health = assess(1, rows, END, NOW, STALL)
-    assert health.lag == 30 and health.lag_by_query == {"all": 0, "windows": 30}
+def test_only_the_streams_own_progress_row_counts(tmp_path: Path) -> None:
+    rows = [progress("leaderboard_windows", '{"shop.orders": {"0": 1, "1": 1}}', NOW),  # old
+            row('{"shop.orders": {"0": 80, "1": 40}}', NOW)]
+    health = health_of(Settings(state_dir=tmp_path), rows, END, NOW)  # no pid file: dead
+    assert (health.state, health.lag, health.last_batch_at) == (State.DEAD, 30, NOW)
+    assert health_of(Settings(state_dir=tmp_path), rows[:1], END, NOW).state is (
+        State.NOT_STARTED)
 
 
 def test_restart_policy_respects_wanted_and_cooldown() -> None:
-    old = [progress("all", '{"shop.orders": {"0": 90, "1": 50}}', NOW - timedelta(seconds=5))]
+    old = row('{"shop.orders": {"0": 90, "1": 50}}', NOW - timedelta(seconds=5))
     dead = assess(None, old, END, NOW, STALL)
     now = NOW.timestamp()
     reason, _, cursor = decide(dead, True, {}, now, 120)

@@ -44,8 +44,9 @@ class Store:
         self.synced.append((query, batch_id, end_offsets))
 
 
-def test_sync_writes_each_query_that_committed(tmp_path: Path) -> None:
-    write_batch(tmp_path / "dead_letters", 1, '{"t.orders":{"1":198,"0":175}}')
+def test_sync_writes_the_committed_batch_and_nothing_without_one(tmp_path: Path) -> None:
+    write_batch(tmp_path / "leaderboards", 1, '{"t.orders":{"1":198,"0":175}}')
     store = Store()
-    sync_committed(store, tmp_path, ["dead_letters", "leaderboard_all"], datetime.now(UTC))
-    assert store.synced == [("dead_letters", 1, '{"t.orders": {"0": 175, "1": 198}}')]
+    sync_committed(store, tmp_path, "leaderboards", datetime.now(UTC))
+    sync_committed(store, tmp_path, "never_committed", datetime.now(UTC))
+    assert store.synced == [("leaderboards", 1, '{"t.orders": {"0": 175, "1": 198}}')]
