@@ -89,6 +89,18 @@ class BoardCache:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
+    def close(self) -> None:
+        """:meth:`stop` from any thread, without awaiting: for an app that ran without a
+        lifespan (a test's ASGI transport), whose watcher was started by a request on a
+        loop that may outlive the test. Cancels the watcher on its own loop."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            with contextlib.suppress(RuntimeError):  # its loop is already closed
+                task.get_loop().call_soon_threadsafe(task.cancel)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="board-read")

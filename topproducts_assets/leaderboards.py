@@ -166,8 +166,8 @@ def observe_all(store: LeaderboardStore, settings: Settings, health: monitor.Hea
 
 @dg.multi_observable_source_asset(
     specs=[*(b.spec for b in BOARDS), DEAD_LETTERS], name="cassandra_leaderboards",
-    description="Reads the leaderboards from Cassandra and records what they show. The "
-                "stream_health sensor records the same observations every 30 s.",
+    description="Reads the leaderboards from Cassandra and records what they show; the "
+                "observe_leaderboards job does so every 5 minutes, with the checks.",
 )
 def cassandra_leaderboards(stream: StreamResource):
     health, _ = stream.health()

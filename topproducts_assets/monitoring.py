@@ -74,9 +74,9 @@ def stream_observation(health: monitor.Health) -> dg.AssetObservation:
 @dg.sensor(
     name="stream_health", minimum_interval_seconds=30, job=launch_stream_job,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Reads the stream's progress table and Kafka's end offsets; records lag, "
-                "throughput and the leaderboards as observations; restarts the stream when "
-                "it is dead or stalled.",
+    description="Reads the stream's progress row and Kafka's end offsets; records the "
+                "stream's state, lag and throughput as an observation of leaderboard_stream; "
+                "restarts the stream when it is dead or stalled.",
 )
 def stream_health(context: dg.SensorEvaluationContext, stream: StreamResource) -> dg.SensorResult:
     now = datetime.now(UTC)

@@ -35,9 +35,11 @@ class LaunchConfig(dg.Config):
 @dg.asset(
     key=LEADERBOARD_STREAM, deps=[ORDER_EVENTS], group_name=GROUP, owners=OWNERS,
     kinds={"spark", "kafka"},
-    description="The PySpark Structured Streaming job: reads the order events from Kafka, "
-                "keeps exact totals in checkpointed state and writes leaderboards to "
-                "Cassandra. Materializing it starts the job if it is not running.",
+    description="The PySpark Structured Streaming job: reads the order events from Kafka "
+                "(offsets in its checkpoint), counts each order fact once, keeps exact totals "
+                "in the driver's memory (restored from Cassandra at start) and writes them "
+                "and the leaderboards to Cassandra. Materializing it starts the job if it is "
+                "not running.",
 )
 def leaderboard_stream(
     context: dg.AssetExecutionContext, config: LaunchConfig, stream: StreamResource

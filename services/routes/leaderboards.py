@@ -186,10 +186,34 @@ between, and an event `unavailable` (an error body) each second Cassandra cannot
 after its N-th `board` event (a snapshot for a script: `boards=1`); without, it never ends."""
 
 
+def _json_data(component: str) -> dict:
+    """An event's ``data``: a JSON document of the ``component`` schema."""
+    return {"type": "string", "contentMediaType": "application/json",
+            "contentSchema": {"$ref": f"#/components/schemas/{component}"}}
+
+
+# One event of the stream (OpenAPI 3.1: a text/event-stream `schema` describes each event,
+# as its `event`, `data`, `id` and `retry` fields); the `retry` line alone is not an event.
+SSE_EVENT = {
+    "type": "object", "required": ["event", "data"],
+    "properties": {"event": {"enum": ["board", "alive", "unavailable"]},
+                   "data": {"type": "string"}, "id": {"type": "string"},
+                   "retry": {"type": "integer"}},
+    "oneOf": [
+        {"properties": {"event": {"const": "board"}, "data": _json_data("Leaderboard")}},
+        {"properties": {"event": {"const": "alive"}, "data": {"const": "{}"}}},
+        {"properties": {"event": {"const": "unavailable"},
+                        "data": _json_data("ErrorResponse")}},
+    ],
+}
+
+
 @router.get("/{metric}/stream", summary="The board, pushed when it changes (server-sent events)",
             description=_SSE_DOC, response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
-                             "description": "`event: board` / `data: <Leaderboard JSON>`"},
+            responses={200: {"content": {"text/event-stream": {"schema": SSE_EVENT}},
+                             "description": "`event: board` / `data: <Leaderboard JSON>`, "
+                                            "`event: alive` / `data: {}`, `event: unavailable` "
+                                            "/ `data: <ErrorResponse JSON>`"},
                        **responses()})
 async def stream(
     request: Request,

@@ -102,6 +102,7 @@ def shop(running_stack) -> Iterator[None]:
     with seeded_sandbox(running_stack, customers=10, products=5,
                         name=SETTINGS.kafka_topic_prefix):
         yield
+    APP.state.boards.close()  # the watcher a request started, before its session closes
     APP.state.cassandra.close()
     APP.state.publisher.stop()
 

@@ -184,7 +184,7 @@ def test_openapi_is_complete():
             where = f"{method.upper()} {path}"
             assert op.get("summary"), where
             ok = next(v for k, v in op["responses"].items() if k.startswith("2"))
-            if path.endswith("/stream"):  # server-sent events: text, documented in prose
+            if path.endswith("/stream"):  # server-sent events: each event declared
                 assert set(ok["content"]) == {"text/event-stream"}, where
             else:
                 assert "$ref" in str(ok["content"]["application/json"]["schema"]), where

@@ -226,3 +226,35 @@ def test_at_most_max_boards_are_held():
             await cache.stop()
 
     run(scenario())
+
+
+def test_close_from_another_thread_ends_the_watcher_on_its_loop():
+    """An app run without a lifespan (a test's ASGI transport): a request started the
+    watcher on a loop in another thread; `close` cancels it there, and no read follows."""
+    import threading
+
+    db = FakeCassandra()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    cache = BoardCache(db.read, period=0.01)
+
+    async def watch() -> asyncio.Task:
+        cache.start()
+        await cache.get(KEY)  # held: the watcher re-reads it every period
+        return cache._task  # type: ignore[return-value]
+
+    task = asyncio.run_coroutine_threadsafe(watch(), loop).result(5)
+    try:
+        asyncio.run_coroutine_threadsafe(asyncio.sleep(0.1), loop).result(5)
+        assert len(db.reads) > 2  # watching
+        cache.close()
+        asyncio.run_coroutine_threadsafe(asyncio.sleep(0.05), loop).result(5)
+        assert task.cancelled() and not cache.watching
+        reads = len(db.reads)
+        asyncio.run_coroutine_threadsafe(asyncio.sleep(0.1), loop).result(5)
+        assert len(db.reads) == reads  # nothing read after the close
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
