@@ -17,9 +17,11 @@
 3. **Memory**: the stream's resident memory (driver and JVM) after the big drain,
    and the state rows it reports (the driver's ledger bits and totals).
 4. **Latency** at 1,000 orders/s through MySQL, the outbox and Kafka
-   (:mod:`bench.latency`), then at ``--sustained-rate`` (300 orders/s), a rate the
-   load side keeps up with beside the stream on 2 cores; and the **simulator**'s rate
-   (``bench/bench_shop.py``).
+   (:mod:`bench.latency`), then a **step run** (``--steps``: 100, 200, 300, 500, 700 and
+   1,000 orders/s, 60 s each, one warmed-up stream): p50/p99/unseen and CPU per process
+   at each step, and the **capacity**, the highest rate whose p99 stays <= 1 s; the
+   300 orders/s step is the "sustained" figure (a rate the load side keeps up with beside
+   the stream on 2 cores); and the **simulator**'s rate (``bench/bench_shop.py``).
 
 Prints each figure and writes them all to ``<state_dir>/bench/latest.json``.
 Each part runs in its own topic prefix, keyspace and state folder, removed after.
@@ -250,9 +252,11 @@ def main() -> None:
                          "the mean)")
     ap.add_argument("--latency-seconds", type=float, default=120.0)
     ap.add_argument("--rate", type=float, default=1000.0, help="orders/s in the latency run")
+    ap.add_argument("--steps", default="100,200,300,500,700,1000",
+                    help="rates (orders/s) of the step run, 60 s each ('': skip it)")
     ap.add_argument("--sustained-rate", type=float, default=300.0,
-                    help="orders/s of a second latency run, one the load side keeps up "
-                         "with beside the stream on this machine (0: skip it)")
+                    help="the step whose figures are the 'sustained' ones: a rate the load "
+                         "side keeps up with beside the stream on this machine")
     ap.add_argument("--skip", action="append", default=[],
                     choices=["drain", "flat", "latency", "simulator"])
     args = ap.parse_args()
@@ -303,15 +307,24 @@ def main() -> None:
                                             "latency_unseen", "latency_from_commit_p50_s",
                                             "latency_from_commit_p99_s")})
         figures["latency_orders_per_s"] = lat.get("orders_per_s")
-        if args.sustained_rate > 0:
+        if args.steps:
+            from bench.latency import run_steps
+
+            rates = [float(r) for r in args.steps.split(",")]
+            print(f"== step run: {', '.join(f'{r:g}' for r in rates)} orders/s, 60s each")
+            run = run_steps(base, rates, seconds=60.0)
+            figures["latency_steps"] = run["steps"]
+            figures["capacity_orders_per_s_at_p99_1s"] = run["capacity_orders_per_s"]
             # At 1,000 orders/s a 2-core machine runs out of CPU on the load side (MySQL
-            # writes beside the stream): this run shows the stream where the load keeps up.
-            print(f"== latency at a sustained {args.sustained_rate:g} orders/s for 60s")
-            sus = run_latency(base, rate=args.sustained_rate, seconds=60.0)
-            figures["latency_sustained"] = sus
-            figures.update({f"latency_sustained_{k}": sus[k] for k in (
-                "orders_per_s", "latency_p50_s", "latency_p99_s", "latency_max_s",
-                "latency_unseen")})
+            # writes beside the stream): the sustained step shows the stream where the
+            # load keeps up.
+            sus = next((st for st in run["steps"]
+                        if st["rate_target"] == args.sustained_rate), None)
+            if sus is not None:
+                figures["latency_sustained"] = sus
+                figures.update({f"latency_sustained_{k}": sus[k] for k in (
+                    "orders_per_s", "latency_p50_s", "latency_p99_s", "latency_max_s",
+                    "latency_unseen")})
 
     if "simulator" not in args.skip:
         print("== simulator (MySQL + outbox + Kafka)")

@@ -54,12 +54,13 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import TopicPartition
 
@@ -393,28 +394,165 @@ def _r(x: float | None, digits: int = 3) -> float | None:
 
 # -- the run --------------------------------------------------------------------------
 
-def run_latency(settings: Settings, rate: float = 1000.0, seconds: float = 120.0,
-                probe_every: float = 0.1, warmup_seconds: float = WARMUP_SECONDS, *,
-                customers: int = 2000, products: int = 200,
-                max_lag_seconds: float = 120.0) -> dict:
-    """Measure order-to-board latency at ``rate`` orders/s for ``seconds`` (module doc).
+@dataclass
+class _Session:
+    """What every phase of a run shares: the sandbox, the open clients, the shoppers,
+    the probe and the poller (its probe numbers run on across phases)."""
 
-    ``settings`` is the base (the real stack's); the run lives in its own sandbox.
-    Late ticks are never skipped, but if the producer falls ``max_lag_seconds`` behind
-    the schedule the run ends there (``stopped_behind_schedule``), the figures cover the
-    ticks done.
-    Returns the figures as a dict (seconds, orders/s, MiB), and prints them.
-    """
-    if rate <= 0 or seconds <= 0 or probe_every <= 0 or warmup_seconds < 0:
-        raise ValueError("rate, seconds and probe_every must be positive, warm-up >= 0")
+    s: Settings
+    t: Tables
+    store: LeaderboardStore
+    writer: Any
+    relay: Relay
+    pool: ThreadPoolExecutor
+    shoppers: Shoppers
+    shelf: _Shelf
+    probe: OrderRequest
+    timeline: Timeline
+    poller: Poller
+    pids: dict[str, int]
+    probe_every: float
+    max_lag_seconds: float
+    probe_orders: set[int] = field(default_factory=set)
+    publishing: Future[tuple[int, float]] | None = None
+
+
+def _publish(x: _Session) -> tuple[int, float]:
+    t0 = time.perf_counter()
+    report = x.relay.publish_pending()
+    return report.events, time.perf_counter() - t0
+
+
+def _phase(x: _Session, rate: float, seconds: float, warmup_seconds: float) -> dict:
+    """Place orders at ``rate`` on the tick schedule: ``warmup_seconds`` not counted, then
+    ``seconds`` measured; wait (up to ``FINAL_WAIT_SECONDS``) for its probes; its figures."""
+    say = print
+    per_tick = rate * x.probe_every
+    warm_ticks = round(warmup_seconds / x.probe_every)
+    total_ticks = warm_ticks + max(1, round(seconds / x.probe_every))
+    timings = Timings()
+    placed = rejected = 0
+    figures: dict = {"rate_target": rate, "seconds": seconds, "warmup_s": warmup_seconds}
+    first_probe = len(x.poller.probes)
+    t0 = time.monotonic()
+    measured_from = t0 + warm_ticks * x.probe_every
+    wall_from = datetime.now(UTC) + timedelta(seconds=warmup_seconds)
+    cpu_by_from = _cpu(x.pids) if warm_ticks == 0 else {}
+    for k in range(total_ticks):
+        due = t0 + k * x.probe_every
+        counted = k >= warm_ticks
+        if k == warm_ticks and k:
+            cpu_by_from = _cpu(x.pids)
+            say(f"warm-up done ({warm_ticks} ticks); measuring {seconds:.0f}s")
+        ahead = due - time.monotonic()
+        if ahead > 0:
+            time.sleep(ahead)
+            if counted:
+                timings.idle_s += ahead
+        lag = time.monotonic() - due
+        if lag > x.max_lag_seconds:
+            figures["stopped_behind_schedule"] = True
+            say(f"stopped: {lag:.0f}s behind schedule at tick {k}")
+            break
+        if counted:
+            timings.lags.append(lag)
+        n = int((k + 1) * per_tick) - int(k * per_tick)
+        tick = retrying(lambda n=n: _write_tick(x.writer, x.s, x.t, x.shoppers, x.shelf, n,
+                                                x.probe, x.probe_orders, x.timeline))
+        assert tick.probe_order is not None
+        x.probe_orders.add(tick.probe_order)
+        x.poller.add(Probe(len(x.poller.probes) + 1, due, tick.confirmed_at, counted,
+                           tick.committed))
+        w0 = time.perf_counter()
+        if x.publishing is not None:
+            events, relay_s = x.publishing.result()
+            if counted:
+                timings.events += events
+                timings.relay_s += relay_s
+        if counted:
+            timings.wait_relay_s += time.perf_counter() - w0
+            timings.ticks += 1
+            timings.write_s += tick.write_s
+            timings.commit_s += tick.commit_s
+            for name, sec in tick.phases.items():
+                timings.phases[name] = timings.phases.get(name, 0.0) + sec
+            placed += tick.placed  # the shoppers' orders; the probe is extra
+            rejected += tick.rejected
+        x.publishing = x.pool.submit(_publish, x)
+    written_at = time.monotonic()
+    if x.publishing is not None:
+        events, relay_s = x.publishing.result()
+        x.publishing = None
+        timings.events += events
+        timings.relay_s += relay_s
+    published_at = time.monotonic()
+    cpu_by = {name: sec - cpu_by_from.get(name, sec) for name, sec in _cpu(x.pids).items()}
+
+    deadline = time.monotonic() + FINAL_WAIT_SECONDS
+    while not x.poller.all_seen() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    history = _history(x.store, wall_from, datetime.now(UTC))
+
+    probes = [p for p in x.poller.probes[first_probe:] if p.counted]
+    latencies = [p.seen - p.scheduled for p in probes if p.seen is not None]
+    from_commit = [p.seen - p.committed for p in probes if p.seen is not None]
+    elapsed = max(written_at - measured_from, 1e-6)
+    loaded = max(published_at - measured_from, 1e-6)
+    durations = [float(p.batch_duration_ms) for p in history]
+    figures.update({
+        "orders_placed": placed,
+        "orders_rejected": rejected,
+        "orders_per_s": round(placed / elapsed, 1),  # shoppers' orders, probes aside
+        "orders_per_s_with_probes": round((placed + timings.ticks) / elapsed, 1),
+        "orders_per_s_published": round(placed / loaded, 1),
+        "events_published": timings.events,
+        "ticks_measured": timings.ticks,
+        "probes_sent": len(probes),
+        "latency_p50_s": _r(percentile(latencies, 0.50)),
+        "latency_p99_s": _r(percentile(latencies, 0.99)),
+        "latency_max_s": _r(max(latencies, default=None)),
+        "latency_mean_s": _r(statistics.fmean(latencies) if latencies else None),
+        "latency_unseen": len(probes) - len(latencies),
+        # commit -> seen: without the producer's queueing (relay + stream + read)
+        "latency_from_commit_p50_s": _r(percentile(from_commit, 0.50)),
+        "latency_from_commit_p99_s": _r(percentile(from_commit, 0.99)),
+        "latency_from_commit_max_s": _r(max(from_commit, default=None)),
+        "schedule_lag_end_s": _r(timings.lags[-1] if timings.lags else None),
+        "schedule_lag_max_s": _r(max(timings.lags, default=None)),
+        "tick_write_ms_mean": _r(1000 * timings.write_s / max(1, timings.ticks), 1),
+        **{f"tick_write_{name}_ms_mean": _r(1000 * sec / max(1, timings.ticks), 1)
+           for name, sec in timings.phases.items()},
+        "tick_commit_ms_mean": _r(1000 * timings.commit_s / max(1, timings.ticks), 1),
+        "tick_wait_relay_ms_mean": _r(1000 * timings.wait_relay_s / max(1, timings.ticks), 1),
+        "relay_call_ms_mean": _r(1000 * timings.relay_s / max(1, timings.ticks), 1),
+        "producer_idle_share": _r(timings.idle_s / elapsed, 2),
+        # who used the cores while the load ran (1.0 = one core busy all the time)
+        "cpu_cores": {name: _r(sec / loaded, 2)
+                      for name, sec in sorted(cpu_by.items(), key=lambda x: -x[1])},
+        "cpu_cores_total": _r(sum(cpu_by.values()) / loaded, 2),
+        # CPU per order placed, per process (ms): what an order costs each side
+        "cpu_ms_per_order": {name: _r(1000 * sec / max(1, placed), 3)
+                             for name, sec in sorted(cpu_by.items(), key=lambda x: -x[1])},
+        "batches": len(history),
+        "batch_ms_mean": _r(statistics.fmean(durations) if durations else None, 0),
+        "batch_ms_p99": _r(percentile(durations, 0.99), 0),
+        "batch_input_rows_mean": _r(statistics.fmean([p.input_rows for p in history])
+                                    if history else None, 0),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    })
+    return figures
+
+
+@contextmanager
+def _session(settings: Settings, rate: float, probe_every: float, customers: int,
+             products: int, max_lag_seconds: float, figures: dict) -> Iterator[_Session]:
+    """A sandboxed shop with the stream started and caught up, and the poller running;
+    dropped at the end (the stream's log is kept)."""
     state_dir = Path(tempfile.mkdtemp(prefix="bench-lat-"))
     s = sandbox.isolated(settings, NAME, state_dir)
     t = Tables.of(s)
-    figures: dict = {"rate_target": rate, "seconds": seconds, "probe_every_s": probe_every,
-                     "warmup_s": warmup_seconds}
     say = print
     _drop_all(s)
-    stream_started = False
     try:
         seeded = shop_seed.seed(s, customers, products, seed=1)
         outbox.publish_pending(s)
@@ -432,165 +570,115 @@ def run_latency(settings: Settings, rate: float = 1000.0, seconds: float = 120.0
         shoppers = Shoppers(random.Random(1), shop_customers,
                             [v for v in variants if v != probe_item],
                             ShopperProfile.configured(s))
-        probe = _probe_request(shop_customers[0].customer_id, probe_item)
         figures["probe_variant"] = probe_item
-
         with open_store(s) as store, closing(db.connect(s)) as writer, Relay(s) as relay, \
                 ThreadPoolExecutor(1, "relay") as pool:
-            shelf = _Shelf()
-            probe_orders: set[int] = set()
+            x = _Session(s, t, store, writer, relay, pool, shoppers, _Shelf(),
+                         _probe_request(shop_customers[0].customer_id, probe_item), timeline,
+                         Poller(store, probe_item, s), {}, probe_every, max_lag_seconds)
             # Something in the orders topic before the stream starts: its first batches.
-            retrying(lambda: _write_tick(writer, s, t, shoppers, shelf,
-                                         max(1, int(rate)), None, probe_orders, timeline))
+            retrying(lambda: _write_tick(writer, s, t, shoppers, x.shelf, max(1, int(rate)),
+                                         None, x.probe_orders, timeline))
             relay.publish_pending()
             began = time.monotonic()
             process.start(s)
-            stream_started = True
             _wait_caught_up(s, store, CAUGHT_UP_TIMEOUT)
             figures["stream_ready_s"] = round(time.monotonic() - began, 1)
             say(f"stream ready (started, caught up) in {figures['stream_ready_s']}s")
-
-            poller = Poller(store, probe_item, s)
-            poller.start()
-
-            def publish() -> tuple[int, float]:
-                t0 = time.perf_counter()
-                report = relay.publish_pending()
-                return report.events, time.perf_counter() - t0
-
-            per_tick = rate * probe_every
-            warm_ticks = round(warmup_seconds / probe_every)
-            total_ticks = warm_ticks + max(1, round(seconds / probe_every))
-            timings = Timings()
-            placed = rejected = 0
-            publishing: Future[tuple[int, float]] | None = None
-            t0 = time.monotonic()
-            measured_from = t0 + warm_ticks * probe_every
-            wall_from = datetime.now(UTC) + timedelta(seconds=warmup_seconds)
-            pids = _processes(settings, s)
-            cpu_by_from: dict[str, float] = {}
-            for k in range(total_ticks):
-                due = t0 + k * probe_every
-                counted = k >= warm_ticks
-                if k == warm_ticks:
-                    cpu_by_from = _cpu(pids)
-                    say(f"warm-up done ({warm_ticks} ticks); measuring {seconds:.0f}s")
-                ahead = due - time.monotonic()
-                if ahead > 0:
-                    time.sleep(ahead)
-                    if counted:
-                        timings.idle_s += ahead
-                lag = time.monotonic() - due
-                if lag > max_lag_seconds:
-                    figures["stopped_behind_schedule"] = True
-                    say(f"stopped: {lag:.0f}s behind schedule at tick {k}")
-                    break
-                if counted:
-                    timings.lags.append(lag)
-                n = int((k + 1) * per_tick) - int(k * per_tick)
-                tick = retrying(lambda n=n: _write_tick(writer, s, t, shoppers, shelf, n,
-                                                        probe, probe_orders, timeline))
-                assert tick.probe_order is not None
-                probe_orders.add(tick.probe_order)
-                poller.add(Probe(len(poller.probes) + 1, due, tick.confirmed_at, counted,
-                                 tick.committed))
-                w0 = time.perf_counter()
-                if publishing is not None:
-                    events, relay_s = publishing.result()
-                    if counted:
-                        timings.events += events
-                        timings.relay_s += relay_s
-                if counted:
-                    timings.wait_relay_s += time.perf_counter() - w0
-                    timings.ticks += 1
-                    timings.write_s += tick.write_s
-                    timings.commit_s += tick.commit_s
-                    for name, sec in tick.phases.items():
-                        timings.phases[name] = timings.phases.get(name, 0.0) + sec
-                    placed += tick.placed  # the shoppers' orders; the probe is extra
-                    rejected += tick.rejected
-                publishing = pool.submit(publish)
-            written_at = time.monotonic()
-            if publishing is not None:
-                events, relay_s = publishing.result()
-                timings.events += events
-                timings.relay_s += relay_s
-            published_at = time.monotonic()
-            cpu_by = {name: sec - cpu_by_from.get(name, sec) for name, sec in _cpu(pids).items()}
-
-            deadline = time.monotonic() + FINAL_WAIT_SECONDS
-            while not poller.all_seen() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            poller.stopping.set()
-            poller.join(10)
-            wall_to = datetime.now(UTC)
-
-            pid = process.running_pid(s)
-            figures["stream_rss_mib"] = round(rss_mib(pid), 0) if pid else None
-            figures["stream_alive_at_end"] = pid is not None
-            history = _history(store, wall_from, wall_to)
-
-        process.stop(s)
-        stream_started = False
-
-        probes = [p for p in poller.probes if p.counted]
-        latencies = [p.seen - p.scheduled for p in probes if p.seen is not None]
-        from_commit = [p.seen - p.committed for p in probes if p.seen is not None]
-        elapsed = max(written_at - measured_from, 1e-6)
-        durations = [float(p.batch_duration_ms) for p in history]
-        figures.update({
-            "orders_placed": placed,
-            "orders_rejected": rejected,
-            "orders_per_s": round(placed / elapsed, 1),  # shoppers' orders, probes aside
-            "orders_per_s_with_probes": round((placed + timings.ticks) / elapsed, 1),
-            "orders_per_s_published": round(placed / max(published_at - measured_from, 1e-6), 1),
-            "events_published": timings.events,
-            "ticks_measured": timings.ticks,
-            "probes_sent": len(probes),
-            "probes_warmup": len(poller.probes) - len(probes),
-            "latency_p50_s": _r(percentile(latencies, 0.50)),
-            "latency_p99_s": _r(percentile(latencies, 0.99)),
-            "latency_max_s": _r(max(latencies, default=None)),
-            "latency_mean_s": _r(statistics.fmean(latencies) if latencies else None),
-            "latency_unseen": len(probes) - len(latencies),
-            # commit -> seen: without the producer's queueing (relay + stream + read)
-            "latency_from_commit_p50_s": _r(percentile(from_commit, 0.50)),
-            "latency_from_commit_p99_s": _r(percentile(from_commit, 0.99)),
-            "latency_from_commit_max_s": _r(max(from_commit, default=None)),
-            "schedule_lag_end_s": _r(timings.lags[-1] if timings.lags else None),
-            "schedule_lag_max_s": _r(max(timings.lags, default=None)),
-            "tick_write_ms_mean": _r(1000 * timings.write_s / max(1, timings.ticks), 1),
-            **{f"tick_write_{name}_ms_mean": _r(1000 * sec / max(1, timings.ticks), 1)
-               for name, sec in timings.phases.items()},
-            "tick_commit_ms_mean": _r(1000 * timings.commit_s / max(1, timings.ticks), 1),
-            "tick_wait_relay_ms_mean": _r(1000 * timings.wait_relay_s / max(1, timings.ticks),
-                                          1),
-            "relay_call_ms_mean": _r(1000 * timings.relay_s / max(1, timings.ticks), 1),
-            "producer_idle_share": _r(timings.idle_s / elapsed, 2),
-            # who used the cores while the load ran (1.0 = one core busy all the time)
-            "cpu_cores": {name: _r(sec / max(published_at - measured_from, 1e-6), 2)
-                          for name, sec in sorted(cpu_by.items(), key=lambda x: -x[1])},
-            "cpu_cores_total": _r(sum(cpu_by.values())
-                                  / max(published_at - measured_from, 1e-6), 2),
-            "batches": len(history),
-            "batch_ms_mean": _r(statistics.fmean(durations) if durations else None, 0),
-            "batch_ms_p99": _r(percentile(durations, 0.99), 0),
-            "batch_input_rows_mean": _r(statistics.fmean([p.input_rows for p in history])
-                                        if history else None, 0),
-            "poller_polls": poller.polls,
-            "poller_errors": poller.errors,
-            "load_average_1m": round(os.getloadavg()[0], 2),
-            "stream_log": str(process.log_file(s)),
-        })
-        if poller.last_error:
-            figures["poller_last_error"] = poller.last_error
+            x.pids = _processes(settings, s)
+            x.poller.start()
+            try:
+                yield x
+            finally:
+                x.poller.stopping.set()
+                x.poller.join(10)
+                pid = process.running_pid(s)
+                figures["stream_rss_mib"] = round(rss_mib(pid), 0) if pid else None
+                figures["stream_alive_at_end"] = pid is not None
+                figures["poller_polls"] = x.poller.polls
+                figures["poller_errors"] = x.poller.errors
+                if x.poller.last_error:
+                    figures["poller_last_error"] = x.poller.last_error
+                figures["stream_log"] = str(process.log_file(s))
     finally:
-        if stream_started:
+        if process.running_pid(s) is not None:
             process.stop(s)
         _drop_all(s)
         shutil.rmtree(s.checkpoint_dir, ignore_errors=True)  # keep the log for reading
+
+
+def _check_args(rates: Sequence[float], seconds: float, probe_every: float,
+                warmup_seconds: float) -> None:
+    if not rates or min(rates) <= 0 or seconds <= 0 or probe_every <= 0 or warmup_seconds < 0:
+        raise ValueError("rates, seconds and probe_every must be positive, warm-up >= 0")
+
+
+def run_latency(settings: Settings, rate: float = 1000.0, seconds: float = 120.0,
+                probe_every: float = 0.1, warmup_seconds: float = WARMUP_SECONDS, *,
+                customers: int = 2000, products: int = 200,
+                max_lag_seconds: float = 120.0) -> dict:
+    """Measure order-to-board latency at ``rate`` orders/s for ``seconds`` (module doc).
+
+    ``settings`` is the base (the real stack's); the run lives in its own sandbox.
+    Late ticks are never skipped, but if the producer falls ``max_lag_seconds`` behind
+    the schedule the run ends there (``stopped_behind_schedule``), the figures cover the
+    ticks done.
+    Returns the figures as a dict (seconds, orders/s, MiB), and prints them.
+    """
+    _check_args([rate], seconds, probe_every, warmup_seconds)
+    figures: dict = {"probe_every_s": probe_every}
+    with _session(settings, rate, probe_every, customers, products, max_lag_seconds,
+                  figures) as x:
+        figures.update(_phase(x, rate, seconds, warmup_seconds))
+        figures["probes_warmup"] = len(x.poller.probes) - figures["probes_sent"]
     for key, value in figures.items():
-        say(f"{key}: {value}")
+        print(f"{key}: {value}")
+    return figures
+
+
+def capacity(steps: Sequence[dict], p99_limit_s: float = 1.0) -> float | None:
+    """The highest target rate of ``steps`` (in the order run, rates rising) up to which
+    every step kept p99 within ``p99_limit_s``, saw every probe and kept its schedule;
+    None when the first step already did not."""
+    best = None
+    for step in steps:
+        p99 = step.get("latency_p99_s")
+        if (p99 is None or p99 > p99_limit_s or step.get("latency_unseen")
+                or step.get("stopped_behind_schedule")):
+            break
+        best = step["rate_target"]
+    return best
+
+
+def run_steps(settings: Settings, rates: Sequence[float] = (100, 200, 300, 500, 700, 1000),
+              seconds: float = 60.0, probe_every: float = 0.1,
+              warmup_seconds: float = WARMUP_SECONDS, *, customers: int = 2000,
+              products: int = 200, p99_limit_s: float = 1.0,
+              max_lag_seconds: float = 60.0) -> dict:
+    """A step run: one stream, warmed up once at the first rate, then ``seconds`` at each
+    rate in turn (each waits for its own probes before the next); per step p50/p99/unseen,
+    CPU per process (cores, and ms per order), and the highest rate whose p99 stays within
+    ``p99_limit_s`` (``capacity_orders_per_s``). Steps stop after the first that falls
+    ``max_lag_seconds`` behind its schedule."""
+    _check_args(rates, seconds, probe_every, warmup_seconds)
+    figures: dict = {"probe_every_s": probe_every, "p99_limit_s": p99_limit_s}
+    steps: list[dict] = []
+    with _session(settings, rates[0], probe_every, customers, products, max_lag_seconds,
+                  figures) as x:
+        for i, rate in enumerate(rates):
+            print(f"== step {i + 1}/{len(rates)}: {rate:g} orders/s for {seconds:g}s")
+            step = _phase(x, rate, seconds, warmup_seconds if i == 0 else 5.0)
+            steps.append(step)
+            cores = step["cpu_cores"]
+            print(f"   p50 {step['latency_p50_s']} s, p99 {step['latency_p99_s']} s, unseen "
+                  f"{step['latency_unseen']}, {step['orders_per_s']} orders/s placed; CPU "
+                  + ", ".join(f"{k.split(' ')[0]} {v}" for k, v in cores.items()))
+            if step.get("stopped_behind_schedule"):
+                break
+    figures["steps"] = steps
+    figures["capacity_orders_per_s"] = capacity(steps, p99_limit_s)
+    print(f"capacity at p99 <= {p99_limit_s:g} s: {figures['capacity_orders_per_s']} "
+          f"orders/s (target rates {', '.join(f'{r:g}' for r in rates)})")
     return figures
 
 
@@ -605,7 +693,19 @@ def main(argv: list[str] | None = None) -> int:
                     help="end the run when this far behind schedule (s)")
     ap.add_argument("--customers", type=int, default=2000)
     ap.add_argument("--products", type=int, default=200)
+    ap.add_argument("--steps", type=str, default=None,
+                    help="a step run: comma-separated rates (e.g. 100,200,300,500,700,1000), "
+                         "--seconds each; prints the highest rate whose p99 stays <= 1 s")
     args = ap.parse_args(argv)
+    if args.steps:
+        try:
+            rates = [float(r) for r in args.steps.split(",")]
+        except ValueError:
+            ap.error(f"--steps: not a list of numbers: {args.steps!r}")
+        run_steps(get_settings(), rates, args.seconds, args.probe_every, args.warmup,
+                  customers=args.customers, products=args.products,
+                  max_lag_seconds=args.max_lag)
+        return 0
     run_latency(get_settings(), args.rate, args.seconds, args.probe_every, args.warmup,
                 customers=args.customers, products=args.products, max_lag_seconds=args.max_lag)
     return 0
