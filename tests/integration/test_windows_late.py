@@ -168,7 +168,7 @@ def test_windows_equal_the_rule_with_late_cancellations_a_crash_and_a_held_relay
         # the asset checks run the same code and pass
         for board in BOARDS:
             if board.windowed:
-                result = check_reconciliation(live, board)
+                result = check_reconciliation(live, store, board)
                 assert result.passed, result.description
         today = datetime.now(UTC).date()
         daily.build_day(live, store, today)
