@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     spark_driver_java_options: str = ""
     spark_shuffle_partitions: Count = 2  # batch jobs' shuffles (the stream has none)
     spark_ui_port: Port = 4040
+    # The address executors connect back to the driver on, and the one the driver (and its
+    # UI) binds (empty: the driver host). Executors on other machines need a reachable one.
+    spark_driver_host: str = "127.0.0.1"
+    spark_driver_bind_address: str = ""
     # Executors on a spark:// master (unused by local[N]).
     spark_executor_memory: str = "512m"
     spark_executor_cores: Count = 1
@@ -104,6 +108,13 @@ class Settings(BaseSettings):
     # Boards of open windows other than the current and the next one are written at most
     # this often while batches run, and when the stream goes idle (about 1 s later).
     stream_board_refresh_seconds: Seconds = 2.0
+    # How the stream is launched: "python" (``python -m streaming.job``, the project builds
+    # the session) or "spark-submit" (the session spark-submit builds, as on a cluster).
+    stream_launcher: Literal["python", "spark-submit"] = "python"
+    # The stream's checkpoints: a path or a Hadoop URL (empty: <state_dir>/checkpoints).
+    stream_checkpoint_location: str = ""
+    # Run the stream inside this Linux network namespace (the local cluster's app host).
+    stream_netns: str = ""
     # Monitoring (the Dagster sensor and checks).
     # No batch for this long while input waits = stalled.
     stream_stall_seconds: PositiveSeconds = 120.0
@@ -136,8 +147,13 @@ class Settings(BaseSettings):
     # (pushing it to the page when it changed): the most a read lags Cassandra.
     api_board_refresh_seconds: PositiveSeconds = 0.1
 
-    # The local cluster (`topproducts cluster`): one loopback address per node, its
-    # folder, and small heaps (9 JVMs share the machine).
+    # The local cluster (`topproducts cluster`): its hosts, its folder, and small heaps
+    # (9 JVMs share the machine). Hosts are network namespaces ("netns", as root) joined by
+    # a bridge on cluster_subnet, or loopback aliases ("loopback": cluster_hosts, three
+    # addresses); "auto" takes namespaces where it can.
+    cluster_network: Literal["auto", "netns", "loopback"] = "auto"
+    cluster_subnet: str = "10.213.0.0/24"
+    cluster_netns_prefix: str = "tp-"
     cluster_hosts: str = "127.0.0.2,127.0.0.3,127.0.0.4"
     cluster_state_dir: Path = REPO_ROOT / ".stack" / "cluster"
     cluster_kafka_heap: str = "384m"
@@ -156,7 +172,18 @@ class Settings(BaseSettings):
 
     @property
     def checkpoint_dir(self) -> Path:
-        return self.state_dir / "checkpoints"
+        """The checkpoints' local folder (``stream_checkpoint_location`` if it is a path
+        or a ``file:`` URL)."""
+        location = self.stream_checkpoint_location
+        if not location:
+            return self.state_dir / "checkpoints"
+        if location.startswith("file:"):
+            return Path(location.removeprefix("file:").removeprefix("//"))
+        return Path(location)
+
+    @property
+    def spark_driver_bind(self) -> str:
+        return self.spark_driver_bind_address or self.spark_driver_host
 
     @property
     def kafka_host(self) -> str:
@@ -188,6 +215,16 @@ class Settings(BaseSettings):
     def topic(self, name: str) -> str:
         """Full Kafka topic name for a short name such as ``orders``."""
         return f"{self.kafka_topic_prefix}.{name}"
+
+    @field_validator("stream_checkpoint_location")
+    @classmethod
+    def _checkpoint(cls, location: str) -> str:
+        scheme = location.split("://", 1)[0] if "://" in location else ""
+        if scheme and scheme != "file":
+            # The driver reads its checkpoint's commits at start-up, from a local disk.
+            raise ValueError(f"{scheme}:// is not supported yet: give a path or a file:// URL "
+                             "(a disk every driver host mounts)")
+        return location
 
     @field_validator("state_dir", "cluster_state_dir")
     @classmethod

@@ -1,4 +1,10 @@
-"""Start, stop and inspect the streaming job (`python -m streaming.job`) as a background process.
+"""Start, stop and inspect the streaming job as a background process.
+
+Two launchers (``stream_launcher``): ``python -m streaming.job`` (the job builds its
+session from the settings), or ``spark-submit ... streaming/job.py`` (the job takes the
+session spark-submit built, as on any Spark cluster; see :func:`command`). With
+``stream_netns`` the process runs inside that network namespace (the local cluster's
+app host).
 
 Used by ``topproducts stream``, by Dagster, by tests and by the benchmark. The pid
 file is ``<state_dir>/run/stream.pid``, the log ``<state_dir>/logs/stream.log``.
@@ -19,7 +25,40 @@ from topproducts.settings import REPO_ROOT, Settings
 from topproducts.stack.supervisor import Supervised
 
 COMMAND = [sys.executable, "-m", "streaming.job"]
-MARKER = "streaming.job"  # a pid whose command line lacks it is not our job (pid reuse)
+SCRIPT = REPO_ROOT / "streaming" / "job.py"  # what spark-submit runs
+# Text of our job's command line, per launcher (a pid whose command line lacks it is not
+# our job: pid reuse).
+MARKERS = {"python": "streaming.job", "spark-submit": "streaming/job.py"}
+
+
+def command(settings: Settings, rebuild: bool = False) -> list[str]:
+    """The job's command line for ``stream_launcher`` (inside ``stream_netns`` if set).
+
+    spark-submit gets the cluster's conventions: ``--master``, the Kafka source as
+    ``--jars`` from ``~/.m2`` (where the job's host may not reach Maven Central;
+    ``--packages org.apache.spark:spark-sql-kafka-0-10_2.13:<pyspark version>`` works as
+    well where it does), the driver's addresses, memory and UI port as ``--conf``.
+    """
+    from topproducts.stack.spark import kafka_jars, spark_home
+
+    s = settings
+    if s.stream_launcher == "spark-submit":
+        job = [str(spark_home() / "bin" / "spark-submit"), "--master", s.spark_master,
+               "--name", "topproducts-stream", "--jars", ",".join(kafka_jars(s)),
+               "--driver-memory", s.spark_driver_memory,
+               *(["--executor-memory", s.spark_executor_memory, "--executor-cores",
+                  str(s.spark_executor_cores)] if s.spark_master.startswith("spark://") else []),
+               "--conf", f"spark.driver.host={s.spark_driver_host}",
+               "--conf", f"spark.driver.bindAddress={s.spark_driver_bind}",
+               "--conf", f"spark.ui.port={s.spark_ui_port}",
+               "--conf", "spark.ui.showConsoleProgress=false",
+               "--conf", f"spark.pyspark.python={sys.executable}",
+               str(SCRIPT)]
+    else:
+        job = list(COMMAND)
+    if rebuild:
+        job.append("--rebuild")
+    return [*(["ip", "netns", "exec", s.stream_netns] if s.stream_netns else []), *job]
 
 
 def pid_file(settings: Settings) -> Path:
@@ -33,12 +72,15 @@ def log_file(settings: Settings) -> Path:
 def supervised(settings: Settings, rebuild: bool = False, wait: float = 3.0,
                stop_timeout: float = 60.0) -> Supervised:
     """The job as a supervised process; ``rebuild``: the batch run (``--rebuild``)."""
+    submitted = settings.stream_launcher == "spark-submit"
     return Supervised(
         name="stream", label="the stream", pid_file=pid_file(settings),
-        log_file=log_file(settings), command=[*COMMAND, "--rebuild"] if rebuild else COMMAND,
-        env=settings.to_env(), cwd=REPO_ROOT, marker=MARKER, grace=wait,
-        # Only the Python driver gets SIGTERM: it stops the queries cleanly, then the JVM.
-        term_group=False, stop_timeout=stop_timeout,
+        log_file=log_file(settings), command=lambda: command(settings, rebuild),
+        env=settings.to_env(), cwd=REPO_ROOT, marker=MARKERS[settings.stream_launcher],
+        grace=wait,
+        # python: only the Python driver gets SIGTERM: it stops the queries cleanly, then
+        # the JVM. spark-submit: the JVM is the parent; both get it.
+        term_group=submitted, stop_timeout=stop_timeout,
     )
 
 

@@ -1,4 +1,4 @@
-"""``topproducts cluster up | down | status | env | logs NAME``: the local 3-node cluster."""
+"""``topproducts cluster up | down | status | env | hosts | logs NAME``: the local cluster."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ console = Console(stderr=True)
 
 @click.group()
 def cluster() -> None:
-    """A local cluster on 127.0.0.2-4: 3 Kafka, 3 Cassandra, Spark master + 2 workers.
+    """A local cluster: 3 Kafka, 3 Cassandra, Spark master + 2 workers, MariaDB, each on
+    its own host (a network namespace as root; else loopback aliases 127.0.0.2-4).
 
     Point any command at it with: eval "$(topproducts cluster env)".
     """
@@ -33,7 +34,11 @@ def _settings():
 @cluster.command()
 def up() -> None:
     """Start every node (side by side); a running one is left alone."""
+    _, why = local_cluster.network_mode(get_settings())
     settings = _settings()
+    if why:
+        console.print(f"network namespaces unavailable ({why}): the cluster runs on loopback "
+                      f"aliases {settings.cluster_hosts}")
     started = time.monotonic()
     statuses = local_cluster.up(settings, _progress)
     _table(statuses, "local cluster")
@@ -66,6 +71,14 @@ def env() -> None:
     """Print the TOPPRODUCTS_* variables that point every command at the cluster."""
     for key, value in sorted(local_cluster.client_env(get_settings()).items()):
         click.echo(f"export {key}={shlex.quote(value)}")
+
+
+@cluster.command()
+def hosts() -> None:
+    """Print each host: its address, and its network namespace (run a command there with
+    `ip netns exec NAMESPACE ...`)."""
+    for host in local_cluster.network(_settings()).hosts:
+        click.echo(f"{host.name:<16} {host.address:<12} {host.netns or '(loopback alias)'}")
 
 
 @cluster.command()

@@ -1,18 +1,24 @@
-"""A local cluster on loopback aliases: 3 Kafka nodes, 3 Cassandra nodes, Spark standalone.
+"""A local cluster of hosts: 3 Kafka nodes, 3 Cassandra nodes, Spark standalone, MariaDB.
 
-``topproducts cluster up`` starts, each as a background process of ours with its own
-folder under ``settings.cluster_state_dir`` (logs, pid files, data):
+Each node runs on a **host** of its own (:data:`HOSTS`): a Linux network namespace
+joined to the others by a bridge (:mod:`topproducts.stack.netns`; as root), so every
+connection crosses a host boundary as on separate machines; the stream's driver (and
+Dagster, the API) belong on the ``app`` host. Without namespaces the hosts fall back to
+loopback aliases (``cluster_hosts``: 127.0.0.2-4), as before.
 
-- **Kafka**: 3 KRaft nodes, each broker and controller, one per address of
-  ``cluster_hosts`` (127.0.0.2-4), all formatted with one stable cluster id;
-  SASL/SCRAM on the client listener (the user is created at format time);
+``topproducts cluster up`` makes the hosts, then starts, each as a background process of
+ours with its own folder under ``settings.cluster_state_dir`` (logs, pid files, data):
+
+- **Kafka**: 3 KRaft nodes, each broker and controller, all formatted with one stable
+  cluster id; SASL/SCRAM on the client listener (the user is created at format time),
+  SASL/PLAIN on the controller listener;
 - **Cassandra**: 3 nodes with balanced single tokens, one seed list (all three: a
   fresh cluster has nothing to bootstrap), ``PasswordAuthenticator`` and
   ``system_auth`` replicated 3 times;
 - **Spark**: a standalone master and 2 workers, run with the ``spark-class`` that
   pyspark ships;
-- **MariaDB**: the shop's database (one node, as a managed MySQL would be), on the
-  first address, so the cluster never touches the single-node stack's.
+- **MariaDB**: the shop's database (one node, as a managed MySQL would be), so the
+  cluster never touches the single-node stack's.
 
 The clients see the cluster through ordinary settings (:func:`client_settings`):
 ``topproducts cluster env`` prints them as ``TOPPRODUCTS_*`` variables, the same ones
@@ -22,6 +28,7 @@ one supervisor's (:mod:`topproducts.stack.supervisor`, through :mod:`topproducts
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -32,9 +39,10 @@ import pyspark
 from cassandra import InvalidRequest
 
 from topproducts import stack
-from topproducts.errors import StackError
-from topproducts.settings import Settings
-from topproducts.stack import maven, supervisor
+from topproducts.errors import ConfigError, StackError
+from topproducts.exposure import is_loopback, on_cluster_hosts
+from topproducts.settings import Settings, variable
+from topproducts.stack import maven, netns, process, supervisor
 from topproducts.stack.services import (
     CONF,
     Cassandra,
@@ -45,6 +53,7 @@ from topproducts.stack.services import (
     _render,
     new_kafka_cluster_id,
 )
+from topproducts.stack.spark import spark_home
 
 if TYPE_CHECKING:
     from cassandra.cluster import Session
@@ -59,39 +68,84 @@ SPARK_MASTER_UI_PORT = 8180
 SPARK_WORKER_PORT = 7078
 SPARK_WORKER_UI_PORT = 8181
 CASSANDRA_JMX_BASE_PORT = 7200  # node i (1-based) listens on 127.0.0.1:7200+i
+KAFKA_NODES = tuple(f"kafka-{i + 1}" for i in range(NODES))
+CASSANDRA_NODES = tuple(f"cassandra-{i + 1}" for i in range(NODES))
+WORKERS = tuple(f"spark-worker-{i + 1}" for i in range(SPARK_WORKERS))
+APP = "app"  # the stream's driver, Dagster and the API
+HOSTS = ("mariadb", *KAFKA_NODES, *CASSANDRA_NODES, "spark-master", *WORKERS, APP)
+
+
+def network_mode(settings: Settings) -> tuple[str, str | None]:
+    """("netns" or "loopback", why not namespaces) for ``cluster_network``."""
+    if settings.cluster_network != "auto":
+        return settings.cluster_network, None
+    why = netns.unavailable()
+    return ("loopback", why) if why else ("netns", None)
+
+
+def network(settings: Settings) -> netns.Network:
+    """The cluster's hosts: namespaces on ``cluster_subnet``, or (``cluster_network`` =
+    loopback) today's aliases: node i of Kafka and Cassandra on ``cluster_hosts[i]``,
+    MariaDB and the master on the first, worker i on the (i+2)-th, the app on 127.0.0.1."""
+    mode, _ = network_mode(settings)
+    if mode == "netns":
+        return netns.plan(HOSTS, settings.cluster_subnet, settings.cluster_netns_prefix)
+    hosts = settings.cluster_host_list
+    if len(hosts) != NODES:
+        raise StackError(f"TOPPRODUCTS_CLUSTER_HOSTS needs {NODES} addresses, got {hosts}")
+    return netns.loopback({
+        "mariadb": hosts[0],
+        **{name: hosts[i] for i, name in enumerate(KAFKA_NODES)},
+        **{name: hosts[i] for i, name in enumerate(CASSANDRA_NODES)},
+        "spark-master": hosts[0],
+        **{name: hosts[(i + 1) % NODES] for i, name in enumerate(WORKERS)},
+        APP: "127.0.0.1",
+    })
+
+
+def address(settings: Settings, host: str) -> str:
+    return network(settings).host(host).address
 
 
 def client_settings(settings: Settings) -> Settings:
     """The settings a client uses to reach the local cluster.
 
-    Replication 3 everywhere, writes that need 2 copies (Kafka ``min.insync.replicas``,
+    Every address from the hosts (:func:`network`; the stream's driver on the app host),
+    replication 3 everywhere, writes that need 2 copies (Kafka ``min.insync.replicas``,
     Cassandra ``LOCAL_QUORUM``), credentials on (defaults unless set), and state under
     ``cluster_state_dir`` so nothing is shared with the single-node stack.
     """
-    hosts = settings.cluster_host_list
-    if len(hosts) != NODES:
-        raise StackError(f"TOPPRODUCTS_CLUSTER_HOSTS needs {NODES} addresses, got {hosts}")
+    mode, _ = network_mode(settings)
+    settings = settings.replace(cluster_network=mode)
+    hosts = network(settings).by_name()
     kafka_port = settings.kafka_port
+    cassandra = [hosts[name].address for name in CASSANDRA_NODES]
+    app = hosts[APP]
     return settings.replace(
         state_dir=settings.cluster_state_dir,
-        mysql_host=hosts[0],
-        kafka_bootstrap=",".join(f"{h}:{kafka_port}" for h in hosts),
+        mysql_host=hosts["mariadb"].address,
+        kafka_bootstrap=",".join(f"{hosts[name].address}:{kafka_port}" for name in KAFKA_NODES),
         kafka_replication=NODES,
         kafka_min_insync_replicas=2,
         kafka_sasl_username=settings.kafka_sasl_username or DEFAULT_USER,
         kafka_sasl_password=settings.kafka_sasl_password or DEFAULT_PASSWORD,
         kafka_heap=settings.cluster_kafka_heap,
-        cassandra_host=hosts[0],
-        cassandra_contact_points=",".join(hosts),
+        cassandra_host=cassandra[0],
+        cassandra_contact_points=",".join(cassandra),
         cassandra_replication=(f"{{'class': 'NetworkTopologyStrategy', "
                                f"'{settings.cassandra_local_dc}': {NODES}}}"),
         cassandra_consistency="LOCAL_QUORUM",
         cassandra_username=settings.cassandra_username or DEFAULT_USER,
         cassandra_password=settings.cassandra_password or DEFAULT_PASSWORD,
         cassandra_heap=settings.cluster_cassandra_heap,
-        spark_master=f"spark://{hosts[0]}:{settings.cluster_spark_master_port}",
+        spark_master=f"spark://{hosts['spark-master'].address}:"
+                     f"{settings.cluster_spark_master_port}",
         # The single-node stream may run beside us with the default UI port.
         spark_ui_port=4041 if settings.spark_ui_port == 4040 else settings.spark_ui_port,
+        # Executors on the worker hosts connect back to the driver on the app host.
+        spark_driver_host=app.address,
+        spark_driver_bind_address="",
+        stream_netns=app.netns or "",
     )
 
 
@@ -100,7 +154,7 @@ CLIENT_FIELDS = (
     "kafka_min_insync_replicas", "kafka_sasl_username", "kafka_sasl_password",
     "cassandra_host", "cassandra_contact_points", "cassandra_replication",
     "cassandra_consistency", "cassandra_username", "cassandra_password", "spark_master",
-    "spark_ui_port",
+    "spark_ui_port", "spark_driver_host", "stream_netns", "cluster_network",
 )
 
 
@@ -116,7 +170,34 @@ def balanced_tokens(n: int) -> list[int]:
     return [MURMUR3_MIN + i * (2**64 // n) for i in range(n)]
 
 
-class KafkaNode(Kafka):
+class Placed(Service):
+    """A process of the cluster, run on its host (:func:`network`, by the service's name)."""
+
+    @property
+    def place(self) -> netns.Host:
+        return network(self.settings).host(self.name)
+
+    @property
+    def host(self) -> str:
+        return self.place.address
+
+    def launcher(self) -> list[str]:
+        return self.place.exec_prefix()
+
+
+class ClusterMariaDB(Placed, MariaDB):
+    """The shop's MariaDB on its host; the application user may log in from any host."""
+
+    def client_hosts(self) -> list[str]:
+        net = network(self.settings)
+        if not net.namespaced:
+            return super().client_hosts()
+        mask = ipaddress.IPv4Network(self.settings.cluster_subnet).netmask
+        return [*super().client_hosts(),
+                f"{ipaddress.IPv4Network(self.settings.cluster_subnet).network_address}/{mask}"]
+
+
+class KafkaNode(Placed, Kafka):
     """Node ``index`` (0-based) of the Kafka cluster: broker + controller, node id index+1."""
 
     start_timeout = 120.0
@@ -129,10 +210,6 @@ class KafkaNode(Kafka):
     @property
     def node_id(self) -> int:
         return self.index + 1
-
-    @property
-    def host(self) -> str:
-        return self.settings.cluster_host_list[self.index]
 
     @property
     def cluster_id_file(self) -> Path:
@@ -154,27 +231,42 @@ class KafkaNode(Kafka):
                 tmp.unlink()
         return self.cluster_id_file.read_text().strip()
 
-    def _sasl(self) -> tuple[str, str]:
+    def _sasl(self) -> tuple[str, str, str]:
+        """(the client listener's protocol, the controller listener's, their settings).
+
+        Clients and brokers: SASL/SCRAM (the user is created at format time). Controllers
+        (among themselves, and brokers to them): SASL/PLAIN, the one mechanism Kafka offers
+        there besides GSSAPI and OAuth (SCRAM users live in the metadata the controllers
+        serve), with the same user and password. Both are plain text on the wire: TLS is
+        a deployment's to add (docs/scale-out.md).
+        """
         s = self.settings
         if not s.kafka_sasl_username:
-            return "PLAINTEXT", ""
+            return "PLAINTEXT", "PLAINTEXT", ""
         mechanism = s.kafka_sasl_mechanism
+        user, password = s.kafka_sasl_username, s.kafka_sasl_password
         jaas = (f'org.apache.kafka.common.security.scram.ScramLoginModule required '
-                f'username="{s.kafka_sasl_username}" password="{s.kafka_sasl_password}";')
-        return "SASL_PLAINTEXT", "\n".join([
+                f'username="{user}" password="{password}";')
+        plain = (f'org.apache.kafka.common.security.plain.PlainLoginModule required '
+                 f'username="{user}" password="{password}" user_{user}="{password}";')
+        return "SASL_PLAINTEXT", "SASL_PLAINTEXT", "\n".join([
             f"sasl.enabled.mechanisms={mechanism}",
             f"sasl.mechanism.inter.broker.protocol={mechanism}",
             f"listener.name.sasl_plaintext.{mechanism.lower()}.sasl.jaas.config={jaas}",
+            "sasl.mechanism.controller.protocol=PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+            f"listener.name.controller.plain.sasl.jaas.config={plain}",
         ])
 
     def prepare(self) -> None:
         s = self.settings
         data_dir = self.home / "data"
-        voters = ",".join(f"{i + 1}@{h}:{s.kafka_controller_port}"
-                          for i, h in enumerate(s.cluster_host_list))
-        protocol, sasl = self._sasl()
+        voters = ",".join(f"{i + 1}@{address(s, name)}:{s.kafka_controller_port}"
+                          for i, name in enumerate(KAFKA_NODES))
+        protocol, controller_protocol, sasl = self._sasl()
         _render(CLUSTER_CONF / "kafka.properties", self.config, node_id=self.node_id,
-                voters=voters, protocol=protocol, sasl=sasl, host=self.host,
+                voters=voters, protocol=protocol, controller_protocol=controller_protocol,
+                sasl=sasl, host=self.host,
                 port=s.kafka_port, controller_port=s.kafka_controller_port, data_dir=data_dir,
                 partitions=s.kafka_partitions)
         if (data_dir / "meta.properties").exists():
@@ -198,7 +290,7 @@ class KafkaNode(Kafka):
         return f"Kafka KRaft node {self.node_id}, sees {len(metadata.brokers)} brokers"
 
 
-class CassandraNode(Cassandra):
+class CassandraNode(Placed, Cassandra):
     """Node ``index`` (0-based) of the Cassandra cluster."""
 
     start_timeout = 240.0
@@ -209,23 +301,20 @@ class CassandraNode(Cassandra):
         self.name = f"cassandra-{index + 1}"
 
     @property
-    def host(self) -> str:
-        return self.settings.cluster_host_list[self.index]
-
-    @property
     def jmx_port(self) -> int:
         return CASSANDRA_JMX_BASE_PORT + self.index + 1
 
     def prepare(self) -> None:
         _java()
         s = self.settings
-        seeds = ",".join(f"{h}:{s.cassandra_storage_port}" for h in s.cluster_host_list)
+        seeds = ",".join(f"{address(s, name)}:{s.cassandra_storage_port}"
+                         for name in CASSANDRA_NODES)
         authenticator = ("PasswordAuthenticator" if s.cassandra_username
                          else "AllowAllAuthenticator")
         _render(CLUSTER_CONF / "cassandra.yaml", self.config, host=self.host,
                 port=s.cassandra_port, storage_port=s.cassandra_storage_port,
                 data_dir=self.home, seeds=seeds, authenticator=authenticator,
-                token=balanced_tokens(len(s.cluster_host_list))[self.index])
+                token=balanced_tokens(NODES)[self.index])
 
     def command(self) -> list[str]:
         java, *rest = super().command()
@@ -233,7 +322,7 @@ class CassandraNode(Cassandra):
             java,
             f"-Dcassandra.jmx.local.port={self.jmx_port}",
             # Roles live on every node: a login still works with one node down.
-            f"-Dcassandra.system_auth.default_rf={len(self.settings.cluster_host_list)}",
+            f"-Dcassandra.system_auth.default_rf={NODES}",
             "-Dcassandra.superuser_setup_delay_ms=1000",
             "-XX:ParallelGCThreads=1", "-XX:ConcGCThreads=1",
             *rest,
@@ -292,7 +381,7 @@ class CassandraNode(Cassandra):
         session = self.login("cassandra", "cassandra")  # Cassandra's default superuser
         try:
             peers = list(session.execute("SELECT peer FROM system.peers_v2"))
-            if len(peers) + 1 < len(s.cluster_host_list):
+            if len(peers) + 1 < NODES:
                 return  # wait for all three: each replica gets the role now, not by hint
             session.execute(
                 "CREATE ROLE IF NOT EXISTS %s WITH PASSWORD = %s AND LOGIN = true "
@@ -301,11 +390,7 @@ class CassandraNode(Cassandra):
             session.cluster.shutdown()
 
 
-def spark_home() -> Path:
-    return Path(pyspark.__file__).resolve().parent
-
-
-class SparkDaemon(Service):
+class SparkDaemon(Placed):
     """A Spark standalone daemon run by pyspark's ``spark-class``, bound to its address."""
 
     start_timeout = 90.0
@@ -318,7 +403,7 @@ class SparkDaemon(Service):
     def _master_json(self) -> dict:
         import httpx
 
-        host = self.settings.cluster_host_list[0]
+        host = address(self.settings, "spark-master")
         response = httpx.get(f"http://{host}:{SPARK_MASTER_UI_PORT}/json/", timeout=3)
         response.raise_for_status()
         return response.json()
@@ -348,10 +433,6 @@ class SparkMaster(SparkDaemon):
     main_class = "org.apache.spark.deploy.master.Master"
 
     @property
-    def host(self) -> str:
-        return self.settings.cluster_host_list[0]
-
-    @property
     def ports(self) -> list[int]:
         return [self.settings.cluster_spark_master_port, SPARK_MASTER_UI_PORT]
 
@@ -368,7 +449,7 @@ class SparkMaster(SparkDaemon):
 
 
 class SparkWorker(SparkDaemon):
-    """Worker ``index`` (0-based) on the cluster's second, third, ... address."""
+    """Worker ``index`` (0-based), on its own host."""
 
     main_class = "org.apache.spark.deploy.worker.Worker"
 
@@ -378,17 +459,12 @@ class SparkWorker(SparkDaemon):
         self.name = f"spark-worker-{index + 1}"
 
     @property
-    def host(self) -> str:
-        hosts = self.settings.cluster_host_list
-        return hosts[(self.index + 1) % len(hosts)]
-
-    @property
     def ports(self) -> list[int]:
         return [SPARK_WORKER_PORT, SPARK_WORKER_UI_PORT]
 
     def daemon_args(self) -> list[str]:
         s = self.settings
-        master = f"spark://{s.cluster_host_list[0]}:{s.cluster_spark_master_port}"
+        master = f"spark://{address(s, 'spark-master')}:{s.cluster_spark_master_port}"
         return [master, "--host", self.host, "--port", str(SPARK_WORKER_PORT),
                 "--webui-port", str(SPARK_WORKER_UI_PORT), "--cores", "1",
                 "--memory", s.cluster_spark_worker_memory, "--work-dir",
@@ -406,7 +482,7 @@ def services(settings: Settings) -> list[Service]:
     """Every process of the cluster, in start order (``settings``: the cluster's own,
     from :func:`client_settings`)."""
     return [
-        MariaDB(settings),
+        ClusterMariaDB(settings),
         *(KafkaNode(settings, i) for i in range(NODES)),
         *(CassandraNode(settings, i) for i in range(NODES)),
         SparkMaster(settings),
@@ -428,9 +504,38 @@ def _parallel(work: Callable[[Service], object], chosen: Sequence[Service]) -> l
         return list(pool.map(work, chosen))
 
 
+def check_exposure(settings: Settings) -> None:
+    """Refuse to start nodes that others could reach while a password is the source's
+    default (the hosts are loopback aliases, or namespaces on a bridge with no uplink: only
+    this machine reaches them, unless it forwards packets)."""
+    defaults = [variable(name) for name, value, default in (
+        ("kafka_sasl_password", settings.kafka_sasl_password, DEFAULT_PASSWORD),
+        ("cassandra_password", settings.cassandra_password, DEFAULT_PASSWORD),
+        ("mysql_password", settings.mysql_password, Settings().mysql_password))
+        if value == default]
+    if not defaults:
+        return
+    forwarding = netns.forwarding()
+    for host in network(settings).hosts:
+        if not (is_loopback(host.address)
+                or on_cluster_hosts(settings, host.address, forwarding)):
+            raise ConfigError(
+                f"refusing to start the cluster's {host.name} on {host.address} (reachable "
+                f"from beyond this machine: it forwards packets) while {defaults[0]} is "
+                f"still the local default: set {', '.join(defaults)}")
+
+
 def up(settings: Settings, progress: stack.Progress | None = None) -> list[stack.ServiceStatus]:
-    """Start every process that does not run yet, side by side; wait until each answers."""
+    """Make the hosts (what is missing of them), then start every process that does not
+    run yet, side by side; wait until each answers."""
+    check_exposure(settings)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
+    net = network(settings)
+    if net.namespaced:
+        netns.ensure(net)
+        if progress:
+            progress("network", f"{len(net.hosts)} hosts on {net.bridge} "
+                                f"({settings.cluster_subnet}, gateway {net.gateway})")
     for component in ("kafka", "cassandra"):  # once, before the nodes start side by side
         maven.classpath(component, settings)
     return _parallel(lambda svc: stack.start(svc, progress), services(settings))
@@ -464,7 +569,49 @@ def down(settings: Settings, progress: stack.Progress | None = None) -> list[str
     for group in (spark, rest):
         done = _parallel(lambda svc: stack.stop_service(svc, say), group)
         stopped += [svc.name for svc, ok in zip(group, done, strict=True) if ok]
+    net = network(settings)
+    if net.namespaced:
+        removed = netns.destroy(net)
+        say("network", f"removed {len(removed)} namespaces and links" if removed
+            else "no namespace or link left")
     return stopped
+
+
+def leftovers(settings: Settings) -> list[str]:
+    """What of the cluster is still there after ``down``: namespaces, links, processes in
+    the hosts, live processes of its pid files."""
+    found = netns.leftovers(network(settings))
+    for svc in services(settings):
+        pid = svc.supervised().pid()
+        if pid is not None:
+            found.append(f"{svc.name} (pid {pid})")
+    return found
+
+
+def kill_host(settings: Settings, name: str) -> list[int]:
+    """``kill -9`` every process of one host at once, as a crash of its machine would (on
+    loopback aliases: the process of that name and its children). Their pid files stay
+    (stale) until ``up`` starts them again."""
+    host = network(settings).host(name)
+    if host.netns is not None:
+        killed = netns.kill_all(host)
+        for pid in killed:
+            if not process.wait_gone(pid, 30):
+                raise StackError(f"pid {pid} on {name} survived kill -9")
+    else:
+        killed = [kill(by_name(settings, name))]
+    if not killed:
+        raise StackError(f"nothing runs on {name}")
+    return killed
+
+
+def cut(settings: Settings, name: str) -> None:
+    """Cut one host off the network (namespace hosts only): its processes run on."""
+    netns.cut(network(settings).host(name))
+
+
+def heal(settings: Settings, name: str) -> None:
+    netns.heal(network(settings).host(name))
 
 
 def kill(svc: Service) -> int:

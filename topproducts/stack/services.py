@@ -75,6 +75,10 @@ class Service(ABC):
     def env(self) -> dict[str, str]:
         return {}
 
+    def launcher(self) -> list[str]:
+        """What the command runs under (a cluster node: ``ip netns exec`` of its host)."""
+        return []
+
     @abstractmethod
     def probe(self) -> str:
         """Make a real request; return a short description (version) or raise."""
@@ -91,7 +95,8 @@ class Service(ABC):
         """This service as a supervised process: its ports must be free to start it."""
         return Supervised(
             name=self.name, pid_file=self.pid_file, log_file=self.log_file,
-            command=self.command, env=self.env, marker=self.marker,
+            command=lambda: [*self.launcher(), *self.command()], env=self.env,
+            marker=self.marker,
             ports=[(self.host, port) for port in self.ports], prepare=self.prepare,
             setup=self.bootstrap, probe=self.probe, start_timeout=self.start_timeout,
             stop_timeout=60.0,
@@ -158,6 +163,10 @@ class MariaDB(Service):
     def _user_args(self) -> list[str]:
         return ["--user=root"] if os.geteuid() == 0 else []
 
+    def client_hosts(self) -> list[str]:
+        """Where the application user may connect from (MariaDB's ``user@host``)."""
+        return ["127.0.0.1", "localhost", "::1"]
+
     def prepare(self) -> None:
         mariadbd = self._binary("mariadbd")
         if (self.data_dir / "mysql").is_dir():
@@ -209,7 +218,7 @@ class MariaDB(Service):
                                connect_timeout=2)
         try:
             with conn.cursor() as cur:
-                for host in ("127.0.0.1", "localhost", "::1"):
+                for host in self.client_hosts():
                     cur.execute("CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s",
                                 (s.mysql_user, host, s.mysql_password))
                     cur.execute("ALTER USER %s@%s IDENTIFIED BY %s",

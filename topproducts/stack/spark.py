@@ -2,6 +2,9 @@
 
 The ``spark-sql-kafka-0-10`` version is pinned in ``infra/maven/spark-kafka/pom.xml``
 and must equal the installed pyspark version; :func:`kafka_jars` checks it.
+
+Under ``spark-submit`` the session is spark-submit's (its ``--master``, ``--packages``,
+``--conf``, ``--deploy-mode``): :func:`spark_session` takes it as it is.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from topproducts.errors import StackError
@@ -23,6 +27,19 @@ def pyspark_version() -> str:
     import pyspark
 
     return pyspark.__version__
+
+
+def spark_home() -> Path:
+    """The Spark distribution pyspark ships (``bin/spark-submit``, ``bin/spark-class``)."""
+    import pyspark
+
+    return Path(pyspark.__file__).resolve().parent
+
+
+def submitted() -> bool:
+    """Whether this Python process is a driver that spark-submit started (its JVM, the
+    parent, hands the gateway's port down)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
 def kafka_jars(settings: Settings) -> list[str]:
@@ -53,8 +70,9 @@ def spark_conf(settings: Settings, app_name: str, master: str | None = None) -> 
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.port": str(settings.spark_ui_port),
         "spark.ui.showConsoleProgress": "false",
-        "spark.driver.bindAddress": "127.0.0.1",
-        "spark.driver.host": "127.0.0.1",
+        # Executors connect back to the driver host; the driver (and its UI) bind here.
+        "spark.driver.bindAddress": settings.spark_driver_bind,
+        "spark.driver.host": settings.spark_driver_host,
     }
 
 
@@ -69,13 +87,18 @@ def _standalone_conf(settings: Settings) -> dict[str, str]:
 
 
 def spark_session(settings: Settings, app_name: str, master: str | None = None) -> SparkSession:
-    """A SparkSession ready to read Kafka (this process's session is reused if it can)."""
+    """A SparkSession ready to read Kafka (this process's session is reused if it can;
+    under spark-submit, the session it built, as it is)."""
     from pyspark.sql import SparkSession
+
+    if submitted():
+        return SparkSession.builder.getOrCreate()
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     scratch = settings.state_dir / "spark-tmp"
     scratch.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("SPARK_LOCAL_DIRS", str(scratch))
+    os.environ.setdefault("SPARK_LOCAL_IP", settings.spark_driver_bind)  # the driver's UI
     conf = spark_conf(settings, app_name, master)
     active = SparkSession.getActiveSession()
     if active is not None and active.conf.get("spark.jars", "") != conf["spark.jars"]:
