@@ -26,9 +26,9 @@ from topproducts.stack.supervisor import Supervised
 
 COMMAND = [sys.executable, "-m", "streaming.job"]
 SCRIPT = REPO_ROOT / "streaming" / "job.py"  # what spark-submit runs
-# Text of our job's command line, per launcher (a pid whose command line lacks it is not
-# our job: pid reuse).
-MARKERS = {"python": "streaming.job", "spark-submit": "streaming/job.py"}
+# Text of our job's command line under either launcher (``-m streaming.job``, spark-submit's
+# ``.../streaming/job.py``): a pid whose command line lacks it is not our job (pid reuse).
+MARKER = "streaming"
 
 
 def command(settings: Settings, rebuild: bool = False) -> list[str]:
@@ -76,7 +76,7 @@ def supervised(settings: Settings, rebuild: bool = False, wait: float = 3.0,
     return Supervised(
         name="stream", label="the stream", pid_file=pid_file(settings),
         log_file=log_file(settings), command=lambda: command(settings, rebuild),
-        env=settings.to_env(), cwd=REPO_ROOT, marker=MARKERS[settings.stream_launcher],
+        env=settings.to_env(), cwd=REPO_ROOT, marker=MARKER,
         grace=wait,
         # python: only the Python driver gets SIGTERM: it stops the queries cleanly, then
         # the JVM. spark-submit: the JVM is the parent; both get it.

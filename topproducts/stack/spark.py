@@ -92,7 +92,9 @@ def spark_session(settings: Settings, app_name: str, master: str | None = None) 
     from pyspark.sql import SparkSession
 
     if submitted():
-        return SparkSession.builder.getOrCreate()
+        spark = SparkSession.builder.getOrCreate()
+        spark.sparkContext.setLogLevel("WARN")
+        return spark
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     scratch = settings.state_dir / "spark-tmp"
