@@ -226,6 +226,7 @@ class StreamStore(LeaderboardStore):
             _cols, insert, update = tables[kind]
             for i in range(0, len(rows), ROWS_PER_BATCH):
                 batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+                batch.is_idempotent = True  # absolute values (see LeaderboardStore._p)
                 for t in rows[i:i + ROWS_PER_BATCH]:
                     old = None if t.old_cents is None else from_cents(t.old_cents)
                     if t.described:

@@ -11,7 +11,11 @@ from cassandra.cluster import (
     NoHostAvailable,
     Session,
 )
-from cassandra.policies import DCAwareRoundRobinPolicy
+from cassandra.policies import (
+    ConstantSpeculativeExecutionPolicy,
+    DCAwareRoundRobinPolicy,
+    NoSpeculativeExecutionPolicy,
+)
 
 from topproducts.errors import ConfigError, StackError
 from topproducts.settings import Settings, get_settings
@@ -30,10 +34,16 @@ def consistency(settings: Settings) -> int:
 def connect(settings: Settings | None = None, keyspace: str | None = None) -> Session:
     """A session on the configured nodes; the caller closes ``session.cluster`` when done."""
     s = settings or get_settings()
+    delay = s.cassandra_speculative_seconds
     profile = ExecutionProfile(
         load_balancing_policy=DCAwareRoundRobinPolicy(local_dc=s.cassandra_local_dc),
         request_timeout=20,
         consistency_level=consistency(s),
+        # An idempotent request (the store's) unanswered after `delay` goes to the next
+        # node too, the first answer wins: a node cut off from the network (no reset, no
+        # error, only silence) costs `delay`, not the request timeout and a failed batch.
+        speculative_execution_policy=(ConstantSpeculativeExecutionPolicy(delay, 2) if delay
+                                      else NoSpeculativeExecutionPolicy()),
     )
     auth = (PlainTextAuthProvider(s.cassandra_username, s.cassandra_password)
             if s.cassandra_username else None)

@@ -31,11 +31,12 @@ def nodes() -> Settings:
 @pytest.fixture
 def cluster_shop(nodes: Settings, tmp_path: Path) -> Iterator[Settings]:
     """A shop of this test on the cluster: its own databases, topics, keyspace and state
-    folder (the stream's pid file, log and checkpoints); all dropped afterwards."""
+    folder (the stream's pid file, log and checkpoints); all dropped afterwards. Its stream
+    runs under spark-submit, on the app host."""
     name = "c" + uuid.uuid4().hex[:10]
     shop = nodes.replace(mysql_database_prefix=f"{name}_", kafka_topic_prefix=name,
                          cassandra_keyspace=name, state_dir=tmp_path,
-                         stream_trigger_seconds=1.0)
+                         stream_trigger_seconds=1.0, stream_launcher="spark-submit")
     try:
         yield shop
     finally:

@@ -1,28 +1,44 @@
-"""A node of each kind dies while orders flow; the pipeline stays exact (issue 14).
+"""Hosts crash and are cut off while orders flow; the pipeline stays exact (issues 14, 24).
 
-On the local cluster (3 Kafka, 3 Cassandra, Spark master + 2 workers, SASL/SCRAM and
-PasswordAuthenticator on): the stream runs against the Spark master, the shop places
-orders at a steady rate, and then, at once, ``kill -9`` hits the Kafka broker that
-leads partition 0 of the orders topic, one Cassandra node and one Spark worker (with
-its executor). They are started again. Then:
+On the local cluster's hosts (each node in its own network namespace, see
+:mod:`topproducts.stack.netns`; SASL/SCRAM, SASL/PLAIN between controllers and
+PasswordAuthenticator on), the stream runs under ``spark-submit`` on the app host against
+the master's host, its executors on the worker hosts. While the shop places orders at a
+steady rate:
 
-- the stream is still the one we started (nothing needed a restart),
+1. **crash**: every process of three hosts is killed at once (``kill -9``): the host of the
+   Kafka broker that leads partition 0 of the orders topic, the host of ``cassandra-2`` and
+   the host of ``spark-worker-1`` (the worker and its executor). ``cluster up`` starts
+   them again;
+2. **partition**: the host of the broker that leads partition 0 now and the host of
+   ``cassandra-3`` are cut off the network (their links down) for 30 s, then joined again.
+
+Then:
+
+- the stream is still the one we started (nothing needed a restart but the killed),
 - every leaderboard total equals MySQL, all-time and per window,
 - every order event the outbox marked as acknowledged by Kafka is in Kafka,
 - every partition of the shop's topics has 3 in-sync replicas again.
 
-Time and the peak memory of all our processes go to ``<cluster state>/fault-test.json``.
+Last, ``cluster down`` leaves no namespace, link or process behind.
+
+Time, peak memory and the batches' timing before, during and after the partition go to
+``<cluster state>/fault-test.json``. On loopback aliases (no root) the partition is skipped.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 
+import httpx
 import pytest
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import ConfigResource
@@ -30,52 +46,70 @@ from confluent_kafka.admin import ConfigResource
 from topproducts import db, kafka_io, reconcile, stack
 from topproducts import stream_control as stream_process
 from topproducts.events import Topic, decode
-from topproducts.leaderboards.store import open_store
+from topproducts.leaderboards.store import STREAM_QUERY, open_store
 from topproducts.settings import Settings
 from topproducts.shop import outbox, seed, simulator
-from topproducts.stack import cluster
+from topproducts.stack import cluster, netns
 from topproducts.stack import process as processes
 
 pytestmark = [pytest.mark.cluster]
 
-ORDERS = 900
-RATE = 10.0  # orders per second: the faults land in the middle of the flow
+RATE = 10.0  # orders per second, for as long as the faults last
+PARTITION_SECONDS = 30.0
 
 
 class PeakMemory(threading.Thread):
-    """Samples the resident memory of every process of ours (each service's process
-    group, the stream's and this test's) and keeps the largest sum."""
+    """Samples the resident memory of every process of ours (``mine(pid, pgid)``: the
+    hosts' processes, the stream's, this test's) and keeps the largest sum."""
 
-    def __init__(self, groups: Callable[[], list[int]]) -> None:
+    def __init__(self, mine: Callable[[int, int], bool]) -> None:
         super().__init__(daemon=True)
-        self.groups = groups
+        self.mine = mine
         self.peak = 0
         self.done = threading.Event()
 
-    @staticmethod
-    def _rss_by_group() -> dict[int, int]:
-        found: dict[int, int] = {}
+    def sample(self) -> int:
+        total = 0
         for proc in Path("/proc").iterdir():
             if not proc.name.isdigit():
                 continue
             try:
                 stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
                 pgid, rss_pages = int(stat[2]), int(stat[21])
+                if self.mine(int(proc.name), pgid):
+                    total += rss_pages * 4096
             except (OSError, IndexError, ValueError):
                 continue
-            found[pgid] = found.get(pgid, 0) + rss_pages * 4096
-        return found
+        return total
 
     def run(self) -> None:
         while not self.done.wait(2.0):
-            by_group = self._rss_by_group()
-            total = sum(by_group.get(g, 0) for g in {*self.groups(), os.getpgid(0)})
-            self.peak = max(self.peak, total)
+            self.peak = max(self.peak, self.sample())
 
 
-def our_groups(nodes: Settings, shop: Settings) -> list[int]:
-    pids = [processes.read_pid(svc.pid_file) for svc in cluster.services(nodes)]
-    return [p for p in [*pids, stream_process.running_pid(shop)] if p]
+def ours(nodes: Settings, shop: Settings) -> Callable[[int, int], bool]:
+    """Whether a process is ours: in one of the hosts' namespaces, or in a process group
+    of a node, of the stream or of this test."""
+    net = cluster.network(nodes)
+    inodes = {os.stat(netns.NETNS_DIR / h.netns).st_ino for h in net.hosts if h.netns}
+
+    def groups() -> set[int]:
+        pids = [processes.read_pid(svc.pid_file) for svc in cluster.services(nodes)]
+        return {p for p in [*pids, stream_process.running_pid(shop), os.getpgid(0)] if p}
+
+    cached = {"at": 0.0, "groups": groups()}
+
+    def mine(pid: int, pgid: int) -> bool:
+        if time.monotonic() - cached["at"] > 10:  # type: ignore[operator]
+            cached.update(at=time.monotonic(), groups=groups())
+        if pgid in cached["groups"]:  # type: ignore[operator]
+            return True
+        try:
+            return os.stat(f"/proc/{pid}/ns/net").st_ino in inodes
+        except OSError:
+            return False
+
+    return mine
 
 
 def wait_for(what: str, check, timeout: float, every: float = 2.0):
@@ -157,11 +191,73 @@ def order_events_in_kafka(shop: Settings) -> set[str]:
         consumer.close()
 
 
-def test_exact_through_a_broker_a_cassandra_node_and_a_spark_worker_killed(
+def executors(shop: Settings) -> list[dict]:
+    """The stream's driver and executors, from the driver's REST API (its UI)."""
+    base = f"http://{shop.spark_driver_host}:{shop.spark_ui_port}/api/v1/applications"
+    app = httpx.get(base, timeout=10).json()[0]["id"]
+    return httpx.get(f"{base}/{app}/executors", timeout=10).json()
+
+
+def executors_on_their_hosts(nodes: Settings, shop: Settings) -> dict[str, int]:
+    """Worker host address -> tasks its executor completed (the Kafka reads), once the
+    driver is on the app host; empty until then."""
+    found = executors(shop)
+    driver = [e for e in found if e["id"] == "driver"]
+    assert driver and driver[0]["hostPort"].startswith(f"{cluster.address(nodes, 'app')}:")
+    workers = {cluster.address(nodes, name) for name in cluster.WORKERS}
+    return {e["hostPort"].rsplit(":", 1)[0]: e["completedTasks"] for e in found
+            if e["id"] != "driver" and e["hostPort"].rsplit(":", 1)[0] in workers}
+
+
+class Shopper(threading.Thread):
+    """Places orders at :data:`RATE` until stopped (chunks of 50, one seed each)."""
+
+    def __init__(self, shop: Settings) -> None:
+        super().__init__(daemon=True)
+        self.shop = shop
+        self.stop = threading.Event()
+        self.orders = 0
+        self.error: Exception | None = None
+
+    def run(self) -> None:
+        chunk = 0
+        try:
+            while not self.stop.is_set():
+                chunk += 1
+                report = simulator.produce(self.shop, 50, seed=1000 + chunk, rate=RATE,
+                                           batch_size=10)
+                self.orders += report.orders
+        except Exception as exc:  # the assertion below shows it
+            self.error = exc
+
+
+def batch_timing(shop: Settings, spans: dict[str, tuple[float, float]]) -> dict[str, dict]:
+    """Per span (wall-clock seconds): batches, their median and longest duration (ms), and
+    the longest time without a committed batch (s): what the boards' freshness was."""
+    with open_store(shop) as store:
+        rows = store.progress_history(STREAM_QUERY, datetime.now(UTC).date(), limit=5000)
+    batches = sorted((p.batch_at.timestamp(), p.batch_duration_ms) for p in rows
+                     if p.batch_at is not None)
+    out = {}
+    for name, (start, end) in spans.items():
+        inside = [(at, ms) for at, ms in batches if start <= at <= end]
+        stamps = [start, *(at for at, _ in inside), end]
+        durations = [ms for _, ms in inside]
+        out[name] = {
+            "seconds": round(end - start, 1), "batches": len(inside),
+            "median_batch_ms": round(statistics.median(durations)) if durations else None,
+            "max_batch_ms": max(durations, default=None),
+            "longest_gap_s": round(max(b - a for a, b in pairwise(stamps)), 1),
+        }
+    return out
+
+
+def test_exact_through_crashed_hosts_and_a_partition(
         nodes: Settings, cluster_shop: Settings) -> None:
     shop = cluster_shop
+    net = cluster.network(nodes)
     started = time.monotonic()
-    memory = PeakMemory(lambda: our_groups(nodes, shop))
+    memory = PeakMemory(ours(nodes, shop))
     memory.start()
 
     kafka_io.ensure_topics(shop)  # as `topproducts seed` does
@@ -176,35 +272,55 @@ def test_exact_through_a_broker_a_cassandra_node_and_a_spark_worker_killed(
     assert replication["class"].endswith("NetworkTopologyStrategy")
     assert replication[shop.cassandra_local_dc] == "3"
 
-    produced: dict[str, object] = {}
-
-    def place_orders() -> None:
-        try:
-            produced["report"] = simulator.produce(shop, ORDERS, seed=3, rate=RATE,
-                                                   batch_size=10)
-        except Exception as exc:  # the assertion below shows it
-            produced["error"] = exc
-
-    shopper = threading.Thread(target=place_orders, daemon=True)
+    shopper = Shopper(shop)
     shopper.start()
-    time.sleep(20)
+    # Executors on the worker hosts read Kafka (the query's only tasks) for the driver.
+    tasks = wait_for("executors on the worker hosts with tasks done",
+                     lambda: (lambda found: found if found and all(found.values()) else None)(
+                         executors_on_their_hosts(nodes, shop)), timeout=120)
+    time.sleep(10)
+    steady = (time.time() - 30, time.time())
 
+    # 1. Three hosts crash at once.
     leader = partition_leader(shop, orders_topic, 0)
-    victims = [cluster.by_name(nodes, name) for name in
-               (f"kafka-{leader}", "cassandra-2", "spark-worker-1")]
-    for victim in victims:
-        cluster.kill(victim)
+    crashed = [f"kafka-{leader}", "cassandra-2", "spark-worker-1"]
+    for name in crashed:
+        cluster.kill_host(nodes, name)
     killed_at = time.monotonic()
     wait_for(f"a new leader of {orders_topic}/0",
              lambda: partition_leader(shop, orders_topic, 0) not in (-1, leader), timeout=60)
-    time.sleep(15)  # orders keep flowing with one node of each kind down
-    for restarted in cluster.up(nodes):  # starts the three dead ones again, side by side
+    time.sleep(15)  # orders keep flowing with one host of each kind down
+    for restarted in cluster.up(nodes):  # starts the dead ones again, side by side
         assert restarted.answer, restarted.name
     restarted_after = time.monotonic() - killed_at
+    wait_for("3 in-sync replicas after the crash", lambda: not short_isr(shop), timeout=120)
 
-    shopper.join(timeout=ORDERS / RATE + 120)
+    # 2. A broker host and a Cassandra host are cut off the network for 30 s.
+    partition: dict[str, object] = {}
+    if net.namespaced:
+        time.sleep(10)
+        cut_leader = partition_leader(shop, orders_topic, 0)
+        cut = [f"kafka-{cut_leader}", "cassandra-3"]
+        cut_at = time.time()
+        for name in cut:
+            cluster.cut(nodes, name)
+        try:
+            wait_for(f"a new leader of {orders_topic}/0 while kafka-{cut_leader} is cut off",
+                     lambda: partition_leader(shop, orders_topic, 0) not in (-1, cut_leader),
+                     timeout=PARTITION_SECONDS)
+            time.sleep(max(0.0, cut_at + PARTITION_SECONDS - time.time()))
+        finally:
+            for name in cut:
+                cluster.heal(nodes, name)
+        healed_at = time.time()
+        partition = {"cut": cut, "seconds": round(healed_at - cut_at, 1)}
+        time.sleep(30)  # orders flow on after the heal
+        after = (healed_at, time.time())
+
+    shopper.stop.set()
+    shopper.join(timeout=120)
     assert not shopper.is_alive(), "the shop stopped placing orders"
-    assert "error" not in produced, f"placing orders failed: {produced.get('error')!r}"
+    assert shopper.error is None, f"placing orders failed: {shopper.error!r}"
     outbox.publish_pending(shop)  # what a failed flush left behind, if anything
 
     assert stream_process.running_pid(shop) == stream_pid, (
@@ -226,10 +342,22 @@ def test_exact_through_a_broker_a_cassandra_node_and_a_spark_worker_killed(
 
     memory.done.set()
     memory.join()
+    spans = {"steady": steady}
+    if partition:
+        spans |= {"partition": (cut_at, healed_at), "after_heal": after}
     result = {"seconds": round(time.monotonic() - started, 1),
+              "network": "netns" if net.namespaced else "loopback",
               "restarted_after_seconds": round(restarted_after, 1),
               "peak_rss_gib": round(memory.peak / 2**30, 2),
-              "orders": ORDERS, "acknowledged_order_events": len(acknowledged),
-              "killed": [v.name for v in victims]}
+              "orders": shopper.orders, "acknowledged_order_events": len(acknowledged),
+              "crashed_hosts": crashed, "partition": partition,
+              "executor_tasks_by_worker_host": tasks,
+              "batches": batch_timing(shop, spans)}
     (nodes.state_dir / "fault-test.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nfault test: {result}")
+    print(f"\nfault test: {json.dumps(result)}")
+
+
+def test_down_leaves_no_namespace_link_or_process(nodes: Settings) -> None:
+    """Runs last (file order): the cluster stops, and nothing of it is left."""
+    cluster.down(nodes)
+    assert cluster.leftovers(nodes) == []

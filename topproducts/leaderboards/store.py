@@ -182,6 +182,9 @@ class LeaderboardStore:
         stmt = self._prepared.get(cql)
         if stmt is None:
             stmt = self._prepared[cql] = self.session.prepare(cql.format(ks=self.ks))
+            # Every statement writes or reads absolute values: sending it again (to another
+            # node, when one is slow or cut off: cassandra_io's speculative executions) is safe.
+            stmt.is_idempotent = True
         return stmt
 
     def late_facts(self, days: Sequence[date]) -> list[LateFact]:
