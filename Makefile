@@ -10,7 +10,7 @@ demo: setup ## set up from nothing and run the main demo
 test: setup ## set up from nothing, start the stack, run every test
 	bash infra/test.sh
 
-test-cluster: setup ## the 3-node cluster on 127.0.0.2-4 and its fault test, then stop it
+test-cluster: setup ## the cluster on its hosts (network namespaces; as root), its fault and partition test, then down
 	bash infra/test-cluster.sh
 
 test-unit: setup ## only the pure unit tests (no services, no JVM)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything the project needs on a fresh Debian machine, idempotently:
-# Debian packages (MariaDB server, Maven, Java 17), the Python venv with the project,
+# Debian packages (MariaDB server, Maven, Java 17, iproute2), the Python venv with the project,
 # and the jars from Maven Central (cached in ~/.m2). Safe to run again: it skips what is done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +20,8 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 # Headless Chromium for the live page's browser test (Debian's build; nothing downloaded
 # by a test tool).
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# iproute2's `ip` makes the local cluster's hosts (network namespaces, veth pairs, a bridge).
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing Debian packages: ${need[*]}"
   $SUDO apt-get update -qq

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Start the local 3-node cluster, run its fault test, stop it. Called by `make test-cluster`
-# (and so by .ci/run, after the single-node suite). Extra arguments go to pytest.
+# (and so by .ci/run, after the single-node suite). As root the nodes run on hosts of their
+# own (network namespaces); the test ends with `cluster down` and checks nothing is left.
+# Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)

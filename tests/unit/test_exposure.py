@@ -4,7 +4,7 @@ import pytest
 from click.testing import CliRunner
 
 from topproducts.errors import ConfigError
-from topproducts.exposure import check_bind, is_loopback
+from topproducts.exposure import check_bind, is_loopback, on_cluster_hosts
 from topproducts.settings import Settings
 
 SET = Settings(api_key="a-real-key", mysql_password="a-real-password")
@@ -60,3 +60,28 @@ def test_api_command_refuses_before_serving(monkeypatch: pytest.MonkeyPatch) -> 
     assert result.exit_code != 0 and not served
     assert isinstance(result.exception, ConfigError)
     assert "TOPPRODUCTS_API_KEY" in str(result.exception)
+
+
+def test_the_local_clusters_hosts_are_private_to_the_machine_unless_it_forwards() -> None:
+    hosts = Settings(cluster_network="netns", cluster_subnet="10.213.0.0/24")
+    assert on_cluster_hosts(hosts, "10.213.0.12", forwarding=False)
+    assert not on_cluster_hosts(hosts, "10.213.0.12", forwarding=True)
+    assert not on_cluster_hosts(hosts, "10.214.0.12", forwarding=False)
+    assert not on_cluster_hosts(hosts.replace(cluster_network="loopback"), "10.213.0.12",
+                                forwarding=False)
+    assert not on_cluster_hosts(hosts, "shop.example.com", forwarding=False)
+
+
+def test_cluster_refuses_reachable_hosts_on_default_passwords(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from topproducts.stack import cluster
+
+    settings = cluster.client_settings(Settings(cluster_network="netns"))
+    monkeypatch.setattr("topproducts.stack.netns.forwarding", lambda: False)
+    cluster.check_exposure(settings)
+    monkeypatch.setattr("topproducts.stack.netns.forwarding", lambda: True)
+    with pytest.raises(ConfigError, match=r"refusing to start the cluster's mariadb on "
+                                          r"10\.213\.0\.2 .* set TOPPRODUCTS_KAFKA_SASL_PASSWORD"):
+        cluster.check_exposure(settings)
+    cluster.check_exposure(settings.replace(kafka_sasl_password="k", cassandra_password="c",
+                                            mysql_password="m"))
