@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 started=$(date +%s)
 .venv/bin/topproducts cluster up
 set +e
-.venv/bin/python -m pytest tests/cluster -m cluster "$@"
+# Our own temporary folder (the stream's state lives there): pytest prunes old ones in
+# the shared /tmp/pytest-of-$USER while other sessions start.
+.venv/bin/python -m pytest tests/cluster -m cluster --basetemp=.stack/cluster/pytest-tmp "$@"
 rc=$?
 set -e
 .venv/bin/topproducts cluster down
