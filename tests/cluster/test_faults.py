@@ -239,23 +239,27 @@ def executors_on_their_hosts(nodes: Settings, shop: Settings) -> dict[str, int] 
 
 
 class Shopper(threading.Thread):
-    """Places orders at :data:`RATE` until stopped (chunks of 50, one seed each)."""
+    """Places orders at :data:`RATE` until stopped (chunks of 50, one seed each). A relay
+    flush that times out while a broker is gone leaves its rows in the outbox (they are
+    committed with their orders, and retried): the shop goes on, as it would."""
 
     def __init__(self, shop: Settings) -> None:
         super().__init__(daemon=True)
         self.shop = shop
         self.stop = threading.Event()
-        self.orders = 0
+        self.chunks = 0
+        self.unpublished_chunks = 0
         self.error: Exception | None = None
 
     def run(self) -> None:
-        chunk = 0
         try:
             while not self.stop.is_set():
-                chunk += 1
-                report = simulator.produce(self.shop, 50, seed=1000 + chunk, rate=RATE,
-                                           batch_size=10)
-                self.orders += report.orders
+                self.chunks += 1
+                try:
+                    simulator.produce(self.shop, 50, seed=1000 + self.chunks, rate=RATE,
+                                      batch_size=10)
+                except outbox.PublishFailed:
+                    self.unpublished_chunks += 1
         except Exception as exc:  # the assertion below shows it
             self.error = exc
 
@@ -301,6 +305,10 @@ def test_exact_through_crashed_hosts_and_a_partition(
     assert replication["class"].endswith("NetworkTopologyStrategy")
     assert replication[shop.cassandra_local_dc] == "3"
 
+    def phase(what: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f}s] {what}", flush=True)
+
+    phase("stream's first batch done; orders start")
     shopper = Shopper(shop)
     shopper.start()
     # Executors on the worker hosts read Kafka (the query's only tasks) for the driver.
@@ -312,6 +320,7 @@ def test_exact_through_crashed_hosts_and_a_partition(
     # 1. Three hosts crash at once.
     leader = partition_leader(shop, orders_topic, 0)
     crashed = [f"kafka-{leader}", "cassandra-2", "spark-worker-1"]
+    phase(f"crash: {crashed}")
     for name in crashed:
         cluster.kill_host(nodes, name)
     killed_at = time.monotonic()
@@ -321,6 +330,7 @@ def test_exact_through_crashed_hosts_and_a_partition(
     for restarted in cluster.up(nodes):  # starts the dead ones again, side by side
         assert restarted.answer, restarted.name
     restarted_after = time.monotonic() - killed_at
+    phase("crashed hosts' processes answer again")
     wait_for("3 in-sync replicas after the crash", lambda: not short_isr(shop), timeout=120)
     wait_for("every Cassandra node to see the others", lambda: ring_whole(nodes), timeout=120)
 
@@ -329,6 +339,7 @@ def test_exact_through_crashed_hosts_and_a_partition(
     if net.namespaced:
         cut_leader = partition_leader(shop, orders_topic, 0)
         cut = [f"kafka-{cut_leader}", "cassandra-3"]
+        phase(f"partition: {cut}")
         cut_at = time.time()
         for name in cut:
             cluster.cut(nodes, name)
@@ -341,6 +352,7 @@ def test_exact_through_crashed_hosts_and_a_partition(
             for name in cut:
                 cluster.heal(nodes, name)
         healed_at = time.time()
+        phase("healed")
         partition = {"cut": cut, "seconds": round(healed_at - cut_at, 1)}
         time.sleep(20)  # orders flow on after the heal
         after = (healed_at, time.time())
@@ -351,6 +363,7 @@ def test_exact_through_crashed_hosts_and_a_partition(
     assert shopper.error is None, f"placing orders failed: {shopper.error!r}"
     outbox.publish_pending(shop)  # what a failed flush left behind, if anything
 
+    phase("orders stopped; checking")
     assert stream_process.running_pid(shop) == stream_pid, (
         "the stream died; see " + str(stream_process.log_file(shop)) + ":\n"
         + processes.tail(stream_process.log_file(shop), 20))
@@ -377,7 +390,8 @@ def test_exact_through_crashed_hosts_and_a_partition(
               "network": "netns" if net.namespaced else "loopback",
               "restarted_after_seconds": round(restarted_after, 1),
               "peak_rss_gib": round(memory.peak / 2**30, 2),
-              "orders": shopper.orders, "acknowledged_order_events": len(acknowledged),
+              "orders": shopper.chunks * 50, "acknowledged_order_events": len(acknowledged),
+              "chunks_left_in_the_outbox": shopper.unpublished_chunks,
               "crashed_hosts": crashed, "partition": partition,
               "executor_tasks_by_worker_host": tasks,
               "batches": batch_timing(shop, spans)}
