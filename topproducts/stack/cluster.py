@@ -359,7 +359,8 @@ class CassandraNode(Placed, Cassandra):
     def bootstrap(self) -> bool:
         """Node 1 creates the application's role once every node is up (it is written to
         all three: ``system_auth`` has replication 3), then logs in with it and takes
-        login and superuser away from Cassandra's well-known ``cassandra`` role."""
+        login and superuser away from Cassandra's well-known ``cassandra`` role; done once
+        that role can no longer log in (the nodes cache roles: see cassandra.yaml)."""
         s = self.settings
         if self.index != 0 or not s.cassandra_username:
             return True
@@ -374,7 +375,11 @@ class CassandraNode(Placed, Cassandra):
             pass
         finally:
             session.cluster.shutdown()
-        return True
+        try:
+            self.login("cassandra", "cassandra").cluster.shutdown()
+        except Exception:  # refused: done
+            return True
+        return False  # its cached role still logs in; the next round looks again
 
     def _create_role(self) -> None:
         s = self.settings
