@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -67,6 +68,7 @@ DEFAULT_PASSWORD = "topproducts-cluster"  # local default only; set the variable
 SPARK_MASTER_UI_PORT = 8180
 SPARK_WORKER_PORT = 7078
 SPARK_WORKER_UI_PORT = 8181
+REFUSED = re.compile(r"[Aa]uthenticat|not permitted")  # a login Cassandra refused
 CASSANDRA_JMX_BASE_PORT = 7200  # node i (1-based) listens on 127.0.0.1:7200+i
 KAFKA_NODES = tuple(f"kafka-{i + 1}" for i in range(NODES))
 CASSANDRA_NODES = tuple(f"cassandra-{i + 1}" for i in range(NODES))
@@ -377,8 +379,8 @@ class CassandraNode(Placed, Cassandra):
             session.cluster.shutdown()
         try:
             self.login("cassandra", "cassandra").cluster.shutdown()
-        except Exception:  # refused: done
-            return True
+        except Exception as exc:  # refused: done (other errors: a cache half-refreshed)
+            return bool(REFUSED.search(str(exc)))
         return False  # its cached role still logs in; the next round looks again
 
     def _create_role(self) -> None:
