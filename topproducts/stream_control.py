@@ -76,7 +76,9 @@ def supervised(settings: Settings, rebuild: bool = False, wait: float = 3.0,
     return Supervised(
         name="stream", label="the stream", pid_file=pid_file(settings),
         log_file=log_file(settings), command=lambda: command(settings, rebuild),
-        env=settings.to_env(), cwd=REPO_ROOT, marker=MARKER,
+        # SPARK_LOCAL_IP: the driver's UI listens on the driver's bind address only.
+        env={**settings.to_env(), "SPARK_LOCAL_IP": settings.spark_driver_bind},
+        cwd=REPO_ROOT, marker=MARKER,
         grace=wait,
         # python: only the Python driver gets SIGTERM: it stops the queries cleanly, then
         # the JVM. spark-submit: the JVM is the parent; both get it.

@@ -52,3 +52,10 @@ def test_checkpoint_location_is_a_path_or_a_file_url() -> None:
     assert str(Settings(stream_checkpoint_location="/mnt/ckpt").checkpoint_dir) == "/mnt/ckpt"
     with pytest.raises(ConfigError, match=r"TOPPRODUCTS_STREAM_CHECKPOINT_LOCATION.*hdfs"):
         Settings(stream_checkpoint_location="hdfs://nn:8020/ckpt")
+
+
+def test_the_drivers_ui_listens_on_its_bind_address() -> None:
+    env = stream_control.supervised(Settings(spark_driver_host="10.0.0.12")).env
+    assert isinstance(env, dict) and env["SPARK_LOCAL_IP"] == "10.0.0.12"
+    env = stream_control.supervised(Settings()).env
+    assert isinstance(env, dict) and env["SPARK_LOCAL_IP"] == "127.0.0.1"
