@@ -75,9 +75,9 @@ class Settings(BaseSettings):
     cassandra_local_dc: str = "datacenter1"
     # Every read and write (a cluster with replication 3: LOCAL_QUORUM).
     cassandra_consistency: str = "LOCAL_ONE"
-    # An idempotent request (the stream's writes, the readers') still unanswered after this
-    # long is sent to another node too (0: never); one node is enough on a single node.
-    cassandra_speculative_seconds: Seconds = 1.0
+    # An idempotent request (the store's) still unanswered after this long is sent to
+    # another node too (0: never, the single node's default; the local cluster: 1 s).
+    cassandra_speculative_seconds: Seconds = 0.0
     # PasswordAuthenticator credentials; empty user = no authentication (the single node).
     cassandra_username: str = ""
     cassandra_password: str = ""

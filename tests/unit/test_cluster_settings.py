@@ -140,3 +140,10 @@ def test_driver_java_options_only_when_set(monkeypatch: pytest.MonkeyPatch) -> N
     assert "spark.driver.extraJavaOptions" not in spark_conf(Settings(), "app")
     flags = Settings(spark_driver_java_options="-XX:TieredStopAtLevel=1")
     assert spark_conf(flags, "app")["spark.driver.extraJavaOptions"] == "-XX:TieredStopAtLevel=1"
+
+
+def test_speculative_executions_on_the_cluster_only() -> None:
+    assert Settings().cassandra_speculative_seconds == 0
+    assert cluster.client_settings(NETNS).cassandra_speculative_seconds == 1.0
+    keep = Settings(cluster_network="netns", cassandra_speculative_seconds=2.5)
+    assert cluster.client_settings(keep).cassandra_speculative_seconds == 2.5

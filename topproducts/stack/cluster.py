@@ -137,6 +137,8 @@ def client_settings(settings: Settings) -> Settings:
         cassandra_replication=(f"{{'class': 'NetworkTopologyStrategy', "
                                f"'{settings.cassandra_local_dc}': {NODES}}}"),
         cassandra_consistency="LOCAL_QUORUM",
+        # A node cut off the network answers nothing: its requests go to another after 1 s.
+        cassandra_speculative_seconds=settings.cassandra_speculative_seconds or 1.0,
         cassandra_username=settings.cassandra_username or DEFAULT_USER,
         cassandra_password=settings.cassandra_password or DEFAULT_PASSWORD,
         cassandra_heap=settings.cluster_cassandra_heap,
@@ -157,6 +159,7 @@ CLIENT_FIELDS = (
     "cassandra_host", "cassandra_contact_points", "cassandra_replication",
     "cassandra_consistency", "cassandra_username", "cassandra_password", "spark_master",
     "spark_ui_port", "spark_driver_host", "stream_netns", "cluster_network",
+    "cassandra_speculative_seconds",
 )
 
 
