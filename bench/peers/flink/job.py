@@ -1,0 +1,207 @@
+"""The Flink SQL peer: the project's leaderboards in Flink SQL, over the same Kafka topic.
+
+Runs in Flink's own venv (``infra/flink/install.sh``), never the project's, so it imports
+only PyFlink and the standard library; ``bench/peers/flink/runner.py`` starts it::
+
+    <state>/flink/venv/bin/python bench/peers/flink/job.py --bootstrap HOST:PORT \\
+        --topic T --out PREFIX --checkpoints DIR --classpath FILE [--parallelism 2]
+
+What it computes (one ``StatementSet``, one Flink job on a local mini-cluster):
+
+* reads ``--topic`` from the earliest to the latest offsets at start (bounded, so the job
+  ends when the backlog is drained), JSON with parse errors skipped;
+* keeps ``order_confirmed`` and ``order_cancelled`` events with an ``event_id``, schema
+  version 1 and an order id; dedupes them by (order_id, event_type), first one wins
+  (``ROW_NUMBER`` over processing time, keyed state);
+* a confirmation adds its lines, a cancellation of a confirmed order (``confirmed_at`` set)
+  retracts them; lines with a quantity <= 0 are dropped;
+* counts each line all-time and in the sliding windows of the project's rule: the windows
+  (``--duration`` long, every ``--slide``) that contain the confirmation; a cancellation at
+  time x retracts from those of them that end after x;
+* per country and ``GLOBAL``, at three granularities (product x material, product, variant
+  with its seller), quantity and revenue in USD (``DECIMAL(20, 2)``: exact);
+* writes the absolute totals to ``<out>.totals`` and the top ``--top-n`` by quantity and by
+  revenue of every (granularity, scope, window) to ``<out>.boards`` (rank rows: an entry
+  that leaves a board is deleted), both ``upsert-kafka`` (a compacted changelog by key);
+* checkpoints every ``--checkpoint-ms`` (exactly-once state: heap backend, files).
+
+When the job has ended it prints one JSON line (``{"submitted": ..., "finished": ...}``,
+``time.time()`` seconds) and waits for a line on stdin before exiting, so the caller can read
+the CPU time and peak memory of this process and its JVM first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+GRANULARITIES = {
+    # name: (item key, name columns)
+    "product_material": ("CONCAT(CAST(product_id AS STRING), '|', material)",
+                         "product_name, material, CAST('' AS STRING) AS seller"),
+    "product": ("CAST(product_id AS STRING)",
+                "product_name, CAST('' AS STRING) AS material, CAST('' AS STRING) AS seller"),
+    "variant": ("CAST(variant_id AS STRING)", "product_name, material, seller"),
+}
+NAME_KEYS = {"product_material": "product_name, material",
+             "product": "product_name",
+             "variant": "product_name, material, seller"}
+
+
+def statements(topic: str, out: str, bootstrap: str, top_n: int, duration_s: int,
+               slide_s: int) -> tuple[list[str], dict[str, str], list[str]]:
+    """(DDL, views made from queries, INSERTs) of the job.
+
+    The totals of a granularity are a view made from a query (a ``Table``), so the planner
+    computes them once for the totals' sink and both boards (a view written in SQL is planned
+    once per INSERT: three aggregations each).
+    """
+    if duration_s % slide_s:
+        raise ValueError("the window duration must be a multiple of the slide")
+    kafka = (f"'properties.bootstrap.servers' = '{bootstrap}'")
+    # the ends of the windows that contain the confirmation's pane (a row-dependent array:
+    # a constant one would be planned as a join, with state)
+    pane = f"f.confirmed_s - MOD(f.confirmed_s, {slide_s})"
+    ends = ", ".join(f"{pane} + {k * slide_s}" for k in range(1, duration_s // slide_s + 1))
+    ddl = [
+        f"""CREATE TABLE events (
+              event_id STRING, event_type STRING, schema_version INT, occurred_at STRING,
+              payload ROW<order_id BIGINT, country STRING, confirmed_at STRING,
+                items ARRAY<ROW<variant_id INT, product_id INT, product_name STRING,
+                  material STRING, quantity INT, revenue_usd STRING, seller STRING>>>,
+              proc AS PROCTIME()
+            ) WITH ('connector' = 'kafka', 'topic' = '{topic}', {kafka},
+              'properties.group.id' = 'flink-peer', 'scan.startup.mode' = 'earliest-offset',
+              'scan.bounded.mode' = 'latest-offset', 'format' = 'json',
+              'json.ignore-parse-errors' = 'true', 'json.fail-on-missing-field' = 'false')""",
+        """CREATE TEMPORARY VIEW facts AS
+            SELECT order_id, country, sign, items, confirmed_s, at_s FROM (
+              SELECT payload.order_id AS order_id, payload.country AS country,
+                payload.items AS items,
+                CASE WHEN event_type = 'order_confirmed' THEN 1 ELSE -1 END AS sign,
+                UNIX_TIMESTAMP(SUBSTRING(payload.confirmed_at FROM 1 FOR 19),
+                               'yyyy-MM-dd''T''HH:mm:ss') AS confirmed_s,
+                UNIX_TIMESTAMP(SUBSTRING(occurred_at FROM 1 FOR 19),
+                               'yyyy-MM-dd''T''HH:mm:ss') AS at_s,
+                ROW_NUMBER() OVER (PARTITION BY payload.order_id, event_type
+                                   ORDER BY proc ASC) AS rn
+              FROM events
+              WHERE event_id IS NOT NULL AND schema_version = 1
+                AND payload.order_id IS NOT NULL AND payload.country IS NOT NULL
+                AND payload.confirmed_at IS NOT NULL
+                AND event_type IN ('order_confirmed', 'order_cancelled'))
+            WHERE rn = 1""",
+        f"""CREATE TABLE totals (
+              granularity STRING, `scope` STRING, win STRING, item STRING,
+              product_name STRING, material STRING, seller STRING,
+              quantity BIGINT, revenue DECIMAL(20, 2),
+              PRIMARY KEY (granularity, `scope`, win, item) NOT ENFORCED
+            ) WITH ('connector' = 'upsert-kafka', 'topic' = '{out}.totals', {kafka},
+              'key.format' = 'json', 'value.format' = 'json',
+              'value.json.encode.decimal-as-plain-number' = 'true')""",
+        f"""CREATE TABLE boards (
+              granularity STRING, metric STRING, `scope` STRING, win STRING, rnk BIGINT,
+              item STRING, product_name STRING, material STRING, seller STRING,
+              quantity BIGINT, revenue DECIMAL(20, 2),
+              PRIMARY KEY (granularity, metric, `scope`, win, rnk) NOT ENFORCED
+            ) WITH ('connector' = 'upsert-kafka', 'topic' = '{out}.boards', {kafka},
+              'key.format' = 'json', 'value.format' = 'json',
+              'value.json.encode.decimal-as-plain-number' = 'true')""",
+    ]
+    inserts = []
+    # every line, once per scope (its country and GLOBAL) and per window it moves
+    # (win_end -1: all-time); a cancellation only those ending after it
+    views: dict[str, str] = {"counted": f"""
+            SELECT `scope`, CASE WHEN win_end < 0 THEN 'all'
+                ELSE CAST(win_end - {duration_s} AS STRING) END AS win,
+              variant_id, product_id, product_name, material, seller,
+              sign * quantity AS quantity, sign * CAST(revenue_usd AS DECIMAL(20, 2)) AS revenue
+            FROM (
+              SELECT f.sign, f.at_s, i.variant_id, i.product_id, i.product_name, i.material,
+                i.seller, i.quantity, i.revenue_usd, s.`scope`, w.win_end
+              FROM facts AS f
+              CROSS JOIN UNNEST(f.items) AS i (variant_id, product_id, product_name, material,
+                                               quantity, revenue_usd, seller)
+              CROSS JOIN UNNEST(ARRAY[f.country, 'GLOBAL']) AS s (`scope`)
+              CROSS JOIN UNNEST(ARRAY[CAST(-1 AS BIGINT), {ends}]) AS w (win_end)
+              WHERE i.quantity > 0)
+            WHERE win_end < 0 OR sign > 0 OR win_end > at_s"""}
+    for name, (item, names) in GRANULARITIES.items():
+        views[f"totals_{name}"] = (f"""
+            SELECT '{name}' AS granularity, `scope`, win, {item} AS item, {names},
+              SUM(CAST(quantity AS BIGINT)) AS quantity, SUM(revenue) AS revenue
+            FROM counted GROUP BY `scope`, win, {item}, {NAME_KEYS[name]}""")
+        inserts.append(f"INSERT INTO totals SELECT * FROM totals_{name}")
+        for metric in ("quantity", "revenue"):
+            inserts.append(f"""INSERT INTO boards
+                SELECT granularity, '{metric}', `scope`, win, rnk, item, product_name, material,
+                  seller, quantity, revenue FROM (
+                  SELECT *, ROW_NUMBER() OVER (PARTITION BY `scope`, win
+                                               ORDER BY {metric} DESC) AS rnk
+                  FROM totals_{name})
+                WHERE rnk <= {top_n}""")
+    return ddl, views, inserts
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--topic", required=True)
+    ap.add_argument("--out", required=True, help="prefix of the two output topics")
+    ap.add_argument("--checkpoints", required=True, help="checkpoint folder")
+    ap.add_argument("--classpath", required=True, help="file with the connector's jar paths")
+    ap.add_argument("--parallelism", type=int, default=2)
+    ap.add_argument("--top-n", type=int, default=10)
+    ap.add_argument("--duration", type=int, default=3600, help="window length, seconds")
+    ap.add_argument("--slide", type=int, default=300, help="window slide, seconds")
+    ap.add_argument("--checkpoint-ms", type=int, default=5000)
+    ap.add_argument("--explain", action="store_true", help="print the plan and exit")
+    args = ap.parse_args()
+
+    from pyflink.common import Configuration
+    from pyflink.table import EnvironmentSettings, TableEnvironment
+
+    jars = ";".join("file://" + p for p in open(args.classpath).read().strip().split(":"))
+    conf = Configuration()
+    for key, value in {
+        "pipeline.jars": jars,
+        "parallelism.default": str(args.parallelism),
+        "table.local-time-zone": "UTC",
+        "table.exec.mini-batch.enabled": "true",
+        "table.exec.mini-batch.allow-latency": "1 s",
+        "table.exec.mini-batch.size": "10000",
+        # each INSERT's rows are unique by the sink's key (group keys, rank number)
+        "table.exec.sink.upsert-materialize": "NONE",
+        "execution.checkpointing.interval": f"{args.checkpoint_ms} ms",
+        "execution.checkpointing.mode": "EXACTLY_ONCE",
+        "state.backend.type": "hashmap",
+        "execution.checkpointing.storage": "filesystem",
+        "execution.checkpointing.dir": "file://" + args.checkpoints,
+    }.items():
+        conf.set_string(key, value)
+    env = TableEnvironment.create(
+        EnvironmentSettings.new_instance().in_streaming_mode().with_configuration(conf).build())
+    ddl, views, inserts = statements(args.topic, args.out, args.bootstrap, args.top_n,
+                              args.duration, args.slide)
+    for statement in ddl:
+        env.execute_sql(statement)
+    for name, query in views.items():
+        env.create_temporary_view(name, env.sql_query(query))
+    job = env.create_statement_set()
+    for statement in inserts:
+        job.add_insert_sql(statement)
+    if args.explain:
+        print(job.explain())
+        return
+    result = job.execute()
+    submitted = time.time()
+    result.wait()
+    finished = time.time()
+    print(json.dumps({"submitted": submitted, "finished": finished}), flush=True)
+    sys.stdin.readline()
+
+
+if __name__ == "__main__":
+    main()
