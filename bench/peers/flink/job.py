@@ -21,12 +21,14 @@ What it computes (one ``StatementSet``, one Flink job on a local mini-cluster):
 * per country and ``GLOBAL``, at three granularities (product x material, product, variant
   with its seller), quantity and revenue in USD (``DECIMAL(20, 2)``: exact);
 * writes the absolute totals to ``<out>.totals`` and the top ``--top-n`` by quantity and by
-  revenue of every (granularity, scope, window) to ``<out>.boards`` (rank rows: an entry
-  that leaves a board is deleted), both ``upsert-kafka`` (a compacted changelog by key);
+  revenue of every (granularity, scope, window) to ``<out>.boards``, both ``upsert-kafka``
+  (a changelog by key, each key's last change written once a second). A board's rows are
+  its items without the rank number (Flink's "no ranking output": an item that enters or
+  leaves is one write, not a shift of every rank below it); an item that leaves is deleted;
 * checkpoints every ``--checkpoint-ms`` (exactly-once state: heap backend, files).
 
-When the job has ended it prints one JSON line (``{"submitted": ..., "finished": ...}``,
-``time.time()`` seconds) and waits for a line on stdin before exiting, so the caller can read
+When the job has ended it prints one line, ``FLINK-PEER-RESULT`` and JSON
+(``{"submitted": ..., "finished": ...}``, ``time.time()`` seconds), and waits for a line on stdin before exiting, so the caller can read
 the CPU time and peak memory of this process and its JVM first.
 """
 
@@ -36,6 +38,8 @@ import argparse
 import json
 import sys
 import time
+
+RESULT = "FLINK-PEER-RESULT "  # the line the runner waits for
 
 GRANULARITIES = {
     # name: (item key, name columns)
@@ -51,7 +55,7 @@ NAME_KEYS = {"product_material": "product_name, material",
 
 
 def statements(topic: str, out: str, bootstrap: str, top_n: int, duration_s: int,
-               slide_s: int) -> tuple[list[str], dict[str, str], list[str]]:
+               slide_s: int, flush_ms: int = 1000) -> tuple[list[str], dict[str, str], list[str]]:
     """(DDL, views made from queries, INSERTs) of the job.
 
     The totals of a granularity are a view made from a query (a ``Table``), so the planner
@@ -60,7 +64,13 @@ def statements(topic: str, out: str, bootstrap: str, top_n: int, duration_s: int
     """
     if duration_s % slide_s:
         raise ValueError("the window duration must be a multiple of the slide")
-    kafka = (f"'properties.bootstrap.servers' = '{bootstrap}'")
+    kafka = f"'properties.bootstrap.servers' = '{bootstrap}'"
+    # the sinks keep the last change of each key for a second, then write it (as the
+    # project writes each changed total and board once per micro-batch)
+    sink = (f"{kafka}, 'key.format' = 'json', 'value.format' = 'json', "
+            "'value.json.encode.decimal-as-plain-number' = 'true', "
+            f"'sink.buffer-flush.interval' = '{flush_ms} ms', "
+            "'sink.buffer-flush.max-rows' = '100000'")
     # the ends of the windows that contain the confirmation's pane (a row-dependent array:
     # a constant one would be planned as a join, with state)
     pane = f"f.confirmed_s - MOD(f.confirmed_s, {slide_s})"
@@ -98,17 +108,13 @@ def statements(topic: str, out: str, bootstrap: str, top_n: int, duration_s: int
               product_name STRING, material STRING, seller STRING,
               quantity BIGINT, revenue DECIMAL(20, 2),
               PRIMARY KEY (granularity, `scope`, win, item) NOT ENFORCED
-            ) WITH ('connector' = 'upsert-kafka', 'topic' = '{out}.totals', {kafka},
-              'key.format' = 'json', 'value.format' = 'json',
-              'value.json.encode.decimal-as-plain-number' = 'true')""",
+            ) WITH ('connector' = 'upsert-kafka', 'topic' = '{out}.totals', {sink})""",
         f"""CREATE TABLE boards (
-              granularity STRING, metric STRING, `scope` STRING, win STRING, rnk BIGINT,
+              granularity STRING, metric STRING, `scope` STRING, win STRING,
               item STRING, product_name STRING, material STRING, seller STRING,
               quantity BIGINT, revenue DECIMAL(20, 2),
-              PRIMARY KEY (granularity, metric, `scope`, win, rnk) NOT ENFORCED
-            ) WITH ('connector' = 'upsert-kafka', 'topic' = '{out}.boards', {kafka},
-              'key.format' = 'json', 'value.format' = 'json',
-              'value.json.encode.decimal-as-plain-number' = 'true')""",
+              PRIMARY KEY (granularity, metric, `scope`, win, item) NOT ENFORCED
+            ) WITH ('connector' = 'upsert-kafka', 'topic' = '{out}.boards', {sink})""",
     ]
     inserts = []
     # every line, once per scope (its country and GLOBAL) and per window it moves
@@ -136,7 +142,7 @@ def statements(topic: str, out: str, bootstrap: str, top_n: int, duration_s: int
         inserts.append(f"INSERT INTO totals SELECT * FROM totals_{name}")
         for metric in ("quantity", "revenue"):
             inserts.append(f"""INSERT INTO boards
-                SELECT granularity, '{metric}', `scope`, win, rnk, item, product_name, material,
+                SELECT granularity, '{metric}', `scope`, win, item, product_name, material,
                   seller, quantity, revenue FROM (
                   SELECT *, ROW_NUMBER() OVER (PARTITION BY `scope`, win
                                                ORDER BY {metric} DESC) AS rnk
@@ -168,6 +174,7 @@ def main() -> None:
     for key, value in {
         "pipeline.jars": jars,
         "parallelism.default": str(args.parallelism),
+        "pipeline.object-reuse": "true",
         "table.local-time-zone": "UTC",
         "table.exec.mini-batch.enabled": "true",
         "table.exec.mini-batch.allow-latency": "1 s",
@@ -199,7 +206,7 @@ def main() -> None:
     submitted = time.time()
     result.wait()
     finished = time.time()
-    print(json.dumps({"submitted": submitted, "finished": finished}), flush=True)
+    print(RESULT + json.dumps({"submitted": submitted, "finished": finished}), flush=True)
     sys.stdin.readline()
 
 

@@ -1,0 +1,225 @@
+"""Run the Flink SQL peer (:mod:`bench.peers.flink.job`) on a preloaded topic and check it.
+
+    from bench.peers.flink.runner import run_peer
+    figures = run_peer(settings, topic, preload_report)
+
+Installs Flink into ``<state_dir>/flink`` first (``infra/flink/install.sh``: its own venv and
+the Kafka connector's jar; nothing when it is there already). The job runs as its own
+process (Python, and the JVM of its local mini-cluster, ``-Xmx1g``) and drains the topic from
+offset 0 to the end offsets at its start; this module times it from the process start and
+from the job's submission, reads the CPU time and the peak memory of both processes before
+they exit, then reads the two output topics back and compares the all-time totals and
+boards with the preload's independent totals (:mod:`bench.peers.compare`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from bench.baselines import _assigned_consumer, _caught_up, _tree, cpu_seconds
+from bench.drain_data import PreloadReport, variant_info
+from bench.peers.compare import (
+    GRANULARITIES,
+    METRICS,
+    Amounts,
+    Entry,
+    Key,
+    board_problems,
+    expected_totals,
+    ranked,
+    total_differences,
+)
+from topproducts import kafka_io
+from topproducts.settings import REPO_ROOT, Settings
+
+INSTALL = REPO_ROOT / "infra" / "flink" / "install.sh"
+JOB = Path(__file__).with_name("job.py")
+RESULT = "FLINK-PEER-RESULT "  # the job's last line on stdout
+HEAP = "-Xmx1g"
+
+
+def flink_dir(settings: Settings) -> Path:
+    return settings.state_dir / "flink"
+
+
+def install(settings: Settings) -> Path:
+    """Install (or find) Flink's venv and connector; returns the folder."""
+    folder = flink_dir(settings)
+    subprocess.run(["bash", str(INSTALL), str(folder)], check=True)
+    return folder
+
+
+def peak_rss_mib(pid: int) -> float:
+    """Peak resident memory of ``pid`` and its descendants (VmHWM summed), MiB."""
+    total_kib = 0
+    for p in _tree(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total_kib += next((int(line.split()[1]) for line in f
+                                   if line.startswith("VmHWM:")), 0)
+        except OSError:
+            continue
+    return total_kib / 1024
+
+
+def read_upserts(settings: Settings, topic: str) -> dict[bytes, Any]:
+    """The last value of every key of an upsert topic (a tombstone removes the key)."""
+    consumer, ends = _assigned_consumer(settings, topic)
+    latest: dict[bytes, Any] = {}
+    try:
+        while any(ends.values()):
+            batch = consumer.consume(num_messages=10_000, timeout=1.0)
+            for msg in batch:
+                if msg.error() is not None:
+                    continue
+                value = msg.value()
+                if value is None:
+                    latest.pop(msg.key(), None)
+                else:
+                    latest[msg.key()] = value
+            if batch and _caught_up(consumer, topic, ends):
+                break
+    finally:
+        consumer.close()
+    return {k: json.loads(v, parse_float=Decimal) for k, v in latest.items()}
+
+
+def check(settings: Settings, out: str, loaded: PreloadReport, top_n: int
+          ) -> tuple[list[str], int, int]:
+    """Compare the peer's all-time totals and boards with the preload's: (problems, rows of
+    totals read, rows of boards read)."""
+    want = expected_totals(loaded.totals, lambda v: (variant_info(v).product_id,
+                                                     variant_info(v).material))
+    totals = read_upserts(settings, f"{out}.totals")
+    got: dict[Key, Amounts] = {
+        (r["granularity"], r["scope"], r["item"]): (r["quantity"], Decimal(r["revenue"]))
+        for r in totals.values() if r["win"] == "all"}
+    problems = total_differences(got, want)
+    boards = read_upserts(settings, f"{out}.boards")
+    rows: dict[tuple[str, str, str], list[tuple[int, Decimal, str]]] = defaultdict(list)
+    for r in boards.values():
+        if r["win"] == "all":
+            rows[(r["granularity"], r["metric"], r["scope"])].append(
+                (r["quantity"], Decimal(r["revenue"]), r["item"]))
+    entries = {key: ranked(found, key[1]) for key, found in rows.items()}
+    by_board: dict[tuple[str, str], dict[str, Amounts]] = defaultdict(dict)
+    for (granularity, scope, item), amounts in want.items():
+        by_board[(granularity, scope)][item] = amounts
+    for (granularity, scope), items in sorted(by_board.items()):
+        for metric in METRICS:
+            for p in board_problems(entries.get((granularity, metric, scope), []), items,
+                                    metric, top_n):
+                problems.append(f"board {granularity}/{metric}/{scope}: {p}")
+    assert set(GRANULARITIES) >= {g for g, _ in by_board}
+    return problems, len(totals), len(boards)
+
+
+def run_peer(settings: Settings, topic: str, loaded: PreloadReport, parallelism: int = 2,
+             top_n: int | None = None, timeout: float = 1800.0) -> dict[str, Any]:
+    """Drain ``topic`` with the Flink job; its figures (``peer_flink_*``) and exactness."""
+    folder = install(settings)
+    top_n = top_n or settings.top_n
+    out = f"{settings.kafka_topic_prefix}-flink-{uuid.uuid4().hex[:6]}"
+    work = Path(tempfile.mkdtemp(prefix="flink-peer-"))
+    log_path = work / "job.log"
+    kafka_io.ensure_topics(settings, [f"{out}.totals", f"{out}.boards"])
+    cmd = [str(folder / "venv" / "bin" / "python"), str(JOB),
+           "--bootstrap", settings.kafka_bootstrap, "--topic", topic, "--out", out,
+           "--checkpoints", str(work / "checkpoints"),
+           "--classpath", str(folder / "classpath.txt"),
+           "--parallelism", str(parallelism), "--top-n", str(top_n)]
+    env = {**os.environ, "JVM_ARGS": HEAP, "PYTHONUNBUFFERED": "1"}
+    try:
+        with open(log_path, "w") as log:
+            started = time.time()
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=log, text=True, env=env, cwd=work)
+            assert proc.stdout is not None and proc.stdin is not None
+            result: dict[str, float] | None = None
+            for line in proc.stdout:
+                if line.startswith(RESULT):
+                    result = json.loads(line[len(RESULT):])
+                    break
+                log.write(line)
+                if time.time() - started > timeout:
+                    break
+            if result is None:
+                proc.kill()
+                proc.wait()
+                tail = log_path.read_text().strip().splitlines()[-5:]
+                raise RuntimeError(f"the Flink peer ended without a result; see {log_path}: "
+                                   + " | ".join(tail))
+            cpu = cpu_seconds(proc.pid)
+            peak = peak_rss_mib(proc.pid)
+            proc.stdin.write("\n")
+            proc.stdin.close()
+            proc.wait(timeout=60)
+        events = loaded.events
+        problems, total_rows, board_rows = check(settings, out, loaded, top_n)
+    finally:
+        admin = kafka_io.admin(settings)
+        for future in admin.delete_topics([f"{out}.totals", f"{out}.boards"]).values():
+            try:
+                future.result(timeout=30)
+            except Exception as exc:  # a missing topic: nothing to delete
+                print(f"  (deleting {out}'s topics: {exc})", file=sys.stderr)
+        shutil.rmtree(work, ignore_errors=True)
+    from_start = result["finished"] - started
+    from_submit = result["finished"] - result["submitted"]
+    return {
+        "peer_flink_events_per_s": round(events / from_start),
+        "peer_flink_events_per_s_after_submit": round(events / from_submit),
+        "peer_flink_seconds": round(from_start, 1),
+        "peer_flink_startup_s": round(result["submitted"] - started, 1),
+        "peer_flink_cpu_s": round(cpu, 1),
+        "peer_flink_cpu_s_per_million": round(cpu / events * 1e6, 1),
+        "peer_flink_peak_rss_mib": round(peak),
+        "peer_flink_exact": not problems,
+        "peer_flink_problems": problems[:10],
+        "peer_flink_totals_rows": total_rows,
+        "peer_flink_board_rows": board_rows,
+    }
+
+
+def main() -> None:
+    """``python -m bench.peers.flink.runner [--events N]``: the peer alone on a throwaway topic."""
+    import argparse
+
+    from bench.drain_data import preload
+    from topproducts.errors import TopProductsError
+    from topproducts.settings import get_settings
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--parallelism", type=int, default=2)
+    args = ap.parse_args()
+    if args.events < 1 or args.parallelism < 1:
+        raise SystemExit("error: --events and --parallelism must be at least 1")
+    settings = get_settings().replace(kafka_topic_prefix="peer" + uuid.uuid4().hex[:8])
+    topic = settings.topic("orders")
+    try:
+        loaded = preload(settings, topic, args.events)
+        print(f"preloaded {loaded.events:,} events in {loaded.seconds:.1f}s")
+        figures = run_peer(settings, topic, loaded, parallelism=args.parallelism)
+        print(json.dumps(figures, indent=2, default=str))
+    except (TopProductsError, RuntimeError, subprocess.CalledProcessError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    finally:
+        admin = kafka_io.admin(settings)
+        for future in admin.delete_topics([topic]).values():
+            future.result(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
