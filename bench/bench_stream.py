@@ -43,14 +43,18 @@ from typing import Any
 
 from confluent_kafka import TopicPartition
 
-from bench.baselines import bare_consumer_rate, rss_mib, seed_baseline_rate
-from bench.drain_data import preload
+from bench.baselines import bare_consumer_rate, cpu_seconds, rss_mib, seed_baseline_rate
+from bench.drain_data import PreloadReport, preload
+from bench.peers.flink.runner import peak_rss_mib, run_peer
+from bench.peers.table import side_by_side
 from topproducts import cassandra_io, kafka_io
 from topproducts import stream_control as process
 from topproducts.leaderboards import Granularity, open_store
 from topproducts.leaderboards.schema import drop_leaderboards
 from topproducts.leaderboards.store import STREAM_QUERY
 from topproducts.settings import REPO_ROOT, Settings, get_settings
+from topproducts.stack import services
+from topproducts.stack.process import read_pid
 
 
 def end_offsets(settings: Settings, topic: str) -> dict[str, int]:
@@ -78,13 +82,29 @@ def drop(settings: Settings) -> None:
         future.result(timeout=30)
 
 
-def drain(settings: Settings, events: int, variants: int, baselines: bool = False
-          ) -> dict[str, Any]:
-    """Preload, optionally measure the baselines on the same topic, then drain it."""
-    topic = settings.topic("orders")
-    loaded = preload(settings, topic, events, variants=variants)
+def service_cpu(settings: Settings) -> dict[str, float]:
+    """CPU seconds used so far by Kafka and Cassandra (the local stack's processes)."""
+    out = {}
+    for svc in services(settings, ["kafka", "cassandra"]):
+        pid = read_pid(svc.pid_file)
+        out[svc.name] = cpu_seconds(pid) if pid else 0.0
+    return out
+
+
+def load(settings: Settings, events: int, variants: int) -> PreloadReport:
+    loaded = preload(settings, settings.topic("orders"), events, variants=variants)
     print(f"  preloaded {loaded.events:,} events ({loaded.malformed:,} malformed, "
           f"{variants:,} variants) in {loaded.seconds:.1f}s")
+    return loaded
+
+
+def drain(settings: Settings, loaded: PreloadReport, baselines: bool = False
+          ) -> dict[str, Any]:
+    """Optionally measure the baselines on the preloaded topic, then drain it with the stream.
+
+    Besides the rates: the CPU seconds of the stream's processes (driver and JVM) and of
+    Kafka and Cassandra over the drain, and the stream's peak memory."""
+    topic = settings.topic("orders")
     out: dict[str, Any] = {"events": loaded.events}
     if baselines:
         bare = bare_consumer_rate(settings, topic)
@@ -98,6 +118,7 @@ def drain(settings: Settings, events: int, variants: int, baselines: bool = Fals
     target = {topic: end_offsets(settings, topic)}
     total = sum(target[topic].values())
     with open_store(settings) as store:
+        services_before = service_cpu(settings)
         started = time.monotonic()
         pid = process.start(settings)
         first: tuple[float, int] | None = None
@@ -114,7 +135,14 @@ def drain(settings: Settings, events: int, variants: int, baselines: bool = Fals
                 raise SystemExit(f"not caught up; see {process.log_file(settings)}")
             time.sleep(0.05)
         done = time.monotonic()
+        cpu = cpu_seconds(pid)
+        services_after = service_cpu(settings)
         out["stream_rss_mib"] = round(rss_mib(pid))
+        out["stream_peak_rss_mib"] = round(peak_rss_mib(pid))
+        out["drain_cpu_s"] = round(cpu, 1)
+        out["drain_cpu_s_per_million"] = round(cpu / total * 1e6, 1)
+        for name, before in services_before.items():
+            out[f"drain_{name}_cpu_s"] = round(services_after[name] - before, 1)
         out["state_rows"] = row.state_rows
         history = store.progress_history(STREAM_QUERY, datetime.now(UTC).date(), 1000)
         batches = sorted((p for p in history if p.input_rows), key=lambda p: p.batch_id)
@@ -128,6 +156,8 @@ def drain(settings: Settings, events: int, variants: int, baselines: bool = Fals
     out.update({
         "drain_events_per_s": round(warm_events / (done - first[0])) if warm_events else None,
         "drain_cold_events_per_s": round(total / (done - started)),
+        "drain_seconds": round(done - started, 1),
+        "drain_first_batch_s": round(first[0] - started, 1),
         "batches": len(batches),
         "batch_seconds_mean": round(statistics.fmean(
             p.batch_duration_ms for p in batches[1:] or batches) / 1000, 3),
@@ -137,9 +167,60 @@ def drain(settings: Settings, events: int, variants: int, baselines: bool = Fals
           f"first batch), cold {out['drain_cold_events_per_s']:,} events/s (from process "
           f"start); {len(batches)} batches, mean {out['batch_seconds_mean']}s; all-time totals "
           f"{'equal' if exact else 'DIFFER FROM'} the preload's")
-    print(f"  memory: {out['stream_rss_mib']:,} MiB resident (driver + JVM); state rows "
-          f"{out['state_rows']:,}")
+    print(f"  memory: {out['stream_rss_mib']:,} MiB resident (driver + JVM; peak "
+          f"{out['stream_peak_rss_mib']:,}); state rows {out['state_rows']:,}; CPU "
+          f"{out['drain_cpu_s']:,} s ({out['drain_cpu_s_per_million']:,} s per 1M events), "
+          f"Kafka {out['drain_kafka_cpu_s']} s, Cassandra {out['drain_cassandra_cpu_s']} s")
     return out
+
+
+def again(base: Settings) -> Settings:
+    """The same topic, a new keyspace and state folder: the stream drains it from nothing."""
+    name = "bench" + uuid.uuid4().hex[:8]
+    return base.replace(cassandra_keyspace=name,
+                        state_dir=Path(tempfile.mkdtemp(prefix="bench-stream-")))
+
+
+def flink_peer(settings: Settings, loaded: PreloadReport) -> dict[str, Any]:
+    """The Flink SQL peer on the same topic (bench/peers/flink), with Kafka's and Cassandra's
+    CPU over its run beside its own."""
+    waited = quiet_cassandra(settings)
+    before = service_cpu(settings)
+    out = run_peer(settings, settings.topic("orders"), loaded)
+    after = service_cpu(settings)
+    for name, cpu in before.items():
+        out[f"peer_flink_{name}_cpu_s"] = round(after[name] - cpu, 1)
+    print(f"  Flink SQL peer (after {waited:.0f}s waiting for Cassandra's compactions): "
+          f"{loaded.events:,} events in {out['peer_flink_seconds']}s = "
+          f"{out['peer_flink_events_per_s']:,} events/s from process start "
+          f"({out['peer_flink_events_per_s_after_submit']:,} after the job's submission, "
+          f"{out['peer_flink_startup_s']}s in); CPU {out['peer_flink_cpu_s']} s "
+          f"({out['peer_flink_cpu_s_per_million']} s per 1M events), peak "
+          f"{out['peer_flink_peak_rss_mib']:,} MiB; all-time totals and boards "
+          f"{'equal' if out['peer_flink_exact'] else 'DIFFER FROM'} the preload's")
+    for problem in out["peer_flink_problems"]:
+        print(f"    {problem}")
+    return out
+
+
+def peer_rounds(s: Settings, loaded: PreloadReport, first: dict[str, Any], rounds: int
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The stream's drain (``first``, already measured) and the peer's on the same topic,
+    ``rounds`` times, alternating (stream, peer, peer, stream, ...): (stream's, peer's)."""
+    ours, peers = [first], [flink_peer(s, loaded)]
+    for i in range(1, rounds):
+        for engine in (("peer", "stream") if i % 2 else ("stream", "peer")):
+            if engine == "peer":
+                peers.append(flink_peer(s, loaded))
+                continue
+            quiet_cassandra(s)
+            fresh = again(s)
+            try:
+                ours.append(drain(fresh, loaded))
+            finally:
+                process.stop(fresh, timeout=60)
+                drop_leaderboards(fresh)
+    return ours, peers
 
 
 def quiet_cassandra(settings: Settings, timeout: float = 180.0) -> float:
@@ -257,6 +338,9 @@ def main() -> None:
     ap.add_argument("--sustained-rate", type=float, default=300.0,
                     help="the step whose figures are the 'sustained' ones: a rate the load "
                          "side keeps up with beside the stream on this machine")
+    ap.add_argument("--peer-rounds", type=int, default=1,
+                    help="drains by the Flink SQL peer of the same topic, alternating with "
+                         "the stream's (0: none)")
     ap.add_argument("--skip", action="append", default=[],
                     choices=["drain", "flat", "latency", "simulator"])
     args = ap.parse_args()
@@ -267,8 +351,10 @@ def main() -> None:
     if "drain" not in args.skip:
         print(f"== drain: {args.events:,} events")
         s = isolated(base)
+        peer_figures: dict[str, Any] = {}
         try:
-            d = drain(s, args.events, variants=1000, baselines=True)
+            loaded = load(s, args.events, variants=1000)
+            d = drain(s, loaded, baselines=True)
             process.stop(s, timeout=60)
             from topproducts.rebuild import rebuild
 
@@ -277,12 +363,20 @@ def main() -> None:
             print(f"  rebuild (drop, then the stream's query in batch mode): "
                   f"{rebuilt.events:,} messages in {rebuilt.seconds:.1f}s = "
                   f"{rebuilt.events_per_second:,.0f} messages/s, Spark's start included")
+            if args.peer_rounds > 0:
+                print(f"== the Flink SQL peer on the same topic ({args.peer_rounds} round(s), "
+                      "alternating with the stream)")
+                ours, peers = peer_rounds(s, loaded, d, args.peer_rounds)
+                table, peer_figures = side_by_side(ours, peers)
+                print(table)
         finally:
             drop(s)
         figures.update({k: d[k] for k in (
             "drain_events_per_s", "drain_cold_events_per_s", "bare_consumer_msgs_per_s",
             "seed_baseline_events_per_s", "stream_rss_mib", "state_rows", "exact",
-            "rebuild_events_per_s")})
+            "rebuild_events_per_s", "stream_peak_rss_mib", "drain_cpu_s_per_million",
+            "drain_kafka_cpu_s", "drain_cassandra_cpu_s")})
+        figures.update(peer_figures)  # medians over the rounds
         figures["drain_vs_bare_consumer"] = round(d["drain_events_per_s"]
                                                   / d["bare_consumer_msgs_per_s"], 3)
         figures["drain_vs_seed_baseline"] = round(d["drain_events_per_s"]

@@ -54,15 +54,17 @@ def total_differences(got: Mapping[Key, Amounts], want: Mapping[Key, Amounts],
     problems = [f"{key}: got {got.get(key)}, want {want.get(key)}"
                 for key in sorted(set(got) | set(want)) if got.get(key) != want.get(key)]
     if len(problems) > limit:
-        problems = problems[:limit] + [f"... and {len(problems) - limit} more"]
+        problems = [*problems[:limit], f"... and {len(problems) - limit} more"]
     return problems
 
 
 def ranked(rows: Iterable[tuple[int, Decimal, str]], metric: str) -> list[Entry]:
     """A board written without rank numbers ((quantity, revenue, item) rows), ranked by
     ``metric``, largest first (ties in item order)."""
-    index = METRICS.index(metric)
-    ordered = sorted(rows, key=lambda r: (-r[index], r[2]))
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
+    by_revenue = metric == "revenue"
+    ordered = sorted(rows, key=lambda r: (-(r[1] if by_revenue else r[0]), r[2]))
     return [Entry(n, item, q, rev) for n, (q, rev, item) in enumerate(ordered, start=1)]
 
 

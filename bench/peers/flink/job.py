@@ -28,7 +28,8 @@ What it computes (one ``StatementSet``, one Flink job on a local mini-cluster):
 * checkpoints every ``--checkpoint-ms`` (exactly-once state: heap backend, files).
 
 When the job has ended it prints one line, ``FLINK-PEER-RESULT`` and JSON
-(``{"submitted": ..., "finished": ...}``, ``time.time()`` seconds), and waits for a line on stdin before exiting, so the caller can read
+(``{"submitted": ..., "finished": ...}``, ``time.time()`` seconds), and waits for a line on
+stdin before exiting, so the caller can read
 the CPU time and peak memory of this process and its JVM first.
 """
 
@@ -163,13 +164,16 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=3600, help="window length, seconds")
     ap.add_argument("--slide", type=int, default=300, help="window slide, seconds")
     ap.add_argument("--checkpoint-ms", type=int, default=5000)
+    ap.add_argument("--mini-batch-ms", type=int, default=1000)
+    ap.add_argument("--mini-batch-rows", type=int, default=10_000)
     ap.add_argument("--explain", action="store_true", help="print the plan and exit")
     args = ap.parse_args()
 
     from pyflink.common import Configuration
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
-    jars = ";".join("file://" + p for p in open(args.classpath).read().strip().split(":"))
+    with open(args.classpath) as f:
+        jars = ";".join("file://" + p for p in f.read().strip().split(":"))
     conf = Configuration()
     for key, value in {
         "pipeline.jars": jars,
@@ -177,8 +181,8 @@ def main() -> None:
         "pipeline.object-reuse": "true",
         "table.local-time-zone": "UTC",
         "table.exec.mini-batch.enabled": "true",
-        "table.exec.mini-batch.allow-latency": "1 s",
-        "table.exec.mini-batch.size": "10000",
+        "table.exec.mini-batch.allow-latency": f"{args.mini_batch_ms} ms",
+        "table.exec.mini-batch.size": str(args.mini_batch_rows),
         # each INSERT's rows are unique by the sink's key (group keys, rank number)
         "table.exec.sink.upsert-materialize": "NONE",
         "execution.checkpointing.interval": f"{args.checkpoint_ms} ms",

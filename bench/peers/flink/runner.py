@@ -33,7 +33,6 @@ from bench.peers.compare import (
     GRANULARITIES,
     METRICS,
     Amounts,
-    Entry,
     Key,
     board_problems,
     expected_totals,
@@ -83,11 +82,11 @@ def read_upserts(settings: Settings, topic: str) -> dict[bytes, Any]:
             for msg in batch:
                 if msg.error() is not None:
                     continue
-                value = msg.value()
+                key, value = msg.key() or b"", msg.value()
                 if value is None:
-                    latest.pop(msg.key(), None)
+                    latest.pop(key, None)
                 else:
-                    latest[msg.key()] = value
+                    latest[key] = value
             if batch and _caught_up(consumer, topic, ends):
                 break
     finally:
@@ -126,7 +125,8 @@ def check(settings: Settings, out: str, loaded: PreloadReport, top_n: int
 
 
 def run_peer(settings: Settings, topic: str, loaded: PreloadReport, parallelism: int = 2,
-             top_n: int | None = None, timeout: float = 1800.0) -> dict[str, Any]:
+             top_n: int | None = None, timeout: float = 1800.0,
+             extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """Drain ``topic`` with the Flink job; its figures (``peer_flink_*``) and exactness."""
     folder = install(settings)
     top_n = top_n or settings.top_n
@@ -138,7 +138,7 @@ def run_peer(settings: Settings, topic: str, loaded: PreloadReport, parallelism:
            "--bootstrap", settings.kafka_bootstrap, "--topic", topic, "--out", out,
            "--checkpoints", str(work / "checkpoints"),
            "--classpath", str(folder / "classpath.txt"),
-           "--parallelism", str(parallelism), "--top-n", str(top_n)]
+           "--parallelism", str(parallelism), "--top-n", str(top_n), *extra]
     env = {**os.environ, "JVM_ARGS": HEAP, "PYTHONUNBUFFERED": "1"}
     try:
         with open(log_path, "w") as log:
@@ -203,7 +203,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--parallelism", type=int, default=2)
-    args = ap.parse_args()
+    args, extra = ap.parse_known_args()  # the rest goes to the job (--mini-batch-ms ...)
     if args.events < 1 or args.parallelism < 1:
         raise SystemExit("error: --events and --parallelism must be at least 1")
     settings = get_settings().replace(kafka_topic_prefix="peer" + uuid.uuid4().hex[:8])
@@ -211,7 +211,8 @@ def main() -> None:
     try:
         loaded = preload(settings, topic, args.events)
         print(f"preloaded {loaded.events:,} events in {loaded.seconds:.1f}s")
-        figures = run_peer(settings, topic, loaded, parallelism=args.parallelism)
+        figures = run_peer(settings, topic, loaded, parallelism=args.parallelism,
+                           extra=tuple(extra))
         print(json.dumps(figures, indent=2, default=str))
     except (TopProductsError, RuntimeError, subprocess.CalledProcessError) as exc:
         raise SystemExit(f"error: {exc}") from None
