@@ -164,8 +164,9 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=3600, help="window length, seconds")
     ap.add_argument("--slide", type=int, default=300, help="window slide, seconds")
     ap.add_argument("--checkpoint-ms", type=int, default=5000)
-    ap.add_argument("--mini-batch-ms", type=int, default=1000)
-    ap.add_argument("--mini-batch-rows", type=int, default=10_000)
+    # a mini-batch is Flink's micro-batch: on a backlog the stream's batches are far larger
+    ap.add_argument("--mini-batch-ms", type=int, default=5000)
+    ap.add_argument("--mini-batch-rows", type=int, default=100_000)
     ap.add_argument("--explain", action="store_true", help="print the plan and exit")
     args = ap.parse_args()
 
