@@ -83,9 +83,11 @@ def drop(settings: Settings) -> None:
 
 
 def service_cpu(settings: Settings) -> dict[str, float]:
-    """CPU seconds used so far by Kafka and Cassandra (the local stack's processes)."""
+    """CPU seconds used so far by Kafka and Cassandra (the local stack's processes; their pid
+    files are in the stack's state folder, not in a benchmark's own)."""
     out = {}
-    for svc in services(settings, ["kafka", "cassandra"]):
+    stack = settings.replace(state_dir=get_settings().state_dir)
+    for svc in services(stack, ["kafka", "cassandra"]):
         pid = read_pid(svc.pid_file)
         out[svc.name] = cpu_seconds(pid) if pid else 0.0
     return out
