@@ -40,7 +40,7 @@ from bench.peers.compare import (
     total_differences,
 )
 from topproducts import kafka_io
-from topproducts.settings import REPO_ROOT, Settings
+from topproducts.settings import REPO_ROOT, Settings, get_settings
 
 INSTALL = REPO_ROOT / "infra" / "flink" / "install.sh"
 JOB = Path(__file__).with_name("job.py")
@@ -50,13 +50,15 @@ RESULT = "FLINK-PEER-RESULT "  # the job's last line on stdout
 HEAP = "-Xmx2g"
 
 
-def flink_dir(settings: Settings) -> Path:
-    return settings.state_dir / "flink"
+def flink_dir() -> Path:
+    """``<state_dir>/flink`` of the stack's settings (a benchmark's isolated settings have a
+    throwaway state folder: Flink is installed once, beside the Airflow venvs)."""
+    return get_settings().state_dir / "flink"
 
 
-def install(settings: Settings) -> Path:
+def install() -> Path:
     """Install (or find) Flink's venv and connector; returns the folder."""
-    folder = flink_dir(settings)
+    folder = flink_dir()
     subprocess.run(["bash", str(INSTALL), str(folder)], check=True)
     return folder
 
@@ -130,7 +132,7 @@ def run_peer(settings: Settings, topic: str, loaded: PreloadReport, parallelism:
              top_n: int | None = None, timeout: float = 1800.0,
              extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """Drain ``topic`` with the Flink job; its figures (``peer_flink_*``) and exactness."""
-    folder = install(settings)
+    folder = install()
     top_n = top_n or settings.top_n
     out = f"{settings.kafka_topic_prefix}-flink-{uuid.uuid4().hex[:6]}"
     work = Path(tempfile.mkdtemp(prefix="flink-peer-"))
@@ -200,7 +202,6 @@ def main() -> None:
 
     from bench.drain_data import preload
     from topproducts.errors import TopProductsError
-    from topproducts.settings import get_settings
 
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("--events", type=int, default=100_000)
