@@ -151,16 +151,19 @@ def run_peer(settings: Settings, topic: str, loaded: PreloadReport, parallelism:
                                     stderr=log, text=True, env=env, cwd=work)
             assert proc.stdout is not None and proc.stdin is not None
             result: dict[str, float] | None = None
-            for line in proc.stdout:
-                if line.startswith(RESULT):
-                    result = json.loads(line[len(RESULT):])
-                    break
-                log.write(line)
-                if time.time() - started > timeout:
-                    break
+            try:
+                for line in proc.stdout:
+                    if line.startswith(RESULT):
+                        result = json.loads(line[len(RESULT):])
+                        break
+                    log.write(line)
+                    if time.time() - started > timeout:
+                        break
+            finally:
+                if result is None:  # too slow, failed or interrupted: never leave it running
+                    proc.kill()
+                    proc.wait()
             if result is None:
-                proc.kill()
-                proc.wait()
                 tail = log_path.read_text().strip().splitlines()[-5:]
                 raise RuntimeError(f"the Flink peer ended without a result; see {log_path}: "
                                    + " | ".join(tail))
