@@ -162,7 +162,7 @@ def drain(settings: Settings, loaded: PreloadReport, baselines: bool = False
         "drain_first_batch_s": round(first[0] - started, 1),
         "batches": len(batches),
         "batch_seconds_mean": round(statistics.fmean(
-            p.batch_duration_ms for p in batches[1:] or batches) / 1000, 3),
+            p.batch_duration_ms for p in batches[1:] or batches) / 1000, 3) if batches else None,
         "exact": exact,
     })
     print(f"  stream: {total:,} events, warm {out['drain_events_per_s']:,} events/s (after the "
