@@ -165,7 +165,8 @@ def drain(settings: Settings, loaded: PreloadReport, baselines: bool = False
             p.batch_duration_ms for p in batches[1:] or batches) / 1000, 3) if batches else None,
         "exact": exact,
     })
-    print(f"  stream: {total:,} events, warm {out['drain_events_per_s']:,} events/s (after the "
+    warm = out["drain_events_per_s"]
+    print(f"  stream: {total:,} events, warm {f'{warm:,}' if warm else 'n/a'} events/s (after the "
           f"first batch), cold {out['drain_cold_events_per_s']:,} events/s (from process "
           f"start); {len(batches)} batches, mean {out['batch_seconds_mean']}s; all-time totals "
           f"{'equal' if exact else 'DIFFER FROM'} the preload's")

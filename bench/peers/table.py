@@ -40,7 +40,10 @@ def with_services(run: Run, prefix: str, events: int) -> float:
 
 
 def median(runs: Sequence[Run], key: str) -> float:
-    return statistics.median(r[key] for r in runs)
+    """The median of a figure over the runs (0 when no run has it: a drain done in its
+    first batch has no rate after it)."""
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(values) if values else 0.0
 
 
 def side_by_side(ours: Sequence[Run], peers: Sequence[Run]) -> tuple[str, dict[str, Any]]:
