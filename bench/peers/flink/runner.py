@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -151,15 +152,16 @@ def run_peer(settings: Settings, topic: str, loaded: PreloadReport, parallelism:
                                     stderr=log, text=True, env=env, cwd=work)
             assert proc.stdout is not None and proc.stdin is not None
             result: dict[str, float] | None = None
+            deadline = threading.Timer(timeout, proc.kill)  # a silent job cannot hang us
+            deadline.start()
             try:
                 for line in proc.stdout:
                     if line.startswith(RESULT):
                         result = json.loads(line[len(RESULT):])
                         break
                     log.write(line)
-                    if time.time() - started > timeout:
-                        break
             finally:
+                deadline.cancel()
                 if result is None:  # too slow, failed or interrupted: never leave it running
                     proc.kill()
                     proc.wait()
