@@ -184,19 +184,23 @@ def _tree(pid: int) -> list[int]:
     return out
 
 
-def rss_mib(pid: int) -> float:
-    """Resident memory of ``pid`` and its descendants (VmRSS summed), MiB; 0 if it is gone."""
+def rss_mib(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory of ``pid`` and its descendants (``field`` of /proc status summed:
+    VmRSS now, VmHWM the peak), MiB; 0 if it is gone."""
     total_kib = 0
     for p in _tree(pid):
         try:
             with open(f"/proc/{p}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total_kib += int(line.split()[1])
-                        break
+                total_kib += next((int(line.split()[1]) for line in f
+                                   if line.startswith(f"{field}:")), 0)
         except OSError:
             continue
     return total_kib / 1024
+
+
+def peak_rss_mib(pid: int) -> float:
+    """Peak resident memory of ``pid`` and its descendants (VmHWM summed), MiB."""
+    return rss_mib(pid, "VmHWM")
 
 
 def cpu_seconds(pid: int, descendants: bool = True) -> float:

@@ -43,9 +43,15 @@ from typing import Any
 
 from confluent_kafka import TopicPartition
 
-from bench.baselines import bare_consumer_rate, cpu_seconds, rss_mib, seed_baseline_rate
+from bench.baselines import (
+    bare_consumer_rate,
+    cpu_seconds,
+    peak_rss_mib,
+    rss_mib,
+    seed_baseline_rate,
+)
 from bench.drain_data import PreloadReport, preload
-from bench.peers.flink.runner import peak_rss_mib, run_peer
+from bench.peers.flink.runner import run_peer
 from bench.peers.table import side_by_side
 from topproducts import cassandra_io, kafka_io
 from topproducts import stream_control as process

@@ -28,7 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bench.baselines import _assigned_consumer, _caught_up, _tree, cpu_seconds
+from bench.baselines import _assigned_consumer, _caught_up, cpu_seconds, peak_rss_mib
 from bench.drain_data import PreloadReport, variant_info
 from bench.peers.compare import (
     GRANULARITIES,
@@ -62,19 +62,6 @@ def install() -> Path:
     folder = flink_dir()
     subprocess.run(["bash", str(INSTALL), str(folder)], check=True)
     return folder
-
-
-def peak_rss_mib(pid: int) -> float:
-    """Peak resident memory of ``pid`` and its descendants (VmHWM summed), MiB."""
-    total_kib = 0
-    for p in _tree(pid):
-        try:
-            with open(f"/proc/{p}/status") as f:
-                total_kib += next((int(line.split()[1]) for line in f
-                                   if line.startswith("VmHWM:")), 0)
-        except OSError:
-            continue
-    return total_kib / 1024
 
 
 def read_upserts(settings: Settings, topic: str) -> dict[bytes, Any]:
