@@ -368,24 +368,35 @@ def _history(store: LeaderboardStore, since: datetime, until: datetime) -> list[
     return [p for p in rows if since <= p.batch_at <= until]
 
 
+LOAD = "bench (producer, relay, poller)"
+DRIVER, SPARK = "stream driver (Python)", "stream Spark (JVM)"
+# the stream side of Kafka: what an order costs once it is an event (issue goal: <= 1.5 ms)
+STREAM_SIDE = (DRIVER, SPARK, "cassandra", "kafka")
+
+
 def _processes(base: Settings, s: Settings) -> dict[str, int]:
     """The processes that share the machine during the run: the services, the stream (its
     Python driver and the Spark JVM under it) and this benchmark (the load side)."""
-    found = {"bench (producer, relay, poller)": os.getpid()}
+    found = {LOAD: os.getpid()}
     for name in ("mariadb", "kafka", "cassandra"):
         pid = read_pid(base.run_dir / f"{name}.pid")
         if pid is not None:
             found[name] = pid
     stream = process.running_pid(s)
     if stream is not None:
-        found["stream (driver and Spark)"] = stream
+        found[DRIVER] = stream
     return found
 
 
 def _cpu(pids: dict[str, int]) -> dict[str, float]:
-    # the stream is this process's child: count the benchmark's own threads alone
-    return {name: cpu_seconds(pid, descendants=pid != os.getpid())
-            for name, pid in pids.items()}
+    """CPU seconds so far per process; the stream's driver alone, and the Spark JVM (its
+    descendants) apart. The stream is this process's child: the benchmark counts its own
+    threads alone."""
+    out = {name: cpu_seconds(pid, descendants=name not in (LOAD, DRIVER))
+           for name, pid in pids.items()}
+    if DRIVER in pids:
+        out[SPARK] = cpu_seconds(pids[DRIVER]) - out[DRIVER]
+    return out
 
 
 def _r(x: float | None, digits: int = 3) -> float | None:
@@ -533,6 +544,10 @@ def _phase(x: _Session, rate: float, seconds: float, warmup_seconds: float) -> d
         # CPU per order placed, per process (ms): what an order costs each side
         "cpu_ms_per_order": {name: _r(1000 * sec / max(1, placed), 3)
                              for name, sec in sorted(cpu_by.items(), key=lambda x: -x[1])},
+        "stream_cpu_ms_per_order": _r(1000 * sum(cpu_by.get(n, 0.0) for n in STREAM_SIDE)
+                                      / max(1, placed), 3),
+        "load_cpu_ms_per_order": _r(1000 * sum(v for n, v in cpu_by.items()
+                                               if n not in STREAM_SIDE) / max(1, placed), 3),
         "batches": len(history),
         "batch_ms_mean": _r(statistics.fmean(durations) if durations else None, 0),
         "batch_ms_p99": _r(percentile(durations, 0.99), 0),
@@ -671,8 +686,9 @@ def run_steps(settings: Settings, rates: Sequence[float] = (100, 200, 300, 500, 
             steps.append(step)
             cores = step["cpu_cores"]
             print(f"   p50 {step['latency_p50_s']} s, p99 {step['latency_p99_s']} s, unseen "
-                  f"{step['latency_unseen']}, {step['orders_per_s']} orders/s placed; CPU "
-                  + ", ".join(f"{k.split(' ')[0]} {v}" for k, v in cores.items()))
+                  f"{step['latency_unseen']}, {step['orders_per_s']} orders/s placed; "
+                  f"stream side {step['stream_cpu_ms_per_order']} ms CPU per order; cores "
+                  + ", ".join(f"{k.split(' (')[0]} {v}" for k, v in cores.items()))
             if step.get("stopped_behind_schedule"):
                 break
     figures["steps"] = steps

@@ -46,6 +46,10 @@ from topproducts.money import cents, from_cents
 # one ~70), under the batch size warning of infra/conf/*/cassandra.yaml (64 KiB); 200 rows
 # cost ~20% less per row than 40 (fewer requests for the driver and the coordinator).
 ROWS_PER_BATCH = 200
+# Board entries per single-partition batch: an entry is ~130 bytes, so ~40 KB, under the
+# batch size warning (64 KiB); a window's 36 boards of 10 entries take two batches.
+ENTRIES_PER_BATCH = 300
+
 # the totals tables: all-time, a pane's whole slice, a pane's later slices (the windowing)
 _TOTALS_TABLES = {"all": ("item_totals", "scope"), "pane": ("pane_totals", "scope, pane_start"),
                   "tail": ("pane_tail_totals", "scope, pane_start, from_end")}
@@ -143,6 +147,22 @@ class StreamState:
 
 
 BoardWrite = tuple[Metric, Granularity, str, "Window", list[Ranked]]  # (.., scope, ..)
+
+
+def _scope_chunks(scopes: list[list[BoardWrite]]) -> Iterator[list[BoardWrite]]:
+    """One window's boards, grouped by scope, cut into batches of whole scopes of at most
+    :data:`ENTRIES_PER_BATCH` entries (a scope bigger than that alone)."""
+    chunk: list[BoardWrite] = []
+    size = 0
+    for boards in scopes:
+        entries = sum(max(len(b[4]), 1) for b in boards)
+        if chunk and size + entries > ENTRIES_PER_BATCH:
+            yield chunk
+            chunk, size = [], 0
+        chunk += boards
+        size += entries
+    if chunk:
+        yield chunk
 
 
 @dataclass(frozen=True)
@@ -267,13 +287,22 @@ class StreamStore(LeaderboardStore):
     def _board_statements(self, boards: Iterable[BoardWrite], now: datetime
                           ) -> Iterator[tuple]:
         """Each board whole, as one row: a reader sees the old or the new board, never a mix,
-        and items that fell out of the top are simply not in the new list."""
-        stmt = self._p("INSERT INTO {ks}.leaderboard (metric, granularity, scope, window_id, "
+        and items that fell out of the top are simply not in the new list. A window's boards
+        go in single-partition batches of whole scopes (one mutation each for Cassandra)."""
+        stmt = self._p("INSERT INTO {ks}.boards (window_id, scope, metric, granularity, "
                        "ranked, window_start, window_end, updated_at) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-        for metric, by, scope, window, ranked in boards:
-            yield stmt, (metric.value, by.value, scope, window.id, board_entries(ranked),
-                         window.start, window.end, now)
+        by_window: dict[str, dict[str, list[BoardWrite]]] = {}
+        for board in boards:
+            by_window.setdefault(board[3].id, {}).setdefault(board[2], []).append(board)
+        for scopes in by_window.values():
+            for chunk in _scope_chunks(list(scopes.values())):
+                batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+                batch.is_idempotent = True  # whole boards (see LeaderboardStore._p)
+                for metric, by, scope, window, ranked in chunk:
+                    batch.add(stmt, (window.id, scope, metric.value, by.value,
+                                     board_entries(ranked), window.start, window.end, now))
+                yield batch, ()
 
     def _index_statements(self, w: BatchWrite) -> Iterator[tuple]:
         pane = self._p("INSERT INTO {ks}.panes (scope, pane_start, updated_at) VALUES (?, ?, ?)")

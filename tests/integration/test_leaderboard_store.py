@@ -61,3 +61,36 @@ def test_numbers_only_writes_keep_the_description_and_the_replaced_value(
         ends_late = window_id(from_micros(PANE + 3 * SLIDE - 3_600_000_000))
         assert [i.quantity for i in store.totals("US", ends_early)] == [5]
         assert [i.quantity for i in store.totals("US", ends_late)] == [10]
+
+
+def test_boards_of_two_windows_are_written_in_scope_batches_and_read_back_whole(
+        sandbox: Settings) -> None:
+    from topproducts.countries import SCOPES
+    from topproducts.leaderboards.ranking import Granularity, Metric, rank
+    from topproducts.leaderboards.store import ALL, Window
+
+    windows = [ALL, Window(from_micros(PANE), from_micros(PANE + 3_600_000_000))]
+
+    def items(seed: int, n: int, by: Granularity) -> list[ItemTotal]:
+        variant = by is Granularity.VARIANT
+        return [ItemTotal(product_id=seed * 1000 + i, product_name=f"P{seed}-{i}",
+                          material=None if by is Granularity.PRODUCT else "Oak",
+                          variant_id=seed * 1000 + i if variant else None,
+                          seller="Acme" if variant else None, quantity=seed + i,
+                          revenue_usd=Decimal(f"{seed + i}.25")) for i in range(n)]
+
+    # a scope with more entries than one batch holds (400 > ENTRIES_PER_BATCH) goes alone
+    sizes = {scope: 400 if scope == "US" else 10 for scope in SCOPES}
+    boards = [(metric, by, scope, window, rank(items(len(scope) + k, sizes[scope], by), metric,
+                                               sizes[scope]))
+              for k, window in enumerate(windows) for scope in SCOPES
+              for metric in Metric for by in Granularity]
+    with StreamStore.opened(sandbox) as store:
+        store.write_boards(boards, datetime.now(UTC))
+        for metric, by, scope, window, ranked in boards:
+            board = store.top(metric, scope, window.id, by=by)
+            assert (board.entries, board.window.id) == (ranked, window.id), (scope, window.id)
+        # a rewrite replaces a board whole: a shorter list leaves nothing of the longer one
+        metric, by, scope, window, ranked = boards[0]
+        store.write_boards([(metric, by, scope, window, ranked[:2])], datetime.now(UTC))
+        assert store.top(metric, scope, window.id, by=by).entries == ranked[:2]

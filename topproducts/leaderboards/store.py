@@ -220,9 +220,9 @@ class LeaderboardStore:
     def top(self, metric: Metric, scope: str, wid: str, n: int | None = None,
             by: Granularity = DEFAULT_GRANULARITY) -> Leaderboard:
         """The leaderboard for (metric, granularity, scope, window): one row read."""
-        cql = ("SELECT ranked, window_start, window_end, updated_at FROM {ks}.leaderboard "
-               "WHERE metric = ? AND granularity = ? AND scope = ? AND window_id = ?")
-        row = self.session.execute(self._p(cql), (metric.value, by.value, scope, wid)).one()
+        cql = ("SELECT ranked, window_start, window_end, updated_at FROM {ks}.boards "
+               "WHERE window_id = ? AND scope = ? AND metric = ? AND granularity = ?")
+        row = self.session.execute(self._p(cql), (wid, scope, metric.value, by.value)).one()
         if row is None:
             return Leaderboard(metric, by, scope, ALL, [], None)  # no window to name
         entries = _ranked(row.ranked)
