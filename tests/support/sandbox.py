@@ -69,6 +69,16 @@ def drop(s: Settings, own_state: bool = False) -> None:
         raise failures[0]
 
 
+def drop_shop(s: Settings) -> None:
+    """Drop a sandbox's databases and topics only (the shop's benchmark runs without
+    Cassandra)."""
+    check_isolated(s)
+    try:
+        shop_schema.drop_databases(s)
+    finally:
+        _drop_topics(s)
+
+
 def _stop_stream(s: Settings) -> None:
     from topproducts import stream_control as process
 
