@@ -45,6 +45,7 @@ from topproducts.leaderboards.store import STREAM_QUERY, LeaderboardStore, open_
 from topproducts.leaderboards.windowing import LateFact
 from topproducts.money import cents, from_cents
 from topproducts.settings import Settings
+from topproducts.shop import outbox
 from topproducts.shop.schema import Tables
 from topproducts.shop.sql import naive_utc
 
@@ -300,12 +301,12 @@ def ground_truth_windows(settings: Settings, first_start: datetime, g: Geometry,
 
 
 def unpublished_events(settings: Settings) -> int:
-    """Outbox rows not yet delivered to Kafka (the stream cannot have seen them)."""
-    conn = db.connect(settings, settings.database("order_management"))
+    """Outbox rows above the relay's position: not known to be in Kafka (the stream
+    cannot have seen them)."""
+    conn = db.connect(settings)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
-            return int(cur.fetchone()[0])
+            return outbox.unpublished(cur, Tables.of(settings))
     finally:
         conn.close()
 

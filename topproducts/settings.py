@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     mysql_password: str = "topproducts"  # local default only; set the env var elsewhere
     mysql_database_prefix: str = ""  # tests use one to get their own five databases
 
+    # The outbox: published rows older than this are deleted by the relay (the audit trail
+    # is then Kafka, the outbox rows within the retention, and the relay's position), at
+    # most once per the interval, a bounded number of rows at a time.
+    outbox_retention_hours: Annotated[float, Field(ge=0)] = 24.0
+    outbox_prune_interval_seconds: Seconds = 60.0
+
     # Kafka (KRaft, one node: broker + controller).
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_controller_port: Port = 9093

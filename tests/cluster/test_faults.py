@@ -49,6 +49,7 @@ from topproducts.events import Topic, decode
 from topproducts.leaderboards.store import STREAM_QUERY, open_store
 from topproducts.settings import Settings
 from topproducts.shop import outbox, seed, simulator
+from topproducts.shop.schema import Tables
 from topproducts.stack import cluster, netns
 from topproducts.stack import process as processes
 
@@ -167,9 +168,9 @@ def keyspace_replication(shop: Settings) -> dict[str, str]:
 def acknowledged_order_events(shop: Settings) -> set[str]:
     """Event ids of the orders topic that the outbox relay saw Kafka acknowledge."""
     with db.transaction(shop) as conn, conn.cursor() as cur:
-        cur.execute(f"SELECT event_id FROM `{shop.database('order_management')}`.outbox "
-                    "WHERE topic = %s AND published_at IS NOT NULL",
-                    (shop.topic(Topic.ORDERS.value),))
+        t = Tables.of(shop)
+        cur.execute(f"SELECT event_id FROM {t.outbox} WHERE topic = %s AND id <= %s",
+                    (shop.topic(Topic.ORDERS.value), outbox.position(cur, t)))
         return {row[0] for row in cur.fetchall()}
 
 

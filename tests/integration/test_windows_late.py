@@ -32,7 +32,7 @@ from topproducts.leaderboards.ranking import Geometry, Metric, to_micros
 from topproducts.leaderboards.store import open_store
 from topproducts.rebuild import rebuild
 from topproducts.settings import Settings
-from topproducts.shop import simulator
+from topproducts.shop import outbox, simulator
 from topproducts.shop.cancelling import cancel_orders
 from topproducts.shop.lifecycle import CONFIRMED, DELIVERED
 from topproducts.shop.outbox import publish_pending
@@ -68,9 +68,10 @@ def cancellable_confirmed_about(s: Settings, ago: float) -> int | None:
     return None if row is None else int(row[0])
 
 
-def hold_back_a_cancellation(s: Settings, ago: float) -> tuple[int, list[int]]:
+def hold_back_a_cancellation(s: Settings, ago: float) -> tuple[int, list[tuple]]:
     """Cancel an order confirmed ``ago`` seconds ago, and keep its events from the relay (as
-    if its outbox rows were stuck): returns the order and its outbox row ids."""
+    if they were stuck on their way): inside the cancelling transaction they leave the
+    outbox, kept here. Returns the order and its outbox rows (without their ids)."""
     order_id = cancellable_confirmed_about(s, ago)
     assert order_id is not None
     t = Tables.of(s)
@@ -78,21 +79,22 @@ def hold_back_a_cancellation(s: Settings, ago: float) -> tuple[int, list[int]]:
         cur.execute(f"SELECT COALESCE(MAX(id), 0) FROM {t.outbox}")
         (last,) = cur.fetchone()
         assert cancel_orders(cur, s, [order_id]).cancelled == [order_id]
-        cur.execute(f"SELECT id FROM {t.outbox} WHERE id > %s AND `key` = %s",
+        cur.execute(f"SELECT id, event_id, event_type, topic, `key`, `value`, created_at "
+                    f"FROM {t.outbox} WHERE id > %s AND `key` = %s ORDER BY id",
                     (last, str(order_id)))
-        rows = [int(r[0]) for r in cur.fetchall()]
-        cur.execute(f"UPDATE {t.outbox} SET published_at = %s WHERE id IN "
-                    f"({', '.join(['%s'] * len(rows))})",
-                    (naive_utc(datetime.now(UTC)), *rows))
-    return order_id, rows
+        found = cur.fetchall()
+        assert found
+        cur.execute(f"DELETE FROM {t.outbox} WHERE id IN ({', '.join(['%s'] * len(found))})",
+                    [r[0] for r in found])
+    return order_id, [tuple(r[1:]) for r in found]
 
 
-def release(s: Settings, rows: list[int]) -> None:
-    """Let the relay publish the held rows (late: their windows are final by now)."""
-    t = Tables.of(s)
+def release(s: Settings, rows: list[tuple]) -> None:
+    """Write the held events to the outbox again (new ids, above everything published
+    since) and publish them: the committed cancellation's events reach Kafka late, when
+    their first windows are final."""
     with db.transaction(s) as conn, conn.cursor() as cur:
-        cur.execute(f"UPDATE {t.outbox} SET published_at = NULL WHERE id IN "
-                    f"({', '.join(['%s'] * len(rows))})", rows)
+        outbox.write(cur, Tables.of(s), rows)
     publish_pending(s)
 
 
@@ -109,7 +111,7 @@ def test_windows_equal_the_rule_with_late_cancellations_a_crash_and_a_held_relay
     started = time.monotonic()
     api_cancelled: list[float] = []  # how long after their confirmation (about)
     killed = False
-    held: tuple[int, list[int], float] | None = None
+    held: tuple[int, list[tuple], float] | None = None
     released = False
     with TestClient(create_app(live, publish_events=False)) as api:
         api.headers["X-API-Key"] = live.api_key

@@ -17,7 +17,9 @@ hold.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from topproducts import db
 from topproducts.errors import StackError
@@ -30,9 +32,13 @@ _TABLE_OPTIONS = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_
 
 @dataclass(frozen=True)
 class Migration:
+    """DDL statements, then (optionally) ``apply(cur)`` for what plain DDL cannot say
+    idempotently (MySQL 8 has no ``DROP COLUMN IF EXISTS``): it must be safe to re-run."""
+
     version: int
     description: str
     statements: tuple[str, ...]
+    apply: Callable[[Any], None] | None = None
 
 
 def _t(sql: str) -> str:
@@ -45,6 +51,51 @@ ID_SEQUENCES = _t("""
         name VARCHAR(64) NOT NULL PRIMARY KEY,
         next_id BIGINT NOT NULL
     )""")
+
+
+RELAY = "relay"  # the outbox relay's row in outbox_relay (one per database prefix)
+OUTBOX_SEQUENCE = "outbox"  # the outbox ids' row in order_management.id_sequences
+
+
+def _columns(cur, table: str) -> set[str]:
+    cur.execute("SELECT COLUMN_NAME FROM information_schema.COLUMNS "
+                "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s", (table,))
+    return {row[0] for row in cur.fetchall()}
+
+
+def _indexes(cur, table: str) -> set[str]:
+    cur.execute("SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS "
+                "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s", (table,))
+    return {row[0] for row in cur.fetchall()}
+
+
+def _outbox_position(cur) -> None:
+    """Migration 2 of order_management: from per-row ``published_at`` marks to a position.
+
+    The relay's position starts just below the oldest unpublished row (or at the last
+    row when everything was published), so every row that was pending stays pending;
+    rows above it that an old relay had marked are published again (at least once: the
+    stream dedupes). Outbox ids come from the ``outbox`` sequence from now on, starting
+    after the last id; the column loses AUTO_INCREMENT so a writer that does not
+    allocate fails instead of leaving a gap. Safe to re-run at any step.
+    """
+    marked = "published_at" in _columns(cur, "outbox")
+    if marked:
+        cur.execute(
+            "INSERT IGNORE INTO outbox_relay (name, published_through, updated_at) "
+            "SELECT %s, COALESCE((SELECT MIN(id) - 1 FROM outbox WHERE published_at IS NULL), "
+            "(SELECT MAX(id) FROM outbox), 0), UTC_TIMESTAMP(6)", (RELAY,))
+    else:
+        cur.execute("INSERT IGNORE INTO outbox_relay (name, published_through, updated_at) "
+                    "VALUES (%s, 0, UTC_TIMESTAMP(6))", (RELAY,))
+    cur.execute("INSERT IGNORE INTO id_sequences (name, next_id) "
+                "SELECT %s, COALESCE(MAX(id), 0) + 1 FROM outbox", (OUTBOX_SEQUENCE,))
+    changes = ["MODIFY id BIGINT NOT NULL"]
+    if "ix_outbox_pending" in _indexes(cur, "outbox"):
+        changes.append("DROP INDEX ix_outbox_pending")
+    if marked:
+        changes.append("DROP COLUMN published_at")
+    cur.execute(f"ALTER TABLE outbox {', '.join(changes)}")
 
 
 MIGRATIONS: dict[str, tuple[Migration, ...]] = {
@@ -201,6 +252,15 @@ MIGRATIONS: dict[str, tuple[Migration, ...]] = {
                 KEY ix_outbox_pending (published_at, id)
             )"""),
         )),
+        Migration(2, "outbox: ids from a sequence (commit order), a relay position instead "
+                     "of published_at", (
+            _t("""
+            CREATE TABLE IF NOT EXISTS outbox_relay (
+                name VARCHAR(64) CHARACTER SET ascii NOT NULL PRIMARY KEY,
+                published_through BIGINT NOT NULL,
+                updated_at DATETIME(6) NOT NULL
+            )"""),
+        ), apply=_outbox_position),
     ),
     "transaction_management": (
         Migration(1, "fx rates, payments, id sequences", (
@@ -308,6 +368,8 @@ def _migrate(cur, database: str, migrations: tuple[Migration, ...]) -> list[int]
         log.info("migrating %s to version %d: %s", database, m.version, m.description)
         for statement in m.statements:
             cur.execute(statement)
+        if m.apply is not None:
+            m.apply(cur)
         cur.execute(
             "INSERT INTO schema_version (version, description, applied_at) "
             "VALUES (%s, %s, UTC_TIMESTAMP(6))",
@@ -349,6 +411,7 @@ class Tables:
     order_items: str
     order_status_history: str
     outbox: str
+    outbox_relay: str
     order_sequences: str
     fx_rates: str
     payments: str
@@ -374,6 +437,7 @@ class Tables:
             order_items=q("order_management", "order_items"),
             order_status_history=q("order_management", "order_status_history"),
             outbox=q("order_management", "outbox"),
+            outbox_relay=q("order_management", "outbox_relay"),
             order_sequences=q("order_management", "id_sequences"),
             fx_rates=q("transaction_management", "fx_rates"),
             payments=q("transaction_management", "payments"),

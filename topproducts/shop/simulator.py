@@ -35,7 +35,7 @@ from topproducts.countries import country as lookup_country
 from topproducts.errors import ConfigError, TopProductsError
 from topproducts.leaderboards.ranking import parse_duration
 from topproducts.settings import Settings, get_settings
-from topproducts.shop import sql
+from topproducts.shop import outbox, sql
 from topproducts.shop.cancelling import cancel_orders
 from topproducts.shop.lifecycle import CANCELLED, CONFIRMED, CUSTOMER_REQUEST, DELIVERED
 from topproducts.shop.model import LineRequest, OrderRequest, WriteResult
@@ -342,7 +342,8 @@ def _write_batch(
     now = datetime.now(UTC)
     result = WriteResult()
     try:
-        with _transaction(conn) as cur:
+        # The events go to the outbox last: its sequence is then the last lock taken.
+        with _transaction(conn) as cur, outbox.events_last(cur, t):
             delays = shoppers.cancel_delays(n, timeline.age(now))
             cancel = cancel_candidates(cur, t, timeline, now, delays)
             result.add(cancel_orders(cur, s, cancel, CUSTOMER_REQUEST, now))
