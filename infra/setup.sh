@@ -22,6 +22,12 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # iproute2's `ip` makes the local cluster's hosts (network namespaces, veth pairs, a bridge).
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# The MySQL driver (mysqlclient) is built by pip against MariaDB's Connector/C: its headers,
+# pkg-config to find them, a C compiler and Python's headers.
+pkg-config --exists libmariadb 2>/dev/null || need+=(libmariadb-dev)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
+${PYTHON:-python3} -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null || need+=(python3-dev)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing Debian packages: ${need[*]}"
   $SUDO apt-get update -qq

@@ -15,10 +15,10 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request, Security
 from fastapi.security import APIKeyHeader
-from pymysql.connections import Connection
 
 from services.errors import ApiError
 from topproducts import db
+from topproducts.db import Connection
 from topproducts.leaderboards import LeaderboardStore
 from topproducts.settings import Settings
 

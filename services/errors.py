@@ -11,7 +11,6 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-import pymysql
 from cassandra import OperationTimedOut, RequestExecutionException
 from cassandra.cluster import NoHostAvailable
 from fastapi import FastAPI, Request
@@ -21,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from services.models.common import ErrorResponse
+from topproducts import db
 from topproducts.errors import StackError
 from topproducts.shop.errors import OrderError, OutOfStock, UnknownCustomer, UnknownVariant
 
@@ -159,11 +159,11 @@ async def _unavailable(_: Request, exc: StackError) -> JSONResponse:
 _MISSING_SCHEMA = {1049, 1146}  # unknown database, unknown table
 
 
-async def _mysql(_: Request, exc: pymysql.err.MySQLError) -> JSONResponse:
+async def _mysql(_: Request, exc: db.Error) -> JSONResponse:
     code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
     if code in _MISSING_SCHEMA:
         message = "the shop's databases are not set up: run `topproducts seed`"
-    elif isinstance(exc, pymysql.err.OperationalError):
+    elif isinstance(exc, db.OperationalError):
         message = f"MySQL is busy or unreachable, retry ({code}: {exc.args[-1]})"
     else:
         return await _unexpected(_, exc)
@@ -199,7 +199,7 @@ def install(app: FastAPI) -> None:
     _handle(app, StarletteHTTPException, _http)
     _handle(app, OrderError, _order_error)
     _handle(app, StackError, _unavailable)
-    app.add_exception_handler(pymysql.err.MySQLError, _mysql)
+    app.add_exception_handler(db.Error, _mysql)
     for cls in (NoHostAvailable, OperationTimedOut, RequestExecutionException):
         app.add_exception_handler(cls, _cassandra)
     app.add_exception_handler(Exception, _unexpected)

@@ -38,10 +38,10 @@ from typing import Any
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
-from pymysql.connections import Connection
 
 from topproducts import db, monitor
 from topproducts import stream_control as stream_process
+from topproducts.db import Connection
 from topproducts.events import Topic
 from topproducts.leaderboards.schema import ensure_schema
 from topproducts.leaderboards.store import LeaderboardStore, Progress

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymysql.connections import Connection
+from topproducts.db import Connection
 
 
 def rows(conn: Connection, sql: str, params: tuple | list = ()) -> list[dict[str, Any]]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymysql.connections import Connection
-
 from services.queries._sql import one
+from topproducts.db import Connection
 from topproducts.settings import Settings
 from topproducts.shop.payments import PAYMENT_COLUMNS as _COLUMNS
 from topproducts.shop.schema import Tables

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymysql.connections import Connection
-
 from services.queries._sql import one, rows
+from topproducts.db import Connection
 from topproducts.settings import Settings
 from topproducts.shop.schema import Tables
 

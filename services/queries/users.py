@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymysql.connections import Connection
-
 from services.queries._sql import one, rows
 from topproducts.countries import BY_CODE
+from topproducts.db import Connection
 from topproducts.settings import Settings
 from topproducts.shop.customers import CUSTOMER_COLUMNS as _COLUMNS
 from topproducts.shop.schema import Tables

@@ -7,15 +7,21 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
-import pymysql
+import MySQLdb
 import pytest
 
+from topproducts import db
 from topproducts.shop import sql
 
 
 class FakeConnection:
-    def escape(self, value: object) -> str:
-        return pymysql.converters.escape_item(value, "utf8mb4")
+    """Escapes as a connection in the default mode does (backslashes)."""
+
+    def string_literal(self, value: bytes) -> bytes:
+        return MySQLdb._mysql.string_literal(value)
+
+    def literal(self, value: object) -> bytes:
+        raise AssertionError(f"unexpected fallback for {value!r}")
 
 
 class FakeCursor:
@@ -30,7 +36,7 @@ class FakeCursor:
         if "slow" in query:
             time.sleep(0.05)
         if "fail" in query:
-            raise pymysql.err.OperationalError(1213, "Deadlock found")
+            raise db.OperationalError(1213, "Deadlock found")
         self.statements.append(query if args is None else f"{query} {args}")
         self.threads.add(threading.current_thread().name)
         return 1
@@ -42,19 +48,18 @@ class FakeCursor:
         return (len(self.statements),)
 
 
-def test_insert_many_renders_like_pymysql() -> None:
+def test_insert_many_renders_each_type_and_escapes_what_needs_it() -> None:
     cur = FakeCursor()
     ts = datetime(2026, 11, 25, 8, 0, 0, 123456)
-    rows = [(1, "plain", "O'Brien \\ \"x\"\n", D("10.50"), ts, None, True, b"\x00'ab"),
-            (2, "plain", "Ünïcode", D("0.000001"), ts, None, False, b"{}")]
+    rows = [(1, "plain", "O'Brien \\ \"x\"\n", D("10.50"), ts, None, True, b"\x00'ab\xff"),
+            (2, "plain", "Ünïcode", D("0.000001"), ts, None, False, '{"city":"São"}'.encode())]
     assert sql.insert_many(cur, "INSERT INTO t VALUES", rows) == 2
-    escape = cur.connection.escape
-    expected = ",".join(
-        "(" + ",".join([str(r[0]), escape(r[1]), escape(r[2]), format(r[3], "f"),
-                        "'2026-11-25 08:00:00.123456'", "NULL", "1" if r[6] else "0",
-                        escape(r[7])]) + ")"
-        for r in rows)
-    assert cur.statements == ["INSERT INTO t VALUES " + expected]
+    assert cur.statements == [
+        "INSERT INTO t VALUES "
+        "(1,'plain','O\\'Brien \\\\ \\\"x\\\"\\n',10.50,'2026-11-25 08:00:00.123456',NULL,1,"
+        "X'00276162ff'),"  # not UTF-8: hexadecimal
+        "(2,'plain','Ünïcode',0.000001,'2026-11-25 08:00:00.123456',NULL,0,"
+        "'{\\\"city\\\":\\\"São\\\"}')"]  # UTF-8 (an event): quoted as text
     with pytest.raises(ValueError, match="naive UTC"):
         sql.insert_many(cur, "INSERT INTO t VALUES", [(ts.replace(tzinfo=UTC),)])
 
@@ -79,7 +84,7 @@ def test_pipelined_cursor_raises_the_first_error_and_skips_the_rest() -> None:
     sql.insert_many(cur, "INSERT INTO slow VALUES", [(1,)])
     sql.insert_many(cur, "INSERT INTO fail VALUES", [(2,)])
     sql.insert_many(cur, "INSERT INTO after VALUES", [(3,)])
-    with pytest.raises(pymysql.err.OperationalError) as caught:
+    with pytest.raises(db.OperationalError) as caught:
         cur.execute("SELECT 1")
     assert caught.value.args[0] == 1213
     assert raw.statements == ["INSERT INTO slow VALUES (1)"]  # not "after", not the SELECT

@@ -176,7 +176,8 @@ def events_last(cur, tables: Tables) -> Iterator[None]:
     """Collect the outbox rows written on ``cur`` inside the block; write them when it
     ends without an error, so the outbox sequence is the transaction's last lock.
 
-    ``cur`` must accept attributes (``outbox_later``); a plain PyMySQL cursor does.
+    ``cur`` must accept attributes (``outbox_later``): the pipelined cursor and the
+    driver's do.
     """
     cur.outbox_later = []
     try:

@@ -6,14 +6,14 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-import pymysql
+from topproducts import db
 
 T = TypeVar("T")
 
 
 def is_transient(exc: BaseException) -> bool:
     """A deadlock or lock wait timeout: the transaction was rolled back and may be retried."""
-    return isinstance(exc, pymysql.err.OperationalError) and exc.args[:1] in ((1213,), (1205,))
+    return isinstance(exc, db.OperationalError) and exc.args[:1] in ((1213,), (1205,))
 
 
 def retrying(fn: Callable[[], T], attempts: int = 3) -> T:
@@ -21,7 +21,7 @@ def retrying(fn: Callable[[], T], attempts: int = 3) -> T:
     for attempt in range(1, attempts + 1):
         try:
             return fn()
-        except pymysql.err.OperationalError as exc:
+        except db.OperationalError as exc:
             if not is_transient(exc) or attempt == attempts:
                 raise
             time.sleep(0.05 * attempt)

@@ -1,15 +1,14 @@
 """SQL helpers of the shop: naive-UTC timestamps, ``IN`` lists, and bulk INSERTs.
 
-The bulk INSERT renders literals itself, by type. PyMySQL's ``executemany``
-already folds rows into multi-row INSERTs, but it escapes every value through a
+The bulk INSERT renders literals itself, by type: a driver's ``executemany``
+folds rows into multi-row INSERTs too, but it escapes every value through a
 generic dispatch that costs more than the database's work for our narrow rows.
 Here each value type the shop writes (int, str, Decimal, datetime, bytes, None)
-is rendered directly; anything else falls back to PyMySQL's own escaping.
-Strings and bytes go straight to the connection's ``escape`` (which honours
-``NO_BACKSLASH_ESCAPES``), so this is as safe as parameter binding in PyMySQL
-(which renders on the client too). Text without any character that either
-escaping mode touches is quoted as is, and each distinct text or timestamp is
-rendered once per call (rows repeat them).
+is rendered directly; anything else falls back to :func:`topproducts.db.literal`.
+Strings and bytes that need it are escaped by the connection (which honours
+``NO_BACKSLASH_ESCAPES``), as the driver's own parameter rendering does. Text
+without any character that either escaping mode touches is quoted as is, and each
+distinct text or timestamp is rendered once per call (rows repeat them).
 """
 
 from __future__ import annotations
@@ -22,8 +21,11 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from topproducts import db
+
 MAX_STATEMENT = 1 << 20  # bytes per statement, well below max_allowed_packet (16 MB)
-# What PyMySQL's escape_string rewrites; text without these is the same literal in both modes.
+# What the connection's escaping rewrites; text without these is the same literal in both
+# modes.
 _NEEDS_ESCAPE = re.compile("[\\x00\\n\\r\\x1a'\"\\\\]").search
 
 
@@ -57,12 +59,14 @@ def _renderers(conn) -> dict[type, Callable[[object], str]]:
     def text(v: str) -> str:
         literal = texts.get(v)
         if literal is None:
-            literal = texts[v] = conn.escape(v) if _NEEDS_ESCAPE(v) else "'" + v + "'"
+            literal = texts[v] = db.literal(conn, v) if _NEEDS_ESCAPE(v) else "'" + v + "'"
         return literal
 
-    # bytes: PyMySQL's own branch (X'hex').
+    def binary(v: bytes) -> str:
+        return db.literal(conn, v)
+
     return {int: int.__repr__, str: text, Decimal: lambda v: format(v, "f"),
-            datetime: dt, bytes: conn.escape,
+            datetime: dt, bytes: binary,
             bool: lambda v: "1" if v else "0", type(None): lambda v: "NULL"}
 
 
@@ -76,7 +80,8 @@ def insert_many(cur, statement: str, rows: Sequence[Sequence[object]]) -> int:
     conn = cur.connection
     run = getattr(cur, "execute_later", cur.execute)
     render = _renderers(conn)
-    fallback = conn.escape
+    def fallback(v: object) -> str:
+        return db.literal(conn, v)
 
     prefix = statement.rstrip() + " "
     parts: list[str] = []

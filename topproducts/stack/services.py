@@ -18,8 +18,6 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from string import Template
 
-import pymysql
-
 from topproducts import cassandra_io, db
 from topproducts.errors import StackError
 from topproducts.settings import REPO_ROOT, Settings
@@ -214,8 +212,7 @@ class MariaDB(Service):
         # application user works as every client will use it.
         s = self.settings
         admin = "root" if os.geteuid() == 0 else getpass.getuser()
-        conn = pymysql.connect(unix_socket=str(self.socket), user=admin, autocommit=True,
-                               connect_timeout=2)
+        conn = db.connect_socket(str(self.socket), admin)
         try:
             with conn.cursor() as cur:
                 for host in self.client_hosts():
