@@ -22,7 +22,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import MySQLdb
+from MySQLdb import _mysql
 from MySQLdb.connections import Connection
+from MySQLdb.converters import conversions
 
 from topproducts.errors import StackError
 from topproducts.settings import Settings, get_settings
@@ -49,7 +51,7 @@ def connect(
     s = settings or get_settings()
     options: dict[str, Any] = {"database": database} if database else {}
     try:
-        return MySQLdb.connect(
+        conn = MySQLdb.connect(
             host=s.mysql_host,
             port=s.mysql_port,
             user=s.mysql_user,
@@ -64,30 +66,52 @@ def connect(
         raise StackError(
             f"MySQL at {s.mysql_host}:{s.mysql_port} as {s.mysql_user!r}: {message} ({code})"
         ) from None
+    return _with_mode(conn)
+
+
+def _with_mode(conn: Connection) -> Connection:
+    """Record whether the session quotes without backslashes (for :func:`literal`)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@SESSION.sql_mode")
+        mode = cur.fetchone()[0] or ""
+    conn.no_backslash_escapes = "NO_BACKSLASH_ESCAPES" in mode.upper().split(",")
+    return conn
 
 
 def connect_socket(socket: str, user: str, timeout: int = 2) -> Connection:
     """An autocommit connection over the server's Unix socket (the stack's administrator)."""
-    return MySQLdb.connect(unix_socket=socket, user=user, autocommit=True, charset="utf8mb4",
-                           connect_timeout=timeout)
+    return _with_mode(MySQLdb.connect(unix_socket=socket, user=user, autocommit=True,
+                                      charset="utf8mb4", connect_timeout=timeout))
+
+
+def _quote(conn: Connection, raw: bytes) -> str:
+    """A quoted literal of UTF-8 ``raw``, without a call into the connection (a pipelined
+    cursor's worker may be using it: the driver refuses concurrent calls). UTF-8 has no
+    byte that looks like a quote or backslash inside a multi-byte character, so the
+    connection-less escaping is exact for it."""
+    if getattr(conn, "no_backslash_escapes", False):
+        return "'" + raw.decode().replace("'", "''") + "'"
+    return _mysql.string_literal(raw).decode()
 
 
 def literal(conn: Connection, value: object) -> str:
-    """``value`` as an SQL literal, escaped by ``conn`` (honours ``NO_BACKSLASH_ESCAPES``).
+    """``value`` as an SQL literal for ``conn`` (quoting as its ``sql_mode`` wants:
+    backslash escapes, or doubled quotes under ``NO_BACKSLASH_ESCAPES``).
 
     Text is quoted; bytes that are UTF-8 (the outbox's JSON events) are quoted as text
     too, which a BLOB column stores as the same bytes; other bytes become ``X'hex'``.
+    Safe to call while another thread runs a statement on ``conn``.
     """
     if isinstance(value, str):
-        return conn.string_literal(value.encode()).decode()
+        return _quote(conn, value.encode())
     if isinstance(value, bytes | bytearray | memoryview):
         raw = bytes(value)
         try:
             raw.decode()
         except UnicodeDecodeError:
             return "X'" + raw.hex() + "'"
-        return conn.string_literal(raw).decode()
-    rendered = conn.literal(value)
+        return _quote(conn, raw)
+    rendered = _mysql.escape(value, conversions)
     return rendered.decode() if isinstance(rendered, bytes) else str(rendered)
 
 

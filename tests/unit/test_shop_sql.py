@@ -7,7 +7,6 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
-import MySQLdb
 import pytest
 
 from topproducts import db
@@ -15,13 +14,9 @@ from topproducts.shop import sql
 
 
 class FakeConnection:
-    """Escapes as a connection in the default mode does (backslashes)."""
+    """A connection in the default mode (backslash escapes); no call reaches it."""
 
-    def string_literal(self, value: bytes) -> bytes:
-        return MySQLdb._mysql.string_literal(value)
-
-    def literal(self, value: object) -> bytes:
-        raise AssertionError(f"unexpected fallback for {value!r}")
+    no_backslash_escapes = False
 
 
 class FakeCursor:
@@ -62,6 +57,14 @@ def test_insert_many_renders_each_type_and_escapes_what_needs_it() -> None:
         "'{\\\"city\\\":\\\"São\\\"}')"]  # UTF-8 (an event): quoted as text
     with pytest.raises(ValueError, match="naive UTC"):
         sql.insert_many(cur, "INSERT INTO t VALUES", [(ts.replace(tzinfo=UTC),)])
+
+
+def test_literals_under_no_backslash_escapes_double_the_quotes() -> None:
+    conn = FakeConnection()
+    conn.no_backslash_escapes = True
+    assert db.literal(conn, "O'Brien \\ \"x\"") == "'O''Brien \\ \"x\"'"
+    assert db.literal(conn, b'{"a":"it\'s"}') == "'{\"a\":\"it''s\"}'"
+    assert db.literal(conn, 2.5) == "2.5e0" and db.literal(conn, None) == "NULL"
 
 
 def test_pipelined_cursor_runs_everything_in_order_off_the_callers_thread() -> None:
