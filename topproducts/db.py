@@ -85,13 +85,16 @@ def connect_socket(socket: str, user: str, timeout: int = 2) -> Connection:
 
 
 def _quote(conn: Connection, raw: bytes) -> str:
-    """A quoted literal of UTF-8 ``raw``, without a call into the connection (a pipelined
-    cursor's worker may be using it: the driver refuses concurrent calls). UTF-8 has no
-    byte that looks like a quote or backslash inside a multi-byte character, so the
-    connection-less escaping is exact for it."""
-    if getattr(conn, "no_backslash_escapes", False):
-        return "'" + raw.decode().replace("'", "''") + "'"
-    return _mysql.string_literal(raw).decode()
+    """A quoted literal of ``raw`` if it is UTF-8, else ``X'hex'``; without a call into the
+    connection (a pipelined cursor's worker may be using it: the driver refuses concurrent
+    calls). UTF-8 has no byte that looks like a quote or backslash inside a multi-byte
+    character, so the connection-less escaping is exact for it."""
+    try:
+        if getattr(conn, "no_backslash_escapes", False):
+            return "'" + raw.decode().replace("'", "''") + "'"
+        return _mysql.string_literal(raw).decode()  # escaping keeps UTF-8 valid (or not)
+    except UnicodeDecodeError:
+        return "X'" + raw.hex() + "'"
 
 
 def literal(conn: Connection, value: object) -> str:
@@ -102,15 +105,12 @@ def literal(conn: Connection, value: object) -> str:
     too, which a BLOB column stores as the same bytes; other bytes become ``X'hex'``.
     Safe to call while another thread runs a statement on ``conn``.
     """
+    if isinstance(value, bytes):
+        return _quote(conn, value)
     if isinstance(value, str):
         return _quote(conn, value.encode())
-    if isinstance(value, bytes | bytearray | memoryview):
-        raw = bytes(value)
-        try:
-            raw.decode()
-        except UnicodeDecodeError:
-            return "X'" + raw.hex() + "'"
-        return _quote(conn, raw)
+    if isinstance(value, bytearray | memoryview):
+        return _quote(conn, bytes(value))
     rendered = _mysql.escape(value, conversions)
     return rendered.decode() if isinstance(rendered, bytes) else str(rendered)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from topproducts.shop.schema import Tables
-from topproducts.shop.sql import placeholders
+from topproducts.shop.sql import int_list
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ def load_variants(cur, tables: Tables, variant_ids: Sequence[int]) -> dict[int, 
         f"JOIN {tables.products} p ON p.product_id = v.product_id "
         f"JOIN {tables.materials} m ON m.material_id = v.material_id "
         f"JOIN {tables.sellers} s ON s.seller_id = v.seller_id "
-        f"WHERE v.variant_id IN ({placeholders(ids)})", ids)
+        f"WHERE v.variant_id IN ({int_list(ids)})")
     return {row[0]: Variant(*row) for row in cur.fetchall()}
 
 
@@ -46,5 +46,5 @@ def customer_countries(cur, tables: Tables, customer_ids: Sequence[int]) -> dict
     """The country code of each customer that exists among ``customer_ids``."""
     ids = sorted(set(customer_ids))
     cur.execute(f"SELECT customer_id, country_code FROM {tables.customers} "
-                f"WHERE customer_id IN ({placeholders(ids)})", ids)
+                f"WHERE customer_id IN ({int_list(ids)})")
     return dict(cur.fetchall())

@@ -16,7 +16,7 @@ from topproducts.settings import Settings
 from topproducts.shop import outbox
 from topproducts.shop.batch import WriteBatch
 from topproducts.shop.schema import Tables
-from topproducts.shop.sql import naive_utc, placeholders
+from topproducts.shop.sql import int_list, naive_utc
 
 PAYMENT_COLUMNS = ("payment_id, order_id, mode, method, status, amount, currency, created_at, "
                    "updated_at")
@@ -29,13 +29,12 @@ def pay_on_delivery(cur, batch: WriteBatch, order_ids: Sequence[int]) -> int:
     """
     t, ts = batch.t, batch.ts
     cur.execute(f"SELECT payment_id, order_id, mode, method, amount, currency "
-                f"FROM {t.payments} WHERE order_id IN ({placeholders(order_ids)}) "
-                f"AND status = 'pending' FOR UPDATE", list(order_ids))
+                f"FROM {t.payments} WHERE order_id IN ({int_list(order_ids)}) "
+                f"AND status = 'pending' FOR UPDATE")
     pending = cur.fetchall()
     if pending:
         cur.execute(f"UPDATE {t.payments} SET status = 'paid', updated_at = %s "
-                    f"WHERE payment_id IN ({placeholders(pending)})",
-                    [ts, *(p[0] for p in pending)])
+                    f"WHERE payment_id IN ({int_list([p[0] for p in pending])})", (ts,))
     for payment_id, order_id, mode, method, amount, currency in pending:
         batch.event(PaymentRecorded(order_id=order_id, payment_id=payment_id, mode=mode,
                                     method=method, status="paid", amount=amount,

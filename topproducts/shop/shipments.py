@@ -13,7 +13,7 @@ from topproducts.shop.model import WriteResult
 from topproducts.shop.payments import pay_on_delivery
 from topproducts.shop.reference import SHIPMENT_FLOW
 from topproducts.shop.schema import Tables
-from topproducts.shop.sql import placeholders
+from topproducts.shop.sql import int_list
 
 
 def advance_shipments(
@@ -48,13 +48,13 @@ def advance_shipments(
     for step, shipment_ids in by_status.items():
         done = step == SHIPMENT_FLOW[-1]
         cur.execute(f"UPDATE {t.shipments} SET status = %s, is_open = %s, updated_at = %s, "
-                    f"delivered_at = %s WHERE shipment_id IN ({placeholders(shipment_ids)})",
-                    [step, 0 if done else 1, ts, ts if done else None, *shipment_ids])
+                    f"delivered_at = %s WHERE shipment_id IN ({int_list(shipment_ids)})",
+                    (step, 0 if done else 1, ts, ts if done else None))
         updates += len(shipment_ids)
     if delivered_orders:
         cur.execute(f"UPDATE {t.orders} SET status = %s WHERE order_id IN "
-                    f"({placeholders(delivered_orders)}) AND status = %s",
-                    [DELIVERED, *delivered_orders, CONFIRMED])
+                    f"({int_list(delivered_orders)}) AND status = %s",
+                    (DELIVERED, CONFIRMED))
         updates += len(delivered_orders)
         batch.rows["order_history"] += [(o, DELIVERED, ts) for o in delivered_orders]
         updates += pay_on_delivery(cur, batch, delivered_orders)

@@ -39,6 +39,13 @@ def aware_utc(stored: datetime) -> datetime:
     return stored.replace(tzinfo=UTC)
 
 
+def int_list(values: Sequence[int]) -> str:
+    """``1,2,3``: integers written into the statement, for long ``IN (...)`` lists (a
+    parameter per id costs the driver's escaping per id). Anything but an int raises
+    TypeError, so no text can get into the SQL this way."""
+    return ",".join([int.__repr__(v) for v in values])
+
+
 def placeholders(values: Sequence[object]) -> str:
     """``%s,%s,...``: one placeholder per value, for ``IN (...)``."""
     return ",".join(["%s"] * len(values))
@@ -86,9 +93,9 @@ def insert_many(cur, statement: str, rows: Sequence[Sequence[object]]) -> int:
     prefix = statement.rstrip() + " "
     parts: list[str] = []
     size = len(prefix)
+    get = render.get
     for row in rows:
-        literal = "(" + ",".join([render[type(v)](v) if type(v) in render else fallback(v)
-                                  for v in row]) + ")"
+        literal = "(" + ",".join([(get(type(v)) or fallback)(v) for v in row]) + ")"
         if parts and size + len(literal) + 1 > MAX_STATEMENT:
             run(prefix + ",".join(parts))
             parts, size = [], len(prefix)

@@ -11,14 +11,14 @@ from datetime import UTC, datetime
 
 from topproducts.settings import Settings
 from topproducts.shop.schema import Tables
-from topproducts.shop.sql import naive_utc, placeholders
+from topproducts.shop.sql import int_list, naive_utc
 
 
 def lock_stock(cur, tables: Tables, variant_ids: Sequence[int]) -> dict[int, int]:
     """Stock of the existing variants among ``variant_ids``, row-locked until the commit."""
     ids = sorted(set(variant_ids))  # one lock order for everyone: fewer deadlocks
     cur.execute(f"SELECT variant_id, stock FROM {tables.variants} "
-                f"WHERE variant_id IN ({placeholders(ids)}) ORDER BY variant_id FOR UPDATE", ids)
+                f"WHERE variant_id IN ({int_list(ids)}) ORDER BY variant_id FOR UPDATE")
     return dict(cur.fetchall())
 
 
@@ -38,11 +38,10 @@ def _update_stock(cur, tables: Tables, values: dict[int, int], ts: datetime,
     if not values:
         return
     ids = sorted(values)
-    cases = " ".join("WHEN %s THEN %s" for _ in ids)
-    params: list[object] = [x for vid in ids for x in (vid, values[vid])]
+    cases = " ".join([f"WHEN {int_list([vid])} THEN {int_list([values[vid]])}"
+                      for vid in ids])
     cur.execute(f"UPDATE {tables.variants} SET stock = {base}CASE variant_id {cases} END, "
-                f"updated_at = %s WHERE variant_id IN ({placeholders(ids)})",
-                [*params, ts, *ids])
+                f"updated_at = %s WHERE variant_id IN ({int_list(ids)})", (ts,))
 
 
 def set_stock(cur, settings: Settings, variant_id: int, stock: int,
