@@ -1,6 +1,6 @@
 """Benchmark the stream on the real stack; every figure in one run (``make bench``).
 
-    .venv/bin/python bench/bench_stream.py [--events 1000000] [--steps 100,...,1000]
+    .venv/bin/python -m bench.bench_stream [--events 1000000] [--steps 100,...,1000]
 
 1. **Drain**: a topic preloaded with ``--events`` events in the simulator's mix
    (:mod:`bench.drain_data`), read first by a bare confluent-kafka consumer
@@ -9,7 +9,11 @@
    The warm rate counts from the end of the stream's first micro-batch (JVM start
    and code generation excluded) to the moment its progress reaches the topic's end;
    the cold rate counts from the process start. Every all-time total is then
-   compared with what the preload says it must be.
+   compared with what the preload says it must be. Then ``topproducts rebuild`` recounts
+   it, and the **Flink SQL peer** (:mod:`bench.peers.flink`) drains the same topic,
+   ``--peer-rounds`` times alternating with the stream: the side-by-side table, and the
+   peer's all-time totals and boards checked against the preload's, its windowed totals
+   against the stream's.
 2. **Flat cost**: live traffic at a fixed event rate, with 1,000 and with 10,000
    variants: the mean per-batch time of each (the seed's design grew with the
    catalogue: it re-read whole partitions), in runs ordered 1k, 10k, 10k, 1k, each
@@ -23,7 +27,9 @@
    the highest rate whose p99 stays <= 1 s. The 300 orders/s step gives the headline
    ``latency_*`` and ``stream_cpu_ms_per_order`` (a rate the load side keeps up with
    beside the stream on 2 cores); the last step, the aim, is ``latency_aim``.
-5. The **simulator**'s rate and CPU per order (``bench/bench_shop.py``).
+5. The **peer's latency** by the same method (``--peer-steps``: 100 and 300 orders/s
+   after the same warm-up), read from its boards topic, beside the stream's steps.
+6. The **simulator**'s rate and CPU per order (``bench/bench_shop.py``).
 
 Prints each figure and writes them all to ``<state_dir>/bench/latest.json``.
 Each part runs in its own topic prefix, keyspace and state folder, removed after.
@@ -39,6 +45,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,10 +60,12 @@ from bench.baselines import (
     seed_baseline_rate,
 )
 from bench.drain_data import PreloadReport, preload
+from bench.peers.compare import Amounts, WindowTotals
 from bench.peers.flink.runner import run_peer
-from bench.peers.table import side_by_side
+from bench.peers.table import latency_side_by_side, side_by_side
 from topproducts import cassandra_io, kafka_io
 from topproducts import stream_control as process
+from topproducts.errors import TopProductsError
 from topproducts.leaderboards import Granularity, open_store
 from topproducts.leaderboards.schema import drop_leaderboards
 from topproducts.leaderboards.store import STREAM_QUERY
@@ -192,12 +201,28 @@ def again(base: Settings) -> Settings:
                         state_dir=Path(tempfile.mkdtemp(prefix="bench-stream-")))
 
 
+def stream_windows(settings: Settings, scopes: Iterable[str]) -> WindowTotals:
+    """The stream's windowed variant totals in Cassandra, every window of every scope
+    (the reference the peer's windows are compared with)."""
+    out: dict[tuple[str, int], dict[str, Amounts]] = {}
+    with open_store(settings, create=False) as store:
+        for scope in scopes:
+            for w in store.windows(scope, limit=10_000):
+                assert w.start is not None
+                out[(scope, int(w.start.timestamp()))] = {
+                    str(t.variant_id): (t.quantity, t.revenue_usd)
+                    for t in store.totals(scope, w.id, Granularity.VARIANT)}
+    return out
+
+
 def flink_peer(settings: Settings, loaded: PreloadReport) -> dict[str, Any]:
     """The Flink SQL peer on the same topic (bench/peers/flink), with Kafka's and Cassandra's
-    CPU over its run beside its own."""
+    CPU over its run beside its own; its windows are compared with the stream's (the
+    stream's drain left them in ``settings``' keyspace)."""
+    windows = stream_windows(settings, {scope for scope, _ in loaded.totals})
     waited = quiet_cassandra(settings)
     before = service_cpu(settings)
-    out = run_peer(settings, settings.topic("orders"), loaded)
+    out = run_peer(settings, settings.topic("orders"), loaded, windows=windows)
     after = service_cpu(settings)
     for name, cpu in before.items():
         out[f"peer_flink_{name}_cpu_s"] = round(after[name] - cpu, 1)
@@ -208,7 +233,8 @@ def flink_peer(settings: Settings, loaded: PreloadReport) -> dict[str, Any]:
           f"{out['peer_flink_startup_s']}s in); CPU {out['peer_flink_cpu_s']} s "
           f"({out['peer_flink_cpu_s_per_million']} s per 1M events), peak "
           f"{out['peer_flink_peak_rss_mib']:,} MiB; all-time totals and boards "
-          f"{'equal' if out['peer_flink_exact'] else 'DIFFER FROM'} the preload's")
+          f"{'equal' if out['peer_flink_exact'] else 'DIFFER FROM'} the preload's, "
+          f"windowed totals the stream's ({out['peer_flink_windows_checked']} windows)")
     for problem in out["peer_flink_problems"]:
         print(f"    {problem}")
     return out
@@ -349,11 +375,14 @@ def main() -> None:
     ap.add_argument("--sustained-rate", type=float, default=300.0,
                     help="the step whose figures are the 'sustained' ones: a rate the load "
                          "side keeps up with beside the stream on this machine")
-    ap.add_argument("--peer-rounds", type=int, default=1,
+    ap.add_argument("--peer-rounds", type=int, default=2,
                     help="drains by the Flink SQL peer of the same topic, alternating with "
-                         "the stream's (0: none; one takes about 20 minutes on 2 cores)")
+                         "the stream's (0: none; a round is about 5 minutes on 2 cores)")
+    ap.add_argument("--peer-steps", default="100,300",
+                    help="rates (orders/s) of the Flink SQL peer's latency step run, beside "
+                         "the stream's ('': skip it)")
     ap.add_argument("--skip", action="append", default=[],
-                    choices=["drain", "flat", "latency", "simulator"])
+                    choices=["drain", "flat", "latency", "peer-latency", "simulator"])
     args = ap.parse_args()
     base = get_settings()
     figures: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -394,10 +423,10 @@ def main() -> None:
             "rebuild_events_per_s", "stream_peak_rss_mib", "drain_cpu_s_per_million",
             "drain_kafka_cpu_s", "drain_cassandra_cpu_s")})
         figures.update(peer_figures)  # medians over the rounds
-        figures["drain_vs_bare_consumer"] = round(d["drain_events_per_s"]
-                                                  / d["bare_consumer_msgs_per_s"], 3)
-        figures["drain_vs_seed_baseline"] = round(d["drain_events_per_s"]
-                                                  / d["seed_baseline_events_per_s"])
+        # a backlog drained in one batch has no warm rate (a small --events): the cold one
+        rate = d["drain_events_per_s"] or d["drain_cold_events_per_s"]
+        figures["drain_vs_bare_consumer"] = round(rate / d["bare_consumer_msgs_per_s"], 3)
+        figures["drain_vs_seed_baseline"] = round(rate / d["seed_baseline_events_per_s"])
         print(f"  ratios: {figures['drain_vs_bare_consumer']:.1%} of the bare consumer, "
               f"{figures['drain_vs_seed_baseline']:,}x the seed-style baseline")
 
@@ -433,6 +462,28 @@ def main() -> None:
                 "rate_target", "orders_per_s", "latency_p50_s", "latency_p99_s",
                 "latency_from_commit_p99_s", "latency_unseen", "stopped_behind_schedule",
                 "stream_cpu_ms_per_order", "cpu_cores")}
+
+    if "peer-latency" not in args.skip and args.peer_steps:
+        from bench.latency import run_steps
+
+        rates = [float(r) for r in args.peer_steps.split(",")]
+        print(f"== latency of the Flink SQL peer, the same method: "
+              f"{', '.join(f'{r:g}' for r in rates)} orders/s, {args.step_seconds:g}s each "
+              "after the same warm-up, read from its boards topic")
+        try:
+            peer = run_steps(base, rates, seconds=args.step_seconds, engine="flink")
+        except (TopProductsError, RuntimeError, subprocess.CalledProcessError) as exc:
+            print(f"  the Flink SQL peer failed: {exc}")  # the record says so; the rest runs
+            figures["peer_flink_latency_error"] = str(exc)
+        else:
+            figures["peer_flink_latency_steps"] = peer["steps"]
+            figures["peer_flink_capacity_orders_per_s_at_1s"] = peer["capacity_orders_per_s"]
+            print(latency_side_by_side(figures.get("latency_steps", []), peer["steps"]))
+            sus = {st["rate_target"]: st for st in peer["steps"]}.get(args.sustained_rate)
+            if sus is not None:
+                figures.update({f"peer_flink_{k}": sus[k] for k in (
+                    "latency_p50_s", "latency_p99_s", "latency_unseen", "orders_per_s")})
+                figures["peer_flink_cpu_ms_per_order"] = sus["stream_cpu_ms_per_order"]
 
     if "simulator" not in args.skip:
         print("== simulator (MySQL + outbox + Kafka)")

@@ -1,6 +1,6 @@
 """End-to-end latency under load: a confirmed order in MySQL -> readable on the API's boards.
 
-    .venv/bin/python bench/latency.py [--rate 1000] [--seconds 120] [--customers 2000]
+    .venv/bin/python -m bench.latency [--rate 1000] [--seconds 120] [--customers 2000]
                                       [--products 200]
 
 Method (open loop, so a slow pipeline cannot slow the load down and hide its own delay):
@@ -57,9 +57,9 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -67,6 +67,9 @@ from typing import Any
 
 from confluent_kafka import TopicPartition
 
+from bench.baselines import cpu_seconds, rss_mib
+from bench.peers.flink.boards import ItemOnBoards
+from bench.peers.flink.runner import running as flink_running
 from tests.support import sandbox
 from topproducts import db, kafka_io
 from topproducts import stream_control as process
@@ -105,11 +108,6 @@ from topproducts.shop.sql import naive_utc
 from topproducts.shop.stock import add_stock
 from topproducts.stack.process import read_pid
 
-try:  # run as a script (bench/ on sys.path) or imported as bench.latency
-    from baselines import cpu_seconds, rss_mib
-except ImportError:
-    from bench.baselines import cpu_seconds, rss_mib
-
 NAME = "bench_lat"
 PROBE_QUANTITY = 1000
 PROBE_STOCK = 1_000_000_000
@@ -140,13 +138,37 @@ class Probe:
     seen: float | None = None  # monotonic
 
 
+# The probe item's quantity on the GLOBAL quantity board (variant granularity) of the window
+# starting at the given time (None: all-time), as a reader gets it from the engine's output.
+BoardReader = Callable[[datetime | None], int]
+
+
+def stream_reader(store: LeaderboardStore, variant_id: int) -> BoardReader:
+    """What the API reads: the stream's boards in Cassandra."""
+    def read(start: datetime | None) -> int:
+        wid = ALL_TIME if start is None else window_id(start)
+        board = store.top(Metric.QUANTITY, GLOBAL_SCOPE, wid, by=Granularity.VARIANT)
+        return next((r.item.quantity for r in board.entries if r.item.variant_id == variant_id),
+                    0)
+    return read
+
+
+def peer_reader(boards: ItemOnBoards) -> BoardReader:
+    """The Flink peer's boards, from its upsert topic (windows named by their start, epoch
+    seconds)."""
+    def read(start: datetime | None) -> int:
+        if boards.error is not None:
+            raise TopProductsError(f"reading the peer's boards: {boards.error}")
+        return boards.quantity("all" if start is None else str(int(start.timestamp())))
+    return read
+
+
 class Poller(threading.Thread):
     """Reads both GLOBAL quantity boards every ~50 ms and marks probes seen."""
 
-    def __init__(self, store: LeaderboardStore, variant_id: int, settings: Settings) -> None:
+    def __init__(self, read: BoardReader, settings: Settings) -> None:
         super().__init__(name="board-poller", daemon=True)
-        self.store = store
-        self.variant_id = variant_id
+        self.read = read
         self.duration = parse_duration(settings.window_duration)
         self.slide = parse_duration(settings.window_slide)
         self.probes: list[Probe] = []
@@ -168,15 +190,10 @@ class Poller(threading.Thread):
         with self._lock:
             return self._next == len(self.probes)
 
-    def _quantity(self, wid: str) -> int:
-        board = self.store.top(Metric.QUANTITY, GLOBAL_SCOPE, wid, by=Granularity.VARIANT)
-        return next((r.item.quantity for r in board.entries
-                     if r.item.variant_id == self.variant_id), 0)
-
     def poll(self) -> None:
         start = current_window_start(datetime.now(UTC), self.duration, self.slide)
-        both = self._reader.submit(self._quantity, window_id(start))
-        q_all = self._quantity(ALL_TIME)
+        both = self._reader.submit(self.read, start)
+        q_all = self.read(None)
         q_win = both.result()
         seen_at = time.monotonic()
         self.polls += 1
@@ -347,6 +364,18 @@ def _wait_caught_up(s: Settings, store: LeaderboardStore, timeout: float) -> Non
                            f"see {process.log_file(s)}")
 
 
+def _wait_peer_ready(boards: ItemOnBoards, timeout: float) -> None:
+    """Until the peer has written its first boards (it counted the orders topic so far)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if boards.error is not None:
+            raise TopProductsError(f"reading the peer's boards: {boards.error}")
+        if boards.messages:
+            return
+        time.sleep(0.25)
+    raise TopProductsError(f"the Flink peer wrote no board after {timeout:.0f}s")
+
+
 def _wait_topics_gone(s: Settings, timeout: float = 30.0) -> None:
     names = {s.topic(t.value) for t in Topic}
     client = kafka_io.admin(s)
@@ -382,8 +411,19 @@ def _history(store: LeaderboardStore, since: datetime, until: datetime) -> list[
 
 LOAD = "bench (producer, relay, poller)"
 DRIVER, SPARK = "stream driver (Python)", "stream Spark (JVM)"
+FLINK = "Flink peer (Python + JVM)"
 # the stream side of Kafka: what an order costs once it is an event (issue goal: <= 1.5 ms)
 STREAM_SIDE = (DRIVER, SPARK, "cassandra", "kafka")
+# the peer's side: it writes its boards to Kafka, Cassandra idles
+PEER_SIDE = (FLINK, "kafka")
+ENGINES = ("stream", "flink")
+# The peer tuned for latency, as the stream is (its trigger is 0.2 s): a mini-batch of
+# 0.2 s, the sinks' buffer written every 0.1 s. Checkpoints stay every 10 s: the upsert
+# sink's writes are visible at once, a checkpoint only bounds what a restart replays.
+# Parallelism 1: beside the load side on 2 cores, 2 placed 148 orders/s of 300 asked and 1
+# placed 279 (2026-12-06), the peer's threads taking the producer's and MariaDB's CPU.
+PEER_LATENCY_FLAGS = ("--parallelism", "1", "--mini-batch-ms", "200",
+                      "--mini-batch-rows", "20000", "--flush-ms", "100")
 
 
 def _processes(base: Settings, s: Settings) -> dict[str, int]:
@@ -436,6 +476,8 @@ class _Session:
     pids: dict[str, int]
     probe_every: float
     max_lag_seconds: float
+    engine: str = "stream"
+    side: tuple[str, ...] = STREAM_SIDE
     probe_orders: set[int] = field(default_factory=set)
     publishing: Future[tuple[int, float]] | None = None
 
@@ -514,7 +556,7 @@ def _phase(x: _Session, rate: float, seconds: float, warmup_seconds: float) -> d
     deadline = time.monotonic() + FINAL_WAIT_SECONDS
     while not x.poller.all_seen() and time.monotonic() < deadline:
         time.sleep(0.05)
-    history = _history(x.store, wall_from, datetime.now(UTC))
+    history = _history(x.store, wall_from, datetime.now(UTC)) if x.engine == "stream" else []
 
     probes = [p for p in x.poller.probes[first_probe:] if p.counted]
     latencies = [p.seen - p.scheduled for p in probes if p.seen is not None]
@@ -556,10 +598,12 @@ def _phase(x: _Session, rate: float, seconds: float, warmup_seconds: float) -> d
         # CPU per order placed, per process (ms): what an order costs each side
         "cpu_ms_per_order": {name: _r(1000 * sec / max(1, placed), 3)
                              for name, sec in sorted(cpu_by.items(), key=lambda x: -x[1])},
-        "stream_cpu_ms_per_order": _r(1000 * sum(cpu_by.get(n, 0.0) for n in STREAM_SIDE)
+        # the engine's side (the stream's, or the peer's with --engine flink)
+        "stream_cpu_ms_per_order": _r(1000 * sum(cpu_by.get(n, 0.0) for n in x.side)
                                       / max(1, placed), 3),
         "load_cpu_ms_per_order": _r(1000 * sum(v for n, v in cpu_by.items()
-                                               if n not in STREAM_SIDE) / max(1, placed), 3),
+                                               if n not in STREAM_SIDE + PEER_SIDE)
+                                    / max(1, placed), 3),
         "batches": len(history),
         "batch_ms_mean": _r(statistics.fmean(durations) if durations else None, 0),
         "batch_ms_p99": _r(percentile(durations, 0.99), 0),
@@ -572,9 +616,13 @@ def _phase(x: _Session, rate: float, seconds: float, warmup_seconds: float) -> d
 
 @contextmanager
 def _session(settings: Settings, rate: float, probe_every: float, customers: int,
-             products: int, max_lag_seconds: float, figures: dict) -> Iterator[_Session]:
-    """A sandboxed shop with the stream started and caught up, and the poller running;
-    dropped at the end (the stream's log is kept)."""
+             products: int, max_lag_seconds: float, figures: dict, engine: str = "stream",
+             peer_flags: Sequence[str] = PEER_LATENCY_FLAGS) -> Iterator[_Session]:
+    """A sandboxed shop with the engine started and caught up (the stream, or with
+    ``engine="flink"`` the Flink SQL peer on the same orders topic), and the poller running;
+    dropped at the end (the engine's log is kept)."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     state_dir = Path(tempfile.mkdtemp(prefix="bench-lat-"))
     s = sandbox.isolated(settings, NAME, state_dir)
     t = Tables.of(s)
@@ -599,34 +647,51 @@ def _session(settings: Settings, rate: float, probe_every: float, customers: int
                             ShopperProfile.configured(s))
         figures["probe_variant"] = probe_item
         with open_store(s) as store, closing(db.connect(s)) as writer, Relay(s) as relay, \
-                ThreadPoolExecutor(1, "relay") as pool:
-            x = _Session(s, t, store, writer, relay, pool, shoppers, _Shelf(),
-                         _probe_request(shop_customers[0].customer_id, probe_item), timeline,
-                         Poller(store, probe_item, s), {}, probe_every, max_lag_seconds)
-            # Something in the orders topic before the stream starts: its first batches.
-            retrying(lambda: _write_tick(writer, s, t, shoppers, x.shelf, max(1, int(rate)),
-                                         None, x.probe_orders, timeline))
+                ThreadPoolExecutor(1, "relay") as pool, ExitStack() as running:
+            shelf = _Shelf()
+            # Something in the orders topic before the engine starts: its first batches.
+            retrying(lambda: _write_tick(writer, s, t, shoppers, shelf, max(1, int(rate)),
+                                         None, set(), timeline))
             relay.publish_pending()
             began = time.monotonic()
-            process.start(s)
-            _wait_caught_up(s, store, CAUGHT_UP_TIMEOUT)
-            figures["stream_ready_s"] = round(time.monotonic() - began, 1)
-            say(f"stream ready (started, caught up) in {figures['stream_ready_s']}s")
-            x.pids = _processes(settings, s)
+            pids = _processes(settings, s)
+            side: tuple[str, ...]
+            if engine == "flink":
+                peer = running.enter_context(flink_running(s, s.topic(Topic.ORDERS.value),
+                                                           extra=tuple(peer_flags)))
+                boards = running.enter_context(ItemOnBoards(s, f"{peer.out}.boards",
+                                                            str(probe_item)))
+                _wait_peer_ready(boards, CAUGHT_UP_TIMEOUT)
+                read, side = peer_reader(boards), PEER_SIDE
+                pids[FLINK] = peer.pid
+            else:
+                process.start(s)
+                _wait_caught_up(s, store, CAUGHT_UP_TIMEOUT)
+                read, side = stream_reader(store, probe_item), STREAM_SIDE
+                pids = _processes(settings, s)
+            figures[f"{engine}_ready_s"] = round(time.monotonic() - began, 1)
+            say(f"{engine} ready (started, caught up) in {figures[f'{engine}_ready_s']}s")
+            x = _Session(s, t, store, writer, relay, pool, shoppers, shelf,
+                         _probe_request(shop_customers[0].customer_id, probe_item), timeline,
+                         Poller(read, s), pids, probe_every, max_lag_seconds, engine, side)
             x.poller.start()
             try:
                 yield x
             finally:
                 x.poller.stopping.set()
                 x.poller.join(10)
-                pid = process.running_pid(s)
-                figures["stream_rss_mib"] = round(rss_mib(pid), 0) if pid else None
-                figures["stream_alive_at_end"] = pid is not None
+                if engine == "flink":
+                    figures["peer_flink_rss_mib"] = round(rss_mib(pids[FLINK]), 0)
+                    figures["peer_flink_log"] = str(peer.log)
+                else:
+                    pid = process.running_pid(s)
+                    figures["stream_rss_mib"] = round(rss_mib(pid), 0) if pid else None
+                    figures["stream_alive_at_end"] = pid is not None
+                    figures["stream_log"] = str(process.log_file(s))
                 figures["poller_polls"] = x.poller.polls
                 figures["poller_errors"] = x.poller.errors
                 if x.poller.last_error:
                     figures["poller_last_error"] = x.poller.last_error
-                figures["stream_log"] = str(process.log_file(s))
     finally:
         if process.running_pid(s) is not None:
             process.stop(s)
@@ -643,19 +708,21 @@ def _check_args(rates: Sequence[float], seconds: float, probe_every: float,
 def run_latency(settings: Settings, rate: float = 1000.0, seconds: float = 120.0,
                 probe_every: float = 0.1, warmup_seconds: float = WARMUP_SECONDS, *,
                 customers: int = 2000, products: int = 200,
-                max_lag_seconds: float = 120.0) -> dict:
+                max_lag_seconds: float = 120.0, engine: str = "stream",
+                peer_flags: Sequence[str] = PEER_LATENCY_FLAGS) -> dict:
     """Measure order-to-board latency at ``rate`` orders/s for ``seconds`` (module doc).
 
     ``settings`` is the base (the real stack's); the run lives in its own sandbox.
     Late ticks are never skipped, but if the producer falls ``max_lag_seconds`` behind
     the schedule the run ends there (``stopped_behind_schedule``), the figures cover the
-    ticks done.
+    ticks done. ``engine="flink"`` measures the Flink SQL peer instead of the stream,
+    reading its boards from its output topic (:mod:`bench.peers.flink.boards`).
     Returns the figures as a dict (seconds, orders/s, MiB), and prints them.
     """
     _check_args([rate], seconds, probe_every, warmup_seconds)
-    figures: dict = {"probe_every_s": probe_every}
+    figures: dict = {"probe_every_s": probe_every, "engine": engine}
     with _session(settings, rate, probe_every, customers, products, max_lag_seconds,
-                  figures) as x:
+                  figures, engine, peer_flags) as x:
         figures.update(_phase(x, rate, seconds, warmup_seconds))
         figures["probes_warmup"] = len(x.poller.probes) - figures["probes_sent"]
     for key, value in figures.items():
@@ -681,17 +748,19 @@ def run_steps(settings: Settings, rates: Sequence[float] = (100, 200, 300, 500, 
               seconds: float = 60.0, probe_every: float = 0.1,
               warmup_seconds: float = WARMUP_SECONDS, *, customers: int = 2000,
               products: int = 200, p99_limit_s: float = 1.0,
-              max_lag_seconds: float = 60.0) -> dict:
-    """A step run: one stream, warmed up once at the first rate, then ``seconds`` at each
-    rate in turn (each waits for its own probes before the next); per step p50/p99/unseen,
-    CPU per process (cores, and ms per order), and the highest rate whose p99 stays within
-    ``p99_limit_s`` (``capacity_orders_per_s``). Steps stop after the first that falls
-    ``max_lag_seconds`` behind its schedule."""
+              max_lag_seconds: float = 60.0, engine: str = "stream",
+              peer_flags: Sequence[str] = PEER_LATENCY_FLAGS) -> dict:
+    """A step run: one stream (or the Flink peer: ``engine``), warmed up once at the first
+    rate, then ``seconds`` at each rate in turn (each waits for its own probes before the
+    next); per step p50/p99/unseen, CPU per process (cores, and ms per order), and the
+    highest rate whose p99 stays within ``p99_limit_s`` (``capacity_orders_per_s``). Steps
+    stop after the first that falls ``max_lag_seconds`` behind its schedule."""
     _check_args(rates, seconds, probe_every, warmup_seconds)
-    figures: dict = {"probe_every_s": probe_every, "p99_limit_s": p99_limit_s}
+    figures: dict = {"probe_every_s": probe_every, "p99_limit_s": p99_limit_s,
+                     "engine": engine}
     steps: list[dict] = []
     with _session(settings, rates[0], probe_every, customers, products, max_lag_seconds,
-                  figures) as x:
+                  figures, engine, peer_flags) as x:
         for i, rate in enumerate(rates):
             print(f"== step {i + 1}/{len(rates)}: {rate:g} orders/s for {seconds:g}s")
             step = _phase(x, rate, seconds, warmup_seconds if i == 0 else 5.0)
@@ -699,7 +768,7 @@ def run_steps(settings: Settings, rates: Sequence[float] = (100, 200, 300, 500, 
             cores = step["cpu_cores"]
             print(f"   p50 {step['latency_p50_s']} s, p99 {step['latency_p99_s']} s, unseen "
                   f"{step['latency_unseen']}, {step['orders_per_s']} orders/s placed; "
-                  f"stream side {step['stream_cpu_ms_per_order']} ms CPU per order; cores "
+                  f"{engine} side {step['stream_cpu_ms_per_order']} ms CPU per order; cores "
                   + ", ".join(f"{k.split(' (')[0]} {v}" for k, v in cores.items()))
             if step.get("stopped_behind_schedule"):
                 break
@@ -721,6 +790,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="end the run when this far behind schedule (s)")
     ap.add_argument("--customers", type=int, default=2000)
     ap.add_argument("--products", type=int, default=200)
+    ap.add_argument("--engine", choices=ENGINES, default="stream",
+                    help="what counts the orders: the stream, or the Flink SQL peer "
+                         "(bench/peers/flink) read from its boards topic")
+    ap.add_argument("--peer-flags", default=" ".join(PEER_LATENCY_FLAGS),
+                    help="the Flink job's flags with --engine flink")
     ap.add_argument("--steps", type=str, default=None,
                     help="a step run: comma-separated rates (e.g. 100,200,300,500,700,1000), "
                          "--seconds each; prints the highest rate whose p99 stays <= 1 s")
@@ -732,10 +806,12 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--steps: not a list of numbers: {args.steps!r}")
         run_steps(get_settings(), rates, args.seconds, args.probe_every, args.warmup,
                   customers=args.customers, products=args.products,
-                  max_lag_seconds=args.max_lag)
+                  max_lag_seconds=args.max_lag, engine=args.engine,
+                  peer_flags=args.peer_flags.split())
         return 0
     run_latency(get_settings(), args.rate, args.seconds, args.probe_every, args.warmup,
-                customers=args.customers, products=args.products, max_lag_seconds=args.max_lag)
+                customers=args.customers, products=args.products, max_lag_seconds=args.max_lag,
+                engine=args.engine, peer_flags=args.peer_flags.split())
     return 0
 
 

@@ -172,6 +172,9 @@ def run(settings: Settings, stop: threading.Event, rebuild: bool = False) -> int
             if not query.isActive:
                 error = query.exception()
                 if rebuild and error is None:
+                    last = _last_batch(query)
+                    if isinstance(last, int) and not listener.wait_recorded(last, 30.0):
+                        log.warning("the progress of batch %s was not recorded in 30 s", last)
                     boards = sink.flush()
                     store.heartbeat(QUERY, datetime.now(UTC))  # no deferred board left
                     log.info("rebuild done: batch %s, %d deferred boards written",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -122,6 +123,22 @@ class ProgressListener(StreamingQueryListener):
         self.facts = facts if facts is not None else {}  # batch id -> the sink's BatchFacts
         self.on_idle = on_idle  # writes the deferred boards
         self.clock = clock
+        self.recorded = -1  # the last batch whose progress was handled (written, or failed)
+        self._handled = threading.Condition()
+
+    def wait_recorded(self, batch_id: int, timeout: float) -> bool:
+        """Wait until the progress of ``batch_id`` (or a later batch) has been handled;
+        False after ``timeout`` seconds. Spark posts progress events on its listener bus
+        after the batch ends, so one can arrive after the query has stopped: a rebuild's
+        last word on the progress row must come after it, or the row's
+        ``pending_boards`` of that batch would overwrite the final "none pending"."""
+        with self._handled:
+            return self._handled.wait_for(lambda: self.recorded >= batch_id, timeout)
+
+    def _handled_batch(self, batch_id: int) -> None:
+        with self._handled:
+            self.recorded = max(self.recorded, batch_id)
+            self._handled.notify_all()
 
     @property
     def _jlistener(self) -> Any:
@@ -149,7 +166,12 @@ class ProgressListener(StreamingQueryListener):
             name = raw.get("name") or str(raw.get("id"))
             if name != self.query:
                 return
-            batch_facts = self.facts.pop(int(raw.get("batchId", -1)), None)
+            batch = int(raw.get("batchId", -1))
+        except Exception:  # a listener must never take the stream down
+            log.exception("could not read a progress event")
+            return
+        try:
+            batch_facts = self.facts.pop(batch, None)
             row = progress_row(raw, self.late_total, self.clock(), batch_facts)
             self.late_total = row.late_rows_dropped_total
             self.store.write_progress(row)
@@ -162,6 +184,8 @@ class ProgressListener(StreamingQueryListener):
                          phases, row.watermark, row.late_rows_dropped, row.state_rows)
         except Exception:  # a listener must never take the stream down
             log.exception("could not record progress")
+        finally:
+            self._handled_batch(batch)
 
     def onQueryIdle(self, event) -> None:
         try:

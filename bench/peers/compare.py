@@ -17,6 +17,8 @@ METRICS = ("quantity", "revenue")
 
 Amounts = tuple[int, Decimal]  # (quantity, revenue in USD)
 Key = tuple[str, str, str]  # (granularity, scope, item)
+# one granularity's totals per window: (scope, window start in epoch seconds) -> item -> amounts
+WindowTotals = Mapping[tuple[str, int], Mapping[str, Amounts]]
 
 
 class Entry(NamedTuple):
@@ -56,6 +58,18 @@ def total_differences(got: Mapping[Key, Amounts], want: Mapping[Key, Amounts],
     if len(problems) > limit:
         problems = [*problems[:limit], f"... and {len(problems) - limit} more"]
     return problems
+
+
+def window_differences(got: WindowTotals, want: WindowTotals, limit: int = 5) -> list[str]:
+    """The windowed totals that differ, are missing or are extra, as
+    :func:`total_differences` says it. An item whose amounts are zero (its lines confirmed,
+    then cancelled before the window's end) counts as absent: one engine keeps the zero row,
+    the other may not."""
+    def flat(windows: WindowTotals) -> dict[Key, Amounts]:
+        return {(f"window {start}", scope, item): amounts
+                for (scope, start), items in windows.items()
+                for item, amounts in items.items() if amounts != (0, 0)}
+    return total_differences(flat(got), flat(want), limit)
 
 
 def ranked(rows: Iterable[tuple[int, Decimal, str]], metric: str) -> list[Entry]:

@@ -65,7 +65,8 @@ def side_by_side(ours: Sequence[Run], peers: Sequence[Run]) -> tuple[str, dict[s
     exact_peer = all(r["peer_flink_exact"] for r in peers)
     lines.append(f"| equal to the independent totals | {'yes' if exact_ours else 'NO'} "
                  f"(all-time, variant) | {'yes' if exact_peer else 'NO'} (all-time totals, "
-                 f"3 granularities, and boards) | |")
+                 "3 granularities, and boards; its windowed variant totals equal the "
+                 "stream's) | |")
     figures.update({
         "peer_flink_events_per_s": round(median(peers, "peer_flink_events_per_s")),
         "peer_flink_events_per_s_after_submit": round(
@@ -85,3 +86,29 @@ def side_by_side(ours: Sequence[Run], peers: Sequence[Run]) -> tuple[str, dict[s
         "peer_runs": {"stream": list(ours), "flink": list(peers)},
     })
     return "\n".join(lines), figures
+
+
+def _latency_cells(step: Run | None) -> str:
+    if step is None:
+        return "| not run | | | |"
+    unseen = step.get("latency_unseen")
+    behind = " (fell behind)" if step.get("stopped_behind_schedule") else ""
+    return (f"| {step['orders_per_s']:,.0f}{behind} | {step['latency_p50_s']} / "
+            f"{step['latency_p99_s']} | {unseen} | {step['stream_cpu_ms_per_order']} |")
+
+
+def latency_side_by_side(ours: Sequence[Run], peers: Sequence[Run]) -> str:
+    """The step runs of the stream and of the peer (``bench.latency.run_steps``), rate by
+    rate, as Markdown: orders/s placed, p50 / p99 from the schedule, probes unseen, and the
+    engine side's CPU per order (the stream: driver, Spark, Cassandra, Kafka; the peer:
+    its processes and Kafka)."""
+    by_rate = {"ours": {s["rate_target"]: s for s in ours},
+               "peer": {s["rate_target"]: s for s in peers}}
+    head = ("| orders/s asked | stream: placed | p50 / p99 s | unseen | CPU ms per order "
+            "| Flink peer: placed | p50 / p99 s | unseen | CPU ms per order |")
+    lines = [head, "| --- " * 9 + "|"]
+    for rate in sorted(set(by_rate["ours"]) | set(by_rate["peer"])):
+        ours_cells = _latency_cells(by_rate["ours"].get(rate))
+        peer_cells = _latency_cells(by_rate["peer"].get(rate))
+        lines.append(f"| {rate:g} {ours_cells}{peer_cells[1:]}")
+    return "\n".join(lines)

@@ -12,6 +12,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 dir="${1:-${TOPPRODUCTS_STATE_DIR:-$repo/.stack}/flink}"
+mkdir -p "$dir" && dir="$(cd "$dir" && pwd)"  # absolute: Maven resolves paths from the pom
 venv="$dir/venv"
 stamp="$dir/.topproducts-flink"
 log() { printf '\033[1m[flink]\033[0m %s\n' "$*" >&2; }

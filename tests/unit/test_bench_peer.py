@@ -12,8 +12,9 @@ from bench.peers.compare import (
     expected_totals,
     ranked,
     total_differences,
+    window_differences,
 )
-from bench.peers.table import side_by_side
+from bench.peers.table import latency_side_by_side, side_by_side
 
 D = Decimal
 PRODUCTS = {1: (10, "Oak"), 2: (10, "Steel"), 3: (11, "Oak")}  # variant -> (product, material)
@@ -90,3 +91,33 @@ def test_the_table_shows_medians_ratios_and_exactness() -> None:
     assert figures["peer_flink_exact"] is False
     assert "| events/s from process start | 22,000.0 | 38,000.0 | 0.58x |" in table
     assert "| CPU s per 1M events, with Kafka and Cassandra | 77.0 | 52.5 | 1.47x |" in table
+
+
+def _step(rate: float, placed: float, p50: float, p99: float, cpu: float,
+          behind: bool = False) -> dict[str, object]:
+    return {"rate_target": rate, "orders_per_s": placed, "latency_p50_s": p50,
+            "latency_p99_s": p99, "latency_unseen": 0, "stream_cpu_ms_per_order": cpu,
+            **({"stopped_behind_schedule": True} if behind else {})}
+
+
+def test_the_latency_table_puts_both_step_runs_rate_by_rate() -> None:
+    table = latency_side_by_side(
+        [_step(100, 100, 0.3, 0.6, 9.1), _step(300, 299.5, 0.35, 0.71, 3.3)],
+        [_step(100, 99.8, 0.7, 1.5, 13.0), _step(300, 148, 13.1, 15.1, 5.4, behind=True),
+         _step(500, 120, 40.0, 50.0, 6.0, behind=True)])
+    lines = table.splitlines()
+    assert len(lines) == 5 and all(line.count("|") == 10 for line in lines)
+    assert lines[2] == "| 100 | 100 | 0.3 / 0.6 | 0 | 9.1 | 100 | 0.7 / 1.5 | 0 | 13.0 |"
+    assert lines[3].endswith("| 148 (fell behind) | 13.1 / 15.1 | 0 | 5.4 |")
+    assert lines[4].startswith("| 500 | not run | | | | 120 (fell behind) |")
+
+
+def test_window_differences_name_what_differs_and_ignore_zero_rows() -> None:
+    stream = {("GLOBAL", 3600): {"7": (3, D("30.00")), "8": (0, D("0.00"))},
+              ("DE", 3600): {"7": (1, D("10.00"))}}
+    assert window_differences({("GLOBAL", 3600): {"7": (3, D("30.00"))},
+                               ("DE", 3600): {"7": (1, D("10.00"))}}, stream) == []
+    problems = window_differences({("GLOBAL", 3600): {"7": (3, D("30.01"))}}, stream)
+    assert problems == ["('window 3600', 'DE', '7'): got None, want (1, Decimal('10.00'))",
+                        "('window 3600', 'GLOBAL', '7'): got (3, Decimal('30.01')), "
+                        "want (3, Decimal('30.00'))"]

@@ -14,11 +14,12 @@ from collections import defaultdict
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 
 from streaming.counting import Counter, batch_input
-from streaming.progress import progress_row
+from streaming.progress import ProgressListener, progress_row
 from streaming.sink import BatchFacts, LeaderboardSink, restore_counter, restore_ledger
 from tests.support.keyed import Event, material_of, product_of, seller_of, table
 from tests.support.reference import InMemoryStore, assert_store_matches, windows_of
@@ -663,6 +664,31 @@ def test_progress_row_from_spark_progress_json() -> None:
     no_wm = progress_row({**raw, "eventTime": {"watermark": "1970-01-01T00:00:00.000Z"},
                           "sources": [{"endOffset": json.dumps({"t": {"0": 1}})}]}, 0, NOW)
     assert no_wm.watermark is None and no_wm.offsets() == {"t": {0: 1}}
+
+
+def _progress_event(raw: dict) -> SimpleNamespace:
+    return SimpleNamespace(progress=SimpleNamespace(json=json.dumps(raw)))
+
+
+def test_the_listener_says_when_a_batchs_progress_is_handled() -> None:
+    """A rebuild waits for its last batch's progress event (Spark can post it after the
+    query stopped) before it writes "no board pending"; a failed write counts as handled."""
+    written: list = []
+    listener = ProgressListener(SimpleNamespace(write_progress=written.append), "leaderboards",
+                                clock=lambda: NOW)
+    assert not listener.wait_recorded(7, 0.01)
+    threading.Timer(0.05, listener.onQueryProgress, [_progress_event(RAW_PROGRESS)]).start()
+    assert listener.wait_recorded(7, 5.0)
+    assert [p.batch_id for p in written] == [7]
+    listener.onQueryProgress(_progress_event({**RAW_PROGRESS, "name": "other", "batchId": 9}))
+    assert not listener.wait_recorded(8, 0.01)  # another query's batch is not ours
+
+    def fail(row: object) -> None:
+        raise RuntimeError("Cassandra is away")
+
+    failing = ProgressListener(SimpleNamespace(write_progress=fail), "leaderboards")
+    failing.onQueryProgress(_progress_event(RAW_PROGRESS))
+    assert failing.wait_recorded(7, 0.01)
 
 
 def test_progress_row_takes_late_watermark_and_state_from_the_sinks_facts() -> None:

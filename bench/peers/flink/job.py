@@ -9,7 +9,8 @@ only PyFlink and the standard library; ``bench/peers/flink/runner.py`` starts it
 What it computes (one ``StatementSet``, one Flink job on a local mini-cluster):
 
 * reads ``--topic`` from the earliest to the latest offsets at start (bounded, so the job
-  ends when the backlog is drained), JSON with parse errors skipped;
+  ends when the backlog is drained; ``--unbounded``: on, for the latency run), JSON with
+  parse errors skipped;
 * keeps ``order_confirmed`` and ``order_cancelled`` events with an ``event_id``, schema
   version 1 and an order id; dedupes them by (order_id, event_type), first one wins
   (``ROW_NUMBER`` over processing time, keyed state);
@@ -17,20 +18,22 @@ What it computes (one ``StatementSet``, one Flink job on a local mini-cluster):
   retracts them; lines with a quantity <= 0 are dropped;
 * counts each line all-time and in the sliding windows of the project's rule: the windows
   (``--duration`` long, every ``--slide``) that contain the confirmation; a cancellation at
-  time x retracts from those of them that end after x;
+  time x retracts from those of them that end after x. Lines are summed per pane (a slide)
+  first, then each changed pane sum moves its windows: the slicing Flink's own ``HOP``
+  aggregation does, with the retraction rule on top;
 * per country and ``GLOBAL``, at three granularities (product x material, product, variant
   with its seller), quantity and revenue in USD (``DECIMAL(20, 2)``: exact);
 * writes the absolute totals to ``<out>.totals`` and the top ``--top-n`` by quantity and by
   revenue of every (granularity, scope, window) to ``<out>.boards``, both ``upsert-kafka``
-  (a changelog by key, each key's last change written once a second). A board's rows are
+  (a changelog by key, each key's last change written every ``--flush-ms``). A board's rows are
   its items without the rank number (Flink's "no ranking output": an item that enters or
   leaves is one write, not a shift of every rank below it); an item that leaves is deleted;
 * checkpoints every ``--checkpoint-ms`` (exactly-once state: heap backend, files).
 
-When the job has ended it prints one line, ``FLINK-PEER-RESULT`` and JSON
-(``{"submitted": ..., "finished": ...}``, ``time.time()`` seconds), and waits for a line on
-stdin before exiting, so the caller can read
-the CPU time and peak memory of this process and its JVM first.
+Once the job is submitted it prints ``FLINK-PEER-SUBMITTED`` and JSON (``{"submitted": ...}``,
+``time.time()`` seconds). When a bounded job has ended it prints ``FLINK-PEER-RESULT`` and
+``{"submitted": ..., "finished": ...}``, and waits for a line on stdin before exiting, so the
+caller can read the CPU time and peak memory of this process and its JVM first.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ import json
 import sys
 import time
 
-RESULT = "FLINK-PEER-RESULT "  # the line the runner waits for
+RESULT = "FLINK-PEER-RESULT "  # the line the runner waits for (a bounded run has ended)
+SUBMITTED = "FLINK-PEER-SUBMITTED "  # the job runs
 
 GRANULARITIES = {
     # name: (item key, name columns)
@@ -56,7 +60,8 @@ NAME_KEYS = {"product_material": "product_name, material",
 
 
 def statements(topic: str, out: str, bootstrap: str, top_n: int, duration_s: int,
-               slide_s: int, flush_ms: int = 1000) -> tuple[list[str], dict[str, str], list[str]]:
+               slide_s: int, flush_ms: int = 1000, bounded: bool = True
+               ) -> tuple[list[str], dict[str, str], list[str]]:
     """(DDL, views made from queries, INSERTs) of the job.
 
     The totals of a granularity are a view made from a query (a ``Table``), so the planner
@@ -66,16 +71,16 @@ def statements(topic: str, out: str, bootstrap: str, top_n: int, duration_s: int
     if duration_s % slide_s:
         raise ValueError("the window duration must be a multiple of the slide")
     kafka = f"'properties.bootstrap.servers' = '{bootstrap}'"
-    # the sinks keep the last change of each key for a second, then write it (as the
+    # the sinks keep the last change of each key for ``flush_ms``, then write it (as the
     # project writes each changed total and board once per micro-batch)
     sink = (f"{kafka}, 'key.format' = 'json', 'value.format' = 'json', "
             "'value.json.encode.decimal-as-plain-number' = 'true', "
             f"'sink.buffer-flush.interval' = '{flush_ms} ms', "
             "'sink.buffer-flush.max-rows' = '100000'")
-    # the ends of the windows that contain the confirmation's pane (a row-dependent array:
-    # a constant one would be planned as a join, with state)
-    pane = f"f.confirmed_s - MOD(f.confirmed_s, {slide_s})"
-    ends = ", ".join(f"{pane} + {k * slide_s}" for k in range(1, duration_s // slide_s + 1))
+    pane = f"f.confirmed_s - MOD(f.confirmed_s, {slide_s})"  # the confirmation's pane
+    # the ends of the windows that contain a pane (a row-dependent array: a constant one
+    # would be planned as a join, with state)
+    ends = ", ".join(f"p.pane + {k * slide_s}" for k in range(1, duration_s // slide_s + 1))
     ddl = [
         f"""CREATE TABLE events (
               event_id STRING, event_type STRING, schema_version INT, occurred_at STRING,
@@ -85,7 +90,7 @@ def statements(topic: str, out: str, bootstrap: str, top_n: int, duration_s: int
               proc AS PROCTIME()
             ) WITH ('connector' = 'kafka', 'topic' = '{topic}', {kafka},
               'properties.group.id' = 'flink-peer', 'scan.startup.mode' = 'earliest-offset',
-              'scan.bounded.mode' = 'latest-offset', 'format' = 'json',
+              {"'scan.bounded.mode' = 'latest-offset'," if bounded else ''} 'format' = 'json',
               'json.ignore-parse-errors' = 'true', 'json.fail-on-missing-field' = 'false')""",
         """CREATE TEMPORARY VIEW facts AS
             SELECT order_id, country, sign, items, confirmed_s, at_s FROM (
@@ -118,23 +123,37 @@ def statements(topic: str, out: str, bootstrap: str, top_n: int, duration_s: int
             ) WITH ('connector' = 'upsert-kafka', 'topic' = '{out}.boards', {sink})""",
     ]
     inserts = []
-    # every line, once per scope (its country and GLOBAL) and per window it moves
-    # (win_end -1: all-time); a cancellation only those ending after it
-    views: dict[str, str] = {"counted": f"""
-            SELECT `scope`, CASE WHEN win_end < 0 THEN 'all'
-                ELSE CAST(win_end - {duration_s} AS STRING) END AS win,
-              variant_id, product_id, product_name, material, seller,
-              sign * quantity AS quantity, sign * CAST(revenue_usd AS DECIMAL(20, 2)) AS revenue
-            FROM (
-              SELECT f.sign, f.at_s, i.variant_id, i.product_id, i.product_name, i.material,
-                i.seller, i.quantity, i.revenue_usd, s.`scope`, w.win_end
-              FROM facts AS f
-              CROSS JOIN UNNEST(f.items) AS i (variant_id, product_id, product_name, material,
-                                               quantity, revenue_usd, seller)
-              CROSS JOIN UNNEST(ARRAY[f.country, 'GLOBAL']) AS s (`scope`)
-              CROSS JOIN UNNEST(ARRAY[CAST(-1 AS BIGINT), {ends}]) AS w (win_end)
-              WHERE i.quantity > 0)
-            WHERE win_end < 0 OR sign > 0 OR win_end > at_s"""}
+    n_windows = duration_s // slide_s
+    # Pane first, then windows (the slicing Flink's own HOP aggregation does): every line is
+    # summed once, per (country, pane of its confirmation, windows kept, variant). ``kept``
+    # is how many of the pane's windows a cancellation does NOT retract from (those that
+    # ended at or before it); 0 for a confirmation, which counts in all of them.
+    kept = (f"CASE WHEN f.sign > 0 THEN 0 ELSE GREATEST(0, LEAST({n_windows}, "
+            f"CAST(FLOOR((f.at_s - {pane}) / {slide_s}) AS INT))) END")
+    views: dict[str, str] = {"panes": f"""
+            SELECT f.country, {pane} AS pane, {kept} AS kept, i.variant_id, i.product_id,
+              i.product_name, i.material, i.seller,
+              SUM(CAST(f.sign * i.quantity AS BIGINT)) AS quantity,
+              SUM(f.sign * CAST(i.revenue_usd AS DECIMAL(20, 2))) AS revenue
+            FROM facts AS f
+            CROSS JOIN UNNEST(f.items) AS i (variant_id, product_id, product_name, material,
+                                             quantity, revenue_usd, seller)
+            WHERE i.quantity > 0
+            GROUP BY f.country, {pane}, {kept}, i.variant_id, i.product_id, i.product_name,
+              i.material, i.seller"""}
+    # then each pane's sum, once per scope (its country and GLOBAL) and per window it moves
+    # (win_end -1: all-time, where a cancellation always retracts): only the pane's sums
+    # that changed in a mini-batch go on, not every line
+    views["counted"] = f"""
+            SELECT s.`scope`, CASE WHEN w.win_end < 0 THEN 'all'
+                ELSE CAST(w.win_end - {duration_s} AS STRING) END AS win,
+              p.variant_id, p.product_id, p.product_name, p.material, p.seller,
+              p.quantity, p.revenue
+            FROM panes AS p
+            CROSS JOIN UNNEST(ARRAY[p.country, 'GLOBAL']) AS s (`scope`)
+            CROSS JOIN UNNEST(ARRAY[CAST(-1 AS BIGINT), {ends}])
+              AS w (win_end)
+            WHERE w.win_end < 0 OR w.win_end > p.pane + p.kept * {slide_s}"""
     for name, (item, names) in GRANULARITIES.items():
         views[f"totals_{name}"] = (f"""
             SELECT '{name}' AS granularity, `scope`, win, {item} AS item, {names},
@@ -163,10 +182,17 @@ def main() -> None:
     ap.add_argument("--top-n", type=int, default=10)
     ap.add_argument("--duration", type=int, default=3600, help="window length, seconds")
     ap.add_argument("--slide", type=int, default=300, help="window slide, seconds")
-    ap.add_argument("--checkpoint-ms", type=int, default=5000)
-    # a mini-batch is Flink's micro-batch: on a backlog the stream's batches are far larger
-    ap.add_argument("--mini-batch-ms", type=int, default=5000)
-    ap.add_argument("--mini-batch-rows", type=int, default=100_000)
+    # The defaults are for a backlog, where the stream's micro-batches take ~10 s each and it
+    # commits once per batch: a checkpoint and a mini-batch every 10 s are the same cadence
+    # (measured at 300k events: 5 s / 5 s took 1.5x the CPU, 10 s / 1M rows 1.2x)
+    ap.add_argument("--checkpoint-ms", type=int, default=10_000)
+    ap.add_argument("--mini-batch-ms", type=int, default=10_000)
+    ap.add_argument("--mini-batch-rows", type=int, default=200_000)
+    ap.add_argument("--flush-ms", type=int, default=1000,
+                    help="how long the sinks keep a key's last change before writing it")
+    ap.add_argument("--unbounded", action="store_true",
+                    help="keep reading new events (the latency run) instead of ending at "
+                         "the end offsets of the start")
     ap.add_argument("--explain", action="store_true", help="print the plan and exit")
     args = ap.parse_args()
 
@@ -196,7 +222,8 @@ def main() -> None:
     env = TableEnvironment.create(
         EnvironmentSettings.new_instance().in_streaming_mode().with_configuration(conf).build())
     ddl, views, inserts = statements(args.topic, args.out, args.bootstrap, args.top_n,
-                              args.duration, args.slide)
+                                     args.duration, args.slide, args.flush_ms,
+                                     bounded=not args.unbounded)
     for statement in ddl:
         env.execute_sql(statement)
     for name, query in views.items():
@@ -209,7 +236,8 @@ def main() -> None:
         return
     result = job.execute()
     submitted = time.time()
-    result.wait()
+    print(SUBMITTED + json.dumps({"submitted": submitted}), flush=True)
+    result.wait()  # unbounded: until the process is stopped
     finished = time.time()
     print(RESULT + json.dumps({"submitted": submitted, "finished": finished}), flush=True)
     sys.stdin.readline()

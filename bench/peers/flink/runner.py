@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -24,28 +25,35 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bench.baselines import _assigned_consumer, _caught_up, cpu_seconds, peak_rss_mib
+from bench.baselines import _assigned_consumer, _caught_up, _tree, cpu_seconds, peak_rss_mib
 from bench.drain_data import PreloadReport, variant_info
 from bench.peers.compare import (
     GRANULARITIES,
     METRICS,
     Amounts,
     Key,
+    WindowTotals,
     board_problems,
     expected_totals,
     ranked,
     total_differences,
+    window_differences,
 )
 from topproducts import kafka_io
+from topproducts.leaderboards.ranking import parse_duration
 from topproducts.settings import REPO_ROOT, Settings, get_settings
 
 INSTALL = REPO_ROOT / "infra" / "flink" / "install.sh"
 JOB = Path(__file__).with_name("job.py")
-RESULT = "FLINK-PEER-RESULT "  # the job's last line on stdout
+RESULT = "FLINK-PEER-RESULT "  # the job's last line on stdout (a bounded run has ended)
+SUBMITTED = "FLINK-PEER-SUBMITTED "  # the job runs
 # 1 GiB is too small for the job's heap state at 1M events (measured at 200k: old generation
 # 79% full, 135 s of GC in 4 min); the stream's JVM has 1 GiB and its driver keeps state too
 HEAP = "-Xmx2g"
@@ -86,10 +94,11 @@ def read_upserts(settings: Settings, topic: str) -> dict[bytes, Any]:
     return {k: json.loads(v, parse_float=Decimal) for k, v in latest.items()}
 
 
-def check(settings: Settings, out: str, loaded: PreloadReport, top_n: int
-          ) -> tuple[list[str], int, int]:
-    """Compare the peer's all-time totals and boards with the preload's: (problems, rows of
-    totals read, rows of boards read)."""
+def check(settings: Settings, out: str, loaded: PreloadReport, top_n: int,
+          windows: WindowTotals | None = None) -> tuple[list[str], int, int]:
+    """Compare the peer's all-time totals and boards with the preload's, and its windowed
+    variant totals with ``windows`` (the stream's, when given): (problems, rows of totals
+    read, rows of boards read)."""
     want = expected_totals(loaded.totals, lambda v: (variant_info(v).product_id,
                                                      variant_info(v).material))
     totals = read_upserts(settings, f"{out}.totals")
@@ -97,6 +106,13 @@ def check(settings: Settings, out: str, loaded: PreloadReport, top_n: int
         (r["granularity"], r["scope"], r["item"]): (r["quantity"], Decimal(r["revenue"]))
         for r in totals.values() if r["win"] == "all"}
     problems = total_differences(got, want)
+    if windows is not None:
+        windowed: dict[tuple[str, int], dict[str, Amounts]] = defaultdict(dict)
+        for r in totals.values():
+            if r["win"] != "all" and r["granularity"] == "variant":
+                windowed[(r["scope"], int(r["win"]))][r["item"]] = (r["quantity"],
+                                                                    Decimal(r["revenue"]))
+        problems += window_differences(windowed, windows)
     boards = read_upserts(settings, f"{out}.boards")
     rows: dict[tuple[str, str, str], list[tuple[int, Decimal, str]]] = defaultdict(list)
     for r in boards.values():
@@ -116,60 +132,138 @@ def check(settings: Settings, out: str, loaded: PreloadReport, top_n: int
     return problems, len(totals), len(boards)
 
 
+def _command(settings: Settings, folder: Path, topic: str, out: str, work: Path,
+             parallelism: int, top_n: int, extra: tuple[str, ...]) -> list[str]:
+    """The job's command line; the windows are the settings' (the project's rule)."""
+    duration = int(parse_duration(settings.window_duration).total_seconds())
+    slide = int(parse_duration(settings.window_slide).total_seconds())
+    return [str(folder / "venv" / "bin" / "python"), str(JOB),
+            "--bootstrap", settings.kafka_bootstrap, "--topic", topic, "--out", out,
+            "--checkpoints", str(work / "checkpoints"),
+            "--classpath", str(folder / "classpath.txt"),
+            "--parallelism", str(parallelism), "--top-n", str(top_n),
+            "--duration", str(duration), "--slide", str(slide), *extra]
+
+
+def _until(proc: subprocess.Popen[str], log: Any, marker: str, timeout: float
+           ) -> dict[str, float] | None:
+    """Copy the job's stdout to ``log`` until the line starting with ``marker``: its JSON
+    (None when the job ended first or ``timeout`` passed: then it is killed)."""
+    assert proc.stdout is not None
+    found: dict[str, float] | None = None
+    deadline = threading.Timer(timeout, proc.kill)  # a silent job cannot hang us
+    deadline.start()
+    try:
+        for line in proc.stdout:
+            if line.startswith(marker):
+                found = json.loads(line[len(marker):])
+                break
+            log.write(line)
+    finally:
+        deadline.cancel()
+        if found is None:  # too slow, failed or interrupted: never leave it running
+            proc.kill()
+            proc.wait()
+    return found
+
+
+def _failed(log_path: Path) -> RuntimeError:
+    tail = log_path.read_text().strip().splitlines()[-5:]
+    return RuntimeError(f"the Flink peer ended without a result; see {log_path}: "
+                        + " | ".join(tail))
+
+
+def _drop_topics(settings: Settings, out: str) -> None:
+    admin = kafka_io.admin(settings)
+    for future in admin.delete_topics([f"{out}.totals", f"{out}.boards"]).values():
+        try:
+            future.result(timeout=30)
+        except Exception as exc:  # a missing topic: nothing to delete
+            print(f"  (deleting {out}'s topics: {exc})", file=sys.stderr)
+
+
+@dataclass
+class RunningPeer:
+    """A started, unbounded peer job (:func:`running`)."""
+
+    pid: int  # the job's Python process; its JVM is a descendant
+    out: str  # the prefix of its output topics
+    startup_s: float  # process start to the job's submission
+    log: Path
+
+
+@contextmanager
+def running(settings: Settings, topic: str, parallelism: int = 2, top_n: int | None = None,
+            extra: tuple[str, ...] = (), timeout: float = 300.0) -> Iterator[RunningPeer]:
+    """The peer job reading ``topic`` from its start and on (``--unbounded``), for as long as
+    the block runs; then it is stopped and its topics and files are dropped. ``extra`` goes
+    to the job (``--mini-batch-ms 200 ...``)."""
+    folder = install()
+    out = f"{settings.kafka_topic_prefix}-flink-{uuid.uuid4().hex[:6]}"
+    work = Path(tempfile.mkdtemp(prefix="flink-peer-"))
+    log_path = work / "job.log"
+    kafka_io.ensure_topics(settings, [f"{out}.totals", f"{out}.boards"])
+    cmd = _command(settings, folder, topic, out, work, parallelism, top_n or settings.top_n,
+                   ("--unbounded", *extra))
+    env = {**os.environ, "JVM_ARGS": HEAP, "PYTHONUNBUFFERED": "1"}
+    proc: subprocess.Popen[str] | None = None
+    try:
+        with open(log_path, "w") as log:
+            started = time.time()
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=log, text=True, env=env, cwd=work)
+            submitted = _until(proc, log, SUBMITTED, timeout)
+            if submitted is None:
+                raise _failed(log_path)
+            # the rest of its output goes on to the log (a full pipe would block it)
+            threading.Thread(target=shutil.copyfileobj, args=(proc.stdout, log),
+                             daemon=True).start()
+            yield RunningPeer(proc.pid, out, round(submitted["submitted"] - started, 1),
+                              log_path)
+    finally:
+        if proc is not None and proc.poll() is None:
+            for pid in reversed(_tree(proc.pid)):  # the JVM first: no orphan left
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            proc.wait()
+        _drop_topics(settings, out)
+        shutil.rmtree(work / "checkpoints", ignore_errors=True)  # keep the log
+
+
 def run_peer(settings: Settings, topic: str, loaded: PreloadReport, parallelism: int = 2,
              top_n: int | None = None, timeout: float = 1800.0,
-             extra: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Drain ``topic`` with the Flink job; its figures (``peer_flink_*``) and exactness."""
+             extra: tuple[str, ...] = (), windows: WindowTotals | None = None
+             ) -> dict[str, Any]:
+    """Drain ``topic`` with the Flink job; its figures (``peer_flink_*``) and exactness
+    (the all-time totals and boards against the preload's, the windowed variant totals
+    against ``windows`` when given)."""
     folder = install()
     top_n = top_n or settings.top_n
     out = f"{settings.kafka_topic_prefix}-flink-{uuid.uuid4().hex[:6]}"
     work = Path(tempfile.mkdtemp(prefix="flink-peer-"))
     log_path = work / "job.log"
     kafka_io.ensure_topics(settings, [f"{out}.totals", f"{out}.boards"])
-    cmd = [str(folder / "venv" / "bin" / "python"), str(JOB),
-           "--bootstrap", settings.kafka_bootstrap, "--topic", topic, "--out", out,
-           "--checkpoints", str(work / "checkpoints"),
-           "--classpath", str(folder / "classpath.txt"),
-           "--parallelism", str(parallelism), "--top-n", str(top_n), *extra]
+    cmd = _command(settings, folder, topic, out, work, parallelism, top_n, extra)
     env = {**os.environ, "JVM_ARGS": HEAP, "PYTHONUNBUFFERED": "1"}
     try:
         with open(log_path, "w") as log:
             started = time.time()
             proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=log, text=True, env=env, cwd=work)
-            assert proc.stdout is not None and proc.stdin is not None
-            result: dict[str, float] | None = None
-            deadline = threading.Timer(timeout, proc.kill)  # a silent job cannot hang us
-            deadline.start()
-            try:
-                for line in proc.stdout:
-                    if line.startswith(RESULT):
-                        result = json.loads(line[len(RESULT):])
-                        break
-                    log.write(line)
-            finally:
-                deadline.cancel()
-                if result is None:  # too slow, failed or interrupted: never leave it running
-                    proc.kill()
-                    proc.wait()
+            assert proc.stdin is not None
+            submitted = _until(proc, log, SUBMITTED, timeout)
+            result = _until(proc, log, RESULT, timeout) if submitted else None
             if result is None:
-                tail = log_path.read_text().strip().splitlines()[-5:]
-                raise RuntimeError(f"the Flink peer ended without a result; see {log_path}: "
-                                   + " | ".join(tail))
+                raise _failed(log_path)
             cpu = cpu_seconds(proc.pid)
             peak = peak_rss_mib(proc.pid)
             proc.stdin.write("\n")
             proc.stdin.close()
             proc.wait(timeout=60)
         events = loaded.events
-        problems, total_rows, board_rows = check(settings, out, loaded, top_n)
+        problems, total_rows, board_rows = check(settings, out, loaded, top_n, windows)
     finally:
-        admin = kafka_io.admin(settings)
-        for future in admin.delete_topics([f"{out}.totals", f"{out}.boards"]).values():
-            try:
-                future.result(timeout=30)
-            except Exception as exc:  # a missing topic: nothing to delete
-                print(f"  (deleting {out}'s topics: {exc})", file=sys.stderr)
+        _drop_topics(settings, out)
         shutil.rmtree(work, ignore_errors=True)
     from_start = result["finished"] - started
     from_submit = result["finished"] - result["submitted"]
@@ -182,6 +276,7 @@ def run_peer(settings: Settings, topic: str, loaded: PreloadReport, parallelism:
         "peer_flink_cpu_s_per_million": round(cpu / events * 1e6, 1),
         "peer_flink_peak_rss_mib": round(peak),
         "peer_flink_exact": not problems,
+        "peer_flink_windows_checked": len(windows) if windows is not None else 0,
         "peer_flink_problems": problems[:10],
         "peer_flink_totals_rows": total_rows,
         "peer_flink_board_rows": board_rows,
