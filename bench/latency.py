@@ -420,10 +420,8 @@ ENGINES = ("stream", "flink")
 # The peer tuned for latency, as the stream is (its trigger is 0.2 s): a mini-batch of
 # 0.2 s, the sinks' buffer written every 0.1 s. Checkpoints stay every 10 s: the upsert
 # sink's writes are visible at once, a checkpoint only bounds what a restart replays.
-# Parallelism 1: beside the load side on 2 cores, 2 placed 148 orders/s of 300 asked and 1
-# placed 279 (2026-12-06), the peer's threads taking the producer's and MariaDB's CPU.
-PEER_LATENCY_FLAGS = ("--parallelism", "1", "--mini-batch-ms", "200",
-                      "--mini-batch-rows", "20000", "--flush-ms", "100")
+PEER_LATENCY_FLAGS = ("--mini-batch-ms", "200", "--mini-batch-rows", "20000",
+                      "--flush-ms", "100")
 
 
 def _processes(base: Settings, s: Settings) -> dict[str, int]:

@@ -4,7 +4,7 @@ Runs in Flink's own venv (``infra/flink/install.sh``), never the project's, so i
 only PyFlink and the standard library; ``bench/peers/flink/runner.py`` starts it::
 
     <state>/flink/venv/bin/python bench/peers/flink/job.py --bootstrap HOST:PORT \\
-        --topic T --out PREFIX --checkpoints DIR --classpath FILE [--parallelism 2]
+        --topic T --out PREFIX --checkpoints DIR --classpath FILE [--parallelism 1]
 
 What it computes (one ``StatementSet``, one Flink job on a local mini-cluster):
 
@@ -178,7 +178,7 @@ def main() -> None:
     ap.add_argument("--out", required=True, help="prefix of the two output topics")
     ap.add_argument("--checkpoints", required=True, help="checkpoint folder")
     ap.add_argument("--classpath", required=True, help="file with the connector's jar paths")
-    ap.add_argument("--parallelism", type=int, default=2)
+    ap.add_argument("--parallelism", type=int, default=1)
     ap.add_argument("--top-n", type=int, default=10)
     ap.add_argument("--duration", type=int, default=3600, help="window length, seconds")
     ap.add_argument("--slide", type=int, default=300, help="window slide, seconds")
