@@ -77,7 +77,7 @@ def statements(topic: str, out: str, bootstrap: str, top_n: int, duration_s: int
             "'value.json.encode.decimal-as-plain-number' = 'true', "
             f"'sink.buffer-flush.interval' = '{flush_ms} ms', "
             "'sink.buffer-flush.max-rows' = '100000'")
-    pane = f"f.confirmed_s - MOD(f.confirmed_s, {slide_s})"  # the confirmation's pane
+    pane = f"(f.confirmed_s - MOD(f.confirmed_s, {slide_s}))"  # the confirmation's pane
     # the ends of the windows that contain a pane (a row-dependent array: a constant one
     # would be planned as a join, with state)
     ends = ", ".join(f"p.pane + {k * slide_s}" for k in range(1, duration_s // slide_s + 1))
