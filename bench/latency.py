@@ -32,6 +32,11 @@ Method (open loop, so a slow pipeline cannot slow the load down and hide its own
    poll that saw it) - t_k, on the monotonic clock: from when the order was due to when
    a reader could see it.
 
+With ``--engine flink`` the Flink SQL peer (:mod:`bench.peers.flink`) counts instead of the
+stream: it runs unbounded on the sandbox's orders topic, tuned for latency
+(``PEER_LATENCY_FLAGS``), and the poller reads the same two boards from the peer's boards
+topic, as a thread following it has them (:mod:`bench.peers.flink.boards`).
+
 The CPU time each process used while the measured load ran is reported as cores
 (``cpu_cores``: the services, the stream's Python driver and its Spark JVM apart, this
 benchmark's producer) and as ms per order placed; ``stream_cpu_ms_per_order`` sums the
