@@ -657,7 +657,6 @@ def _session(settings: Settings, rate: float, probe_every: float, customers: int
                                          None, set(), timeline))
             relay.publish_pending()
             began = time.monotonic()
-            pids = _processes(settings, s)
             side: tuple[str, ...]
             if engine == "flink":
                 peer = running.enter_context(flink_running(s, s.topic(Topic.ORDERS.value),
@@ -666,12 +665,13 @@ def _session(settings: Settings, rate: float, probe_every: float, customers: int
                                                             str(probe_item)))
                 _wait_peer_ready(boards, CAUGHT_UP_TIMEOUT)
                 read, side = peer_reader(boards), PEER_SIDE
-                pids[FLINK] = peer.pid
             else:
                 process.start(s)
                 _wait_caught_up(s, store, CAUGHT_UP_TIMEOUT)
                 read, side = stream_reader(store, probe_item), STREAM_SIDE
-                pids = _processes(settings, s)
+            pids = _processes(settings, s)  # the stream's driver, when it runs
+            if engine == "flink":
+                pids[FLINK] = peer.pid
             figures[f"{engine}_ready_s"] = round(time.monotonic() - began, 1)
             say(f"{engine} ready (started, caught up) in {figures[f'{engine}_ready_s']}s")
             x = _Session(s, t, store, writer, relay, pool, shoppers, shelf,

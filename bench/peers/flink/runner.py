@@ -149,13 +149,23 @@ def _command(settings: Settings, folder: Path, topic: str, out: str, work: Path,
             "--duration", str(duration), "--slide", str(slide), *extra]
 
 
+def _kill_tree(proc: subprocess.Popen[str]) -> None:
+    """Kill the job's process and its JVM (a descendant, which holds the pipes too: killing
+    the Python process alone could leave the JVM running and the output never ending)."""
+    if proc.poll() is None:
+        for pid in reversed(_tree(proc.pid)):  # the JVM first
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    proc.wait()
+
+
 def _until(proc: subprocess.Popen[str], log: Any, marker: str, timeout: float
            ) -> dict[str, float] | None:
     """Copy the job's stdout to ``log`` until the line starting with ``marker``: its JSON
     (None when the job ended first or ``timeout`` passed: then it is killed)."""
     assert proc.stdout is not None
     found: dict[str, float] | None = None
-    deadline = threading.Timer(timeout, proc.kill)  # a silent job cannot hang us
+    deadline = threading.Timer(timeout, _kill_tree, [proc])  # a silent job cannot hang us
     deadline.start()
     try:
         for line in proc.stdout:
@@ -166,8 +176,7 @@ def _until(proc: subprocess.Popen[str], log: Any, marker: str, timeout: float
     finally:
         deadline.cancel()
         if found is None:  # too slow, failed or interrupted: never leave it running
-            proc.kill()
-            proc.wait()
+            _kill_tree(proc)
     return found
 
 
@@ -187,12 +196,61 @@ def _drop_topics(settings: Settings, out: str) -> None:
 
 
 @dataclass
+class _Job:
+    """A started job process (:func:`_launched`)."""
+
+    proc: subprocess.Popen[str]
+    out: str  # the prefix of its output topics
+    log: Any  # its log, open for writing
+    log_path: Path
+    started: float  # time.time() just before the process started
+
+    def wait_for(self, marker: str, timeout: float) -> dict[str, float]:
+        """The JSON of the job's ``marker`` line; the job's failure otherwise."""
+        found = _until(self.proc, self.log, marker, timeout)
+        if found is None:
+            raise _failed(self.log_path)
+        return found
+
+
+@contextmanager
+def _launched(settings: Settings, topic: str, parallelism: int, top_n: int | None,
+              extra: tuple[str, ...], keep_log: bool) -> Iterator[_Job]:
+    """The job started on ``topic`` with its two output topics; afterwards it is killed if
+    still running, its topics are dropped, and its files removed (the log is kept when
+    ``keep_log`` or the block failed)."""
+    folder = install()
+    out = f"{settings.kafka_topic_prefix}-flink-{uuid.uuid4().hex[:6]}"
+    work = Path(tempfile.mkdtemp(prefix="flink-peer-"))
+    kafka_io.ensure_topics(settings, [f"{out}.totals", f"{out}.boards"])
+    cmd = _command(settings, folder, topic, out, work, parallelism, top_n or settings.top_n,
+                   extra)
+    env = {**os.environ, "JVM_ARGS": HEAP, "PYTHONUNBUFFERED": "1"}
+    proc: subprocess.Popen[str] | None = None
+    failed = True
+    try:
+        with open(work / "job.log", "w") as log:
+            try:
+                started = time.time()
+                proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=log, text=True, env=env, cwd=work)
+                yield _Job(proc, out, log, work / "job.log", started)
+                failed = False
+            finally:  # before the log closes: what copies the job's output into it ends
+                if proc is not None:
+                    _kill_tree(proc)
+    finally:
+        _drop_topics(settings, out)
+        shutil.rmtree(work / "checkpoints" if keep_log or failed else work,
+                      ignore_errors=True)
+
+
+@dataclass
 class RunningPeer:
     """A started, unbounded peer job (:func:`running`)."""
 
     pid: int  # the job's Python process; its JVM is a descendant
     out: str  # the prefix of its output topics
-    startup_s: float  # process start to the job's submission
     log: Path
 
 
@@ -201,38 +259,15 @@ def running(settings: Settings, topic: str, parallelism: int = PARALLELISM,
             top_n: int | None = None, extra: tuple[str, ...] = (), timeout: float = 300.0
             ) -> Iterator[RunningPeer]:
     """The peer job reading ``topic`` from its start and on (``--unbounded``), for as long as
-    the block runs; then it is stopped and its topics and files are dropped. ``extra`` goes
-    to the job (``--mini-batch-ms 200 ...``)."""
-    folder = install()
-    out = f"{settings.kafka_topic_prefix}-flink-{uuid.uuid4().hex[:6]}"
-    work = Path(tempfile.mkdtemp(prefix="flink-peer-"))
-    log_path = work / "job.log"
-    kafka_io.ensure_topics(settings, [f"{out}.totals", f"{out}.boards"])
-    cmd = _command(settings, folder, topic, out, work, parallelism, top_n or settings.top_n,
-                   ("--unbounded", *extra))
-    env = {**os.environ, "JVM_ARGS": HEAP, "PYTHONUNBUFFERED": "1"}
-    proc: subprocess.Popen[str] | None = None
-    try:
-        with open(log_path, "w") as log:
-            started = time.time()
-            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=log, text=True, env=env, cwd=work)
-            submitted = _until(proc, log, SUBMITTED, timeout)
-            if submitted is None:
-                raise _failed(log_path)
-            # the rest of its output goes on to the log (a full pipe would block it)
-            threading.Thread(target=shutil.copyfileobj, args=(proc.stdout, log),
-                             daemon=True).start()
-            yield RunningPeer(proc.pid, out, round(submitted["submitted"] - started, 1),
-                              log_path)
-    finally:
-        if proc is not None and proc.poll() is None:
-            for pid in reversed(_tree(proc.pid)):  # the JVM first: no orphan left
-                with suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            proc.wait()
-        _drop_topics(settings, out)
-        shutil.rmtree(work / "checkpoints", ignore_errors=True)  # keep the log
+    the block runs; then it is stopped and its topics are dropped (its log is kept).
+    ``extra`` goes to the job (``--mini-batch-ms 200 ...``)."""
+    with _launched(settings, topic, parallelism, top_n, ("--unbounded", *extra),
+                   keep_log=True) as job:
+        job.wait_for(SUBMITTED, timeout)
+        # the rest of its output goes on to the log (a full pipe would block it)
+        threading.Thread(target=shutil.copyfileobj, args=(job.proc.stdout, job.log),
+                         daemon=True).start()
+        yield RunningPeer(job.proc.pid, job.out, job.log_path)
 
 
 def run_peer(settings: Settings, topic: str, loaded: PreloadReport,
@@ -243,41 +278,25 @@ def run_peer(settings: Settings, topic: str, loaded: PreloadReport,
     """Drain ``topic`` with the Flink job; its figures (``peer_flink_*``) and exactness
     (the all-time totals and boards against the preload's, the windowed variant totals
     against ``windows`` when given)."""
-    folder = install()
     top_n = top_n or settings.top_n
-    out = f"{settings.kafka_topic_prefix}-flink-{uuid.uuid4().hex[:6]}"
-    work = Path(tempfile.mkdtemp(prefix="flink-peer-"))
-    log_path = work / "job.log"
-    kafka_io.ensure_topics(settings, [f"{out}.totals", f"{out}.boards"])
-    cmd = _command(settings, folder, topic, out, work, parallelism, top_n, extra)
-    env = {**os.environ, "JVM_ARGS": HEAP, "PYTHONUNBUFFERED": "1"}
-    try:
-        with open(log_path, "w") as log:
-            started = time.time()
-            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=log, text=True, env=env, cwd=work)
-            assert proc.stdin is not None
-            submitted = _until(proc, log, SUBMITTED, timeout)
-            result = _until(proc, log, RESULT, timeout) if submitted else None
-            if result is None:
-                raise _failed(log_path)
-            cpu = cpu_seconds(proc.pid)
-            peak = peak_rss_mib(proc.pid)
-            proc.stdin.write("\n")
-            proc.stdin.close()
-            proc.wait(timeout=60)
-        events = loaded.events
-        problems, total_rows, board_rows = check(settings, out, loaded, top_n, windows)
-    finally:
-        _drop_topics(settings, out)
-        shutil.rmtree(work, ignore_errors=True)
-    from_start = result["finished"] - started
+    with _launched(settings, topic, parallelism, top_n, extra, keep_log=False) as job:
+        assert job.proc.stdin is not None
+        job.wait_for(SUBMITTED, timeout)
+        result = job.wait_for(RESULT, timeout)
+        # read before it exits (it waits for a line on stdin)
+        cpu, peak = cpu_seconds(job.proc.pid), peak_rss_mib(job.proc.pid)
+        job.proc.stdin.write("\n")
+        job.proc.stdin.close()
+        job.proc.wait(timeout=60)
+        problems, total_rows, board_rows = check(settings, job.out, loaded, top_n, windows)
+    events = loaded.events
+    from_start = result["finished"] - job.started
     from_submit = result["finished"] - result["submitted"]
     return {
         "peer_flink_events_per_s": round(events / from_start),
         "peer_flink_events_per_s_after_submit": round(events / from_submit),
         "peer_flink_seconds": round(from_start, 1),
-        "peer_flink_startup_s": round(result["submitted"] - started, 1),
+        "peer_flink_startup_s": round(result["submitted"] - job.started, 1),
         "peer_flink_cpu_s": round(cpu, 1),
         "peer_flink_cpu_s_per_million": round(cpu / events * 1e6, 1),
         "peer_flink_peak_rss_mib": round(peak),
